@@ -1,0 +1,6 @@
+CREATE TABLE items (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    size BIGINT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1
+);

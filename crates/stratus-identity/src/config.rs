@@ -1,0 +1,44 @@
+//! Identity's options, with Keystone's names where Keystone has one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    /// `[token] expiration`.
+    pub token_expiration: Duration,
+    /// bcrypt cost of stored passwords and application credential secrets (`[identity] password_hash_rounds`).
+    pub password_hash_rounds: u32,
+    /// `[security_compliance] lockout_failure_attempts`; `None` disables lockout, as in Keystone.
+    pub lockout_failure_attempts: Option<u32>,
+    /// `[security_compliance] lockout_duration`.
+    pub lockout_duration: Duration,
+    /// `[fernet_tokens] key_repository`.
+    pub key_repository: PathBuf,
+    /// `[fernet_tokens] max_active_keys`.
+    pub max_active_keys: usize,
+    /// How long a node may trust what it read about revocations and assignments before reading
+    /// again. Changes made on this node take effect at once; on other nodes within this bound.
+    pub cache_ttl: Duration,
+    /// The public URL of this cloud (`http://host:port`), for links and the catalog.
+    pub public_url: String,
+    /// Hashes run on blocking threads, at most this many at once, so logins never starve the
+    /// async workers that serve everything else.
+    pub max_concurrent_hashes: usize,
+}
+
+impl IdentityConfig {
+    pub fn new(key_repository: PathBuf, public_url: String) -> Self {
+        IdentityConfig {
+            token_expiration: Duration::from_secs(3600),
+            password_hash_rounds: 12,
+            lockout_failure_attempts: None,
+            lockout_duration: Duration::from_secs(1800),
+            key_repository,
+            max_active_keys: 3,
+            cache_ttl: Duration::from_secs(1),
+            public_url,
+            max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Identity's resources: validation, policy and orchestration over the store. Each write drops
+//! this node's caches and records the revocations Keystone makes for it.
+
+mod app_creds;
+mod assignments;
+mod catalog;
+mod domains;
+mod projects;
+mod users;
+
+use stratus_api::pagination::PageRequest;
+use stratus_api::{AuthContext, Target};
+
+pub use assignments::{AssignmentFilter, Named};
+
+use crate::error::{IdentityError, Result};
+use crate::store;
+use crate::IdentityService;
+
+/// The filters list calls accept; each list uses the ones that apply to its resource.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+    pub enabled: Option<bool>,
+    pub parent_id: Option<String>,
+    pub service_type: Option<String>,
+    pub interface: Option<String>,
+    pub service_id: Option<String>,
+    pub region_id: Option<String>,
+    pub is_domain: Option<bool>,
+}
+
+/// Names are 1 to 255 characters, not all blank, as Keystone's schemas say.
+pub(crate) fn check_name(field: &str, name: Option<&str>) -> Result<String> {
+    match name {
+        None => Err(IdentityError::Validation(format!("Invalid input for field '{field}': the field is required."))),
+        Some(n) if n.trim().is_empty() => {
+            Err(IdentityError::Validation(format!("Invalid input for field '{field}': must not be empty.")))
+        }
+        Some(n) if n.chars().count() > 255 => {
+            Err(IdentityError::Validation(format!("Invalid input for field '{field}': longer than 255 characters.")))
+        }
+        Some(n) => Ok(n.to_owned()),
+    }
+}
+
+pub(crate) fn check_len(field: &str, v: Option<&str>, max: usize) -> Result<()> {
+    match v {
+        Some(s) if s.chars().count() > max => {
+            Err(IdentityError::Validation(format!("Invalid input for field '{field}': longer than {max} characters.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl IdentityService {
+    pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, target: &Target) -> Result<()> {
+        Ok(self.policy().enforce(action, caller, target)?)
+    }
+
+    /// A marker must name an existing row, or the page would silently be wrong.
+    pub(crate) async fn check_marker(&self, table: &str, page: &PageRequest) -> Result<()> {
+        if let Some(m) = &page.marker {
+            if !store::exists(self.db(), table, m).await? {
+                return Err(IdentityError::Validation(format!("Marker {m} could not be found.")));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,860 @@
+//! Identity's SQL, and nothing else: no policy, no validation beyond what the schema enforces.
+//! The same statements run on SQLite and PostgreSQL.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Any, FromRow};
+use stratus_api::pagination::PageRequest;
+use stratus_store::{flag, now_micros, Db, Result};
+
+use crate::model::*;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A bound value of a dynamically built statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    S(String),
+    I(i64),
+}
+
+/// WHERE clauses built from optional filters, with `$n` placeholders.
+#[derive(Debug, Default)]
+pub(crate) struct Filters {
+    clauses: Vec<String>,
+    args: Vec<Val>,
+}
+
+impl Filters {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+    fn next(&mut self, v: Val) -> String {
+        self.args.push(v);
+        format!("${}", self.args.len())
+    }
+    pub(crate) fn eq(&mut self, col: &str, v: Option<&str>) -> &mut Self {
+        if let Some(v) = v {
+            let p = self.next(Val::S(v.to_owned()));
+            self.clauses.push(format!("{col} = {p}"));
+        }
+        self
+    }
+    pub(crate) fn eq_flag(&mut self, col: &str, v: Option<bool>) -> &mut Self {
+        if let Some(v) = v {
+            let p = self.next(Val::I(flag(v)));
+            self.clauses.push(format!("{col} = {p}"));
+        }
+        self
+    }
+    pub(crate) fn raw(&mut self, clause_with_placeholder: impl Fn(&str) -> String, v: &str) -> &mut Self {
+        let p = self.next(Val::S(v.to_owned()));
+        self.clauses.push(clause_with_placeholder(&p));
+        self
+    }
+    fn after(&mut self, page: &PageRequest) -> &mut Self {
+        if let Some(m) = &page.marker {
+            let p = self.next(Val::S(m.clone()));
+            self.clauses.push(format!("id > {p}"));
+        }
+        self
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn bind_all<'q, O>(mut q: QueryAs<'q, Any, O, AnyArguments<'q>>, args: &[Val]) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Val::S(s) => q.bind(s.clone()),
+            Val::I(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+fn bind_all_q<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, args: &[Val]) -> Query<'q, Any, AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Val::S(s) => q.bind(s.clone()),
+            Val::I(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker.
+async fn list<T>(db: &Db, cols: &str, table: &str, mut f: Filters, page: &PageRequest) -> Result<Vec<T>>
+where
+    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    f.after(page);
+    let mut sql = format!("SELECT {cols} FROM {table}{} ORDER BY id", f.sql());
+    if let Some(n) = page.fetch() {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    Ok(bind_all(sqlx::query_as::<_, T>(&sql), &f.args).fetch_all(&db.pool).await?)
+}
+
+/// Whether a row with this id exists, to tell a bad marker from an empty page.
+pub(crate) async fn exists(db: &Db, table: &str, id: &str) -> Result<bool> {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE id = $1");
+    let n: i64 = sqlx::query_scalar(&sql).bind(id).fetch_one(&db.pool).await?;
+    Ok(n > 0)
+}
+
+/// `UPDATE table SET col = $n, ... WHERE id = $last`; true when a row changed.
+pub(crate) async fn update(db: &Db, table: &str, id: &str, sets: Vec<(&str, Val)>) -> Result<bool> {
+    if sets.is_empty() {
+        return exists(db, table, id).await;
+    }
+    let cols: Vec<String> = sets.iter().enumerate().map(|(i, (c, _))| format!("{c} = ${}", i + 1)).collect();
+    let sql = format!("UPDATE {table} SET {} WHERE id = ${}", cols.join(", "), sets.len() + 1);
+    let mut args: Vec<Val> = sets.into_iter().map(|(_, v)| v).collect();
+    args.push(Val::S(id.to_owned()));
+    let r = bind_all_q(sqlx::query(&sql), &args).execute(&db.pool).await?;
+    Ok(r.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- rows
+
+#[derive(FromRow)]
+struct DomainRow {
+    id: String,
+    name: String,
+    description: String,
+    enabled: i64,
+}
+const DOMAIN_COLS: &str = "id, name, description, enabled";
+impl From<DomainRow> for Domain {
+    fn from(r: DomainRow) -> Self {
+        Domain { id: r.id, name: r.name, description: r.description, enabled: r.enabled != 0 }
+    }
+}
+
+#[derive(FromRow)]
+struct ProjectRow {
+    id: String,
+    name: String,
+    domain_id: String,
+    parent_id: Option<String>,
+    description: String,
+    enabled: i64,
+    tags: String,
+}
+const PROJECT_COLS: &str = "id, name, domain_id, parent_id, description, enabled, tags";
+impl From<ProjectRow> for Project {
+    fn from(r: ProjectRow) -> Self {
+        Project {
+            id: r.id,
+            name: r.name,
+            domain_id: r.domain_id,
+            parent_id: r.parent_id,
+            description: r.description,
+            enabled: r.enabled != 0,
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    name: String,
+    domain_id: String,
+    enabled: i64,
+    default_project_id: Option<String>,
+    description: Option<String>,
+    email: Option<String>,
+}
+const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, description, email";
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            name: r.name,
+            domain_id: r.domain_id,
+            enabled: r.enabled != 0,
+            default_project_id: r.default_project_id,
+            description: r.description,
+            email: r.email,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct GroupRow {
+    id: String,
+    name: String,
+    domain_id: String,
+    description: String,
+}
+const GROUP_COLS: &str = "id, name, domain_id, description";
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group { id: r.id, name: r.name, domain_id: r.domain_id, description: r.description }
+    }
+}
+
+#[derive(FromRow)]
+struct RoleRow {
+    id: String,
+    name: String,
+    description: String,
+}
+const ROLE_COLS: &str = "id, name, description";
+impl From<RoleRow> for Role {
+    fn from(r: RoleRow) -> Self {
+        Role { id: r.id, name: r.name, description: r.description }
+    }
+}
+
+#[derive(FromRow)]
+struct RegionRow {
+    id: String,
+    description: String,
+    parent_region_id: Option<String>,
+}
+const REGION_COLS: &str = "id, description, parent_region_id";
+impl From<RegionRow> for Region {
+    fn from(r: RegionRow) -> Self {
+        Region { id: r.id, description: r.description, parent_region_id: r.parent_region_id }
+    }
+}
+
+#[derive(FromRow)]
+struct ServiceRow {
+    id: String,
+    #[sqlx(rename = "type")]
+    service_type: String,
+    name: String,
+    description: String,
+    enabled: i64,
+}
+const SERVICE_COLS: &str = "id, type, name, description, enabled";
+impl From<ServiceRow> for Service {
+    fn from(r: ServiceRow) -> Self {
+        Service { id: r.id, service_type: r.service_type, name: r.name, description: r.description, enabled: r.enabled != 0 }
+    }
+}
+
+#[derive(FromRow)]
+struct EndpointRow {
+    id: String,
+    service_id: String,
+    interface: String,
+    region_id: Option<String>,
+    url: String,
+    enabled: i64,
+}
+const ENDPOINT_COLS: &str = "id, service_id, interface, region_id, url, enabled";
+impl From<EndpointRow> for Endpoint {
+    fn from(r: EndpointRow) -> Self {
+        Endpoint {
+            id: r.id,
+            service_id: r.service_id,
+            interface: r.interface,
+            region_id: r.region_id,
+            url: r.url,
+            enabled: r.enabled != 0,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- domains
+
+pub(crate) async fn insert_domain(db: &Db, d: &Domain) -> Result<()> {
+    sqlx::query("INSERT INTO domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&d.id)
+        .bind(&d.name)
+        .bind(&d.description)
+        .bind(flag(d.enabled))
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_domain(db: &Db, id: &str) -> Result<Option<Domain>> {
+    let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1");
+    Ok(sqlx::query_as::<_, DomainRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn get_domain_by_name(db: &Db, name: &str) -> Result<Option<Domain>> {
+    let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1");
+    Ok(sqlx::query_as::<_, DomainRow>(&sql).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_domains(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Domain>> {
+    Ok(list::<DomainRow>(db, DOMAIN_COLS, "domains", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+/// Counts what a domain still owns.
+pub(crate) async fn domain_contents(db: &Db, id: &str) -> Result<i64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM projects WHERE domain_id = $1) + (SELECT COUNT(*) FROM users WHERE domain_id = $1) \
+         + (SELECT COUNT(*) FROM user_groups WHERE domain_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n)
+}
+
+/// Deletes a row and every assignment on it as a target or actor, in one transaction.
+pub(crate) async fn delete_with_assignments(db: &Db, table: &str, id: &str, kind: &str, as_target: bool) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let col = if as_target { "target" } else { "actor" };
+    sqlx::query(&format!("DELETE FROM assignments WHERE {col}_kind = $1 AND {col}_id = $2"))
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- projects
+
+pub(crate) async fn insert_project(db: &Db, p: &Project) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, tags, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&p.id)
+    .bind(&p.name)
+    .bind(&p.domain_id)
+    .bind(p.parent_id.clone())
+    .bind(&p.description)
+    .bind(flag(p.enabled))
+    .bind(serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()))
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_project(db: &Db, id: &str) -> Result<Option<Project>> {
+    let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
+    Ok(sqlx::query_as::<_, ProjectRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn get_project_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<Project>> {
+    let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE domain_id = $1 AND name = $2");
+    Ok(sqlx::query_as::<_, ProjectRow>(&sql).bind(domain_id).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_projects(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Project>> {
+    Ok(list::<ProjectRow>(db, PROJECT_COLS, "projects", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1").bind(id).fetch_one(&db.pool).await?)
+}
+
+// ---------------------------------------------------------------- users
+
+pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, description, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&u.id)
+    .bind(&u.name)
+    .bind(&u.domain_id)
+    .bind(flag(u.enabled))
+    .bind(password_hash)
+    .bind(u.default_project_id.clone())
+    .bind(u.description.clone())
+    .bind(u.email.clone())
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn get_user_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE domain_id = $1 AND name = $2");
+    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(domain_id).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_users(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<User>> {
+    Ok(list::<UserRow>(db, USER_COLS, "users", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+/// The password hash and lockout counters of a user.
+#[derive(FromRow)]
+pub(crate) struct Credentials {
+    pub password_hash: Option<String>,
+    pub failed_auth_count: i64,
+    pub failed_auth_at: Option<i64>,
+}
+
+pub(crate) async fn get_credentials(db: &Db, user_id: &str) -> Result<Option<Credentials>> {
+    Ok(sqlx::query_as::<_, Credentials>(
+        "SELECT password_hash, failed_auth_count, failed_auth_at FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?)
+}
+
+pub(crate) async fn record_auth_result(db: &Db, user_id: &str, ok: bool) -> Result<()> {
+    if ok {
+        sqlx::query("UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1 AND failed_auth_count <> 0")
+            .bind(user_id)
+            .execute(&db.pool)
+            .await?;
+    } else {
+        sqlx::query("UPDATE users SET failed_auth_count = failed_auth_count + 1, failed_auth_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(user_id)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn set_password(db: &Db, user_id: &str, hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = $1, failed_auth_count = 0, failed_auth_at = NULL WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- groups
+
+pub(crate) async fn insert_group(db: &Db, g: &Group) -> Result<()> {
+    sqlx::query("INSERT INTO user_groups (id, name, domain_id, description, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&g.id)
+        .bind(&g.name)
+        .bind(&g.domain_id)
+        .bind(&g.description)
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_group(db: &Db, id: &str) -> Result<Option<Group>> {
+    let sql = format!("SELECT {GROUP_COLS} FROM user_groups WHERE id = $1");
+    Ok(sqlx::query_as::<_, GroupRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_groups(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Group>> {
+    Ok(list::<GroupRow>(db, GROUP_COLS, "user_groups", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn add_member(db: &Db, group_id: &str, user_id: &str) -> Result<()> {
+    // Adding a member twice is not an error in Keystone.
+    sqlx::query(
+        "INSERT INTO group_members (group_id, user_id) SELECT $1, $2 WHERE NOT EXISTS \
+         (SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2)",
+    )
+    .bind(group_id)
+    .bind(user_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn remove_member(db: &Db, group_id: &str, user_id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn is_member(db: &Db, group_id: &str, user_id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub(crate) async fn group_members(db: &Db, group_id: &str) -> Result<Vec<User>> {
+    let sql = format!(
+        "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.id",
+        USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(group_id).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
+    let sql = format!(
+        "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
+        GROUP_COLS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(sqlx::query_as::<_, GroupRow>(&sql).bind(user_id).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+}
+
+// ---------------------------------------------------------------- roles
+
+pub(crate) async fn insert_role(db: &Db, r: &Role) -> Result<()> {
+    sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&r.id)
+        .bind(&r.name)
+        .bind(&r.description)
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_role(db: &Db, id: &str) -> Result<Option<Role>> {
+    let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE id = $1");
+    Ok(sqlx::query_as::<_, RoleRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn get_role_by_name(db: &Db, name: &str) -> Result<Option<Role>> {
+    let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE name = $1");
+    Ok(sqlx::query_as::<_, RoleRow>(&sql).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_roles(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Role>> {
+    Ok(list::<RoleRow>(db, ROLE_COLS, "roles", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn delete_role(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM assignments WHERE role_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1").bind(id).execute(&mut *tx).await?;
+    let r = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn implied_roles(db: &Db) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as::<_, (String, String)>("SELECT prior_role_id, implied_role_id FROM implied_roles ORDER BY prior_role_id")
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+pub(crate) async fn add_implied_role(db: &Db, prior: &str, implied: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO implied_roles (prior_role_id, implied_role_id) SELECT $1, $2 WHERE NOT EXISTS \
+         (SELECT 1 FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2)",
+    )
+    .bind(prior)
+    .bind(implied)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn remove_implied_role(db: &Db, prior: &str, implied: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
+        .bind(prior)
+        .bind(implied)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn all_roles(db: &Db) -> Result<Vec<Role>> {
+    let sql = format!("SELECT {ROLE_COLS} FROM roles ORDER BY id");
+    Ok(sqlx::query_as::<_, RoleRow>(&sql).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+}
+
+// ---------------------------------------------------------------- assignments
+
+#[derive(FromRow)]
+struct AssignmentRow {
+    actor_kind: String,
+    actor_id: String,
+    target_kind: String,
+    target_id: String,
+    role_id: String,
+}
+
+fn actor_kind(s: &str) -> ActorKind {
+    if s == "group" {
+        ActorKind::Group
+    } else {
+        ActorKind::User
+    }
+}
+
+fn target_kind(s: &str) -> TargetKind {
+    match s {
+        "domain" => TargetKind::Domain,
+        "system" => TargetKind::System,
+        _ => TargetKind::Project,
+    }
+}
+
+impl From<AssignmentRow> for Assignment {
+    fn from(r: AssignmentRow) -> Self {
+        Assignment {
+            actor_kind: actor_kind(&r.actor_kind),
+            actor_id: r.actor_id,
+            target_kind: target_kind(&r.target_kind),
+            target_id: r.target_id,
+            role_id: r.role_id,
+            via_group: None,
+        }
+    }
+}
+
+pub(crate) async fn grant(db: &Db, a: &Assignment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO assignments (actor_kind, actor_id, target_kind, target_id, role_id) \
+         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM assignments WHERE actor_kind = $1 \
+         AND actor_id = $2 AND target_kind = $3 AND target_id = $4 AND role_id = $5)",
+    )
+    .bind(a.actor_kind.as_str())
+    .bind(&a.actor_id)
+    .bind(a.target_kind.as_str())
+    .bind(&a.target_id)
+    .bind(&a.role_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn revoke(db: &Db, a: &Assignment) -> Result<bool> {
+    let r = sqlx::query(
+        "DELETE FROM assignments WHERE actor_kind = $1 AND actor_id = $2 AND target_kind = $3 AND target_id = $4 AND role_id = $5",
+    )
+    .bind(a.actor_kind.as_str())
+    .bind(&a.actor_id)
+    .bind(a.target_kind.as_str())
+    .bind(&a.target_id)
+    .bind(&a.role_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Assignments matching the filters (all optional).
+pub(crate) async fn list_assignments(db: &Db, f: Filters) -> Result<Vec<Assignment>> {
+    let sql = format!(
+        "SELECT actor_kind, actor_id, target_kind, target_id, role_id FROM assignments{} \
+         ORDER BY actor_kind, actor_id, target_kind, target_id, role_id",
+        f.sql()
+    );
+    Ok(bind_all(sqlx::query_as::<_, AssignmentRow>(&sql), &f.args).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+}
+
+/// Role ids held on a target by a user directly or through any of the user's groups.
+pub(crate) async fn direct_role_ids(db: &Db, user_id: &str, target: TargetKind, target_id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT role_id FROM assignments WHERE target_kind = $1 AND target_id = $2 AND \
+         ((actor_kind = 'user' AND actor_id = $3) OR (actor_kind = 'group' AND actor_id IN \
+         (SELECT group_id FROM group_members WHERE user_id = $3)))",
+    )
+    .bind(target.as_str())
+    .bind(target_id)
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+/// Targets of a kind on which a user holds any role, directly or through groups.
+pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT target_id FROM assignments WHERE target_kind = $1 AND \
+         ((actor_kind = 'user' AND actor_id = $2) OR (actor_kind = 'group' AND actor_id IN \
+         (SELECT group_id FROM group_members WHERE user_id = $2))) ORDER BY target_id",
+    )
+    .bind(target.as_str())
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+// ---------------------------------------------------------------- catalog
+
+pub(crate) async fn insert_region(db: &Db, r: &Region) -> Result<()> {
+    sqlx::query("INSERT INTO regions (id, description, parent_region_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&r.id)
+        .bind(&r.description)
+        .bind(r.parent_region_id.clone())
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_region(db: &Db, id: &str) -> Result<Option<Region>> {
+    let sql = format!("SELECT {REGION_COLS} FROM regions WHERE id = $1");
+    Ok(sqlx::query_as::<_, RegionRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_regions(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Region>> {
+    Ok(list::<RegionRow>(db, REGION_COLS, "regions", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
+    sqlx::query("INSERT INTO services (id, type, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&s.id)
+        .bind(&s.service_type)
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(flag(s.enabled))
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_service(db: &Db, id: &str) -> Result<Option<Service>> {
+    let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id = $1");
+    Ok(sqlx::query_as::<_, ServiceRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_services(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Service>> {
+    Ok(list::<ServiceRow>(db, SERVICE_COLS, "services", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO endpoints (id, service_id, interface, region_id, url, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(&e.service_id)
+    .bind(&e.interface)
+    .bind(e.region_id.clone())
+    .bind(&e.url)
+    .bind(flag(e.enabled))
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_endpoint(db: &Db, id: &str) -> Result<Option<Endpoint>> {
+    let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1");
+    Ok(sqlx::query_as::<_, EndpointRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+}
+
+pub(crate) async fn list_endpoints(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Endpoint>> {
+    Ok(list::<EndpointRow>(db, ENDPOINT_COLS, "endpoints", f, page).await?.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn delete(db: &Db, table: &str, id: &str) -> Result<bool> {
+    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(id).execute(&db.pool).await?;
+    Ok(r.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- application credentials
+
+#[derive(FromRow)]
+pub(crate) struct AppCredRow {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub project_id: String,
+    pub secret_hash: String,
+    pub description: Option<String>,
+    pub expires_at: Option<i64>,
+    pub unrestricted: i64,
+    pub roles: String,
+}
+const APPCRED_COLS: &str = "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles";
+
+pub(crate) async fn insert_app_cred(db: &Db, r: &AppCredRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO application_credentials (id, name, user_id, project_id, secret_hash, description, expires_at, \
+         unrestricted, roles, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&r.id)
+    .bind(&r.name)
+    .bind(&r.user_id)
+    .bind(&r.project_id)
+    .bind(&r.secret_hash)
+    .bind(r.description.clone())
+    .bind(r.expires_at)
+    .bind(r.unrestricted)
+    .bind(&r.roles)
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_app_cred(db: &Db, id: &str) -> Result<Option<AppCredRow>> {
+    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials WHERE id = $1");
+    Ok(sqlx::query_as::<_, AppCredRow>(&sql).bind(id).fetch_optional(&db.pool).await?)
+}
+
+pub(crate) async fn get_app_cred_by_name(db: &Db, user_id: &str, name: &str) -> Result<Option<AppCredRow>> {
+    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials WHERE user_id = $1 AND name = $2");
+    Ok(sqlx::query_as::<_, AppCredRow>(&sql).bind(user_id).bind(name).fetch_optional(&db.pool).await?)
+}
+
+pub(crate) async fn list_app_creds(db: &Db, user_id: &str, name: Option<&str>) -> Result<Vec<AppCredRow>> {
+    let mut f = Filters::new();
+    f.eq("user_id", Some(user_id)).eq("name", name);
+    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials{} ORDER BY id", f.sql());
+    Ok(bind_all(sqlx::query_as::<_, AppCredRow>(&sql), &f.args).fetch_all(&db.pool).await?)
+}
+
+// ---------------------------------------------------------------- revocation events
+
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub(crate) struct RevocationEvent {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub domain_id: Option<String>,
+    pub audit_id: Option<String>,
+    pub issued_before: i64,
+    pub revoked_at: i64,
+}
+
+pub(crate) async fn insert_revocation(db: &Db, e: &RevocationEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revocation_events (id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&e.id)
+    .bind(e.user_id.clone())
+    .bind(e.project_id.clone())
+    .bind(e.domain_id.clone())
+    .bind(e.audit_id.clone())
+    .bind(e.issued_before)
+    .bind(e.revoked_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Events that can still match an unexpired token.
+pub(crate) async fn revocations_since(db: &Db, oldest_relevant: i64) -> Result<Vec<RevocationEvent>> {
+    Ok(sqlx::query_as::<_, RevocationEvent>(
+        "SELECT id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at FROM revocation_events \
+         WHERE revoked_at >= $1 ORDER BY revoked_at",
+    )
+    .bind(oldest_relevant)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+pub(crate) async fn prune_revocations(db: &Db, older_than: i64) -> Result<()> {
+    sqlx::query("DELETE FROM revocation_events WHERE revoked_at < $1").bind(older_than).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Rows in a table (bootstrap uses it to tell a first start).
+pub(crate) async fn count(db: &Db, table: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&db.pool).await?)
+}
+

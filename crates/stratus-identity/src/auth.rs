@@ -260,6 +260,11 @@ impl IdentityService {
         self.expand_implied(ids).await
     }
 
+    /// Whether a user holds any role on the system.
+    pub async fn has_system_role(&self, user_id: &str) -> Result<bool> {
+        Ok(!self.effective_roles(user_id, TargetKind::System, SYSTEM_ALL).await?.is_empty())
+    }
+
     // ------------------------------------------------------------ authenticate
 
     pub async fn authenticate(&self, req: AuthRequest) -> Result<IssuedToken> {

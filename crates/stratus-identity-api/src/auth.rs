@@ -1,0 +1,167 @@
+//! `/v3/auth/*`, passwords and application credentials: the calls about the caller's own
+//! identity.
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use stratus_api::{ApiError, Caller, ValidJson};
+use stratus_identity::model::ApplicationCredentialInput;
+use stratus_identity::AuthRequest;
+
+use crate::{flag, views, ApiState, Query};
+
+fn subject(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get("x-subject-token")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The X-Subject-Token header is required."))
+}
+
+fn with_subject(token: &str, status: StatusCode, body: serde_json::Value) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(token) {
+        resp.headers_mut().insert("x-subject-token", v);
+    }
+    resp
+}
+
+pub async fn issue(State(s): State<ApiState>, q: Query, ValidJson(req): ValidJson<AuthRequest>) -> Result<Response, ApiError> {
+    let issued = s.svc.authenticate(req).await?;
+    let catalog = if flag(&q, "nocatalog")?.unwrap_or(false) {
+        None
+    } else {
+        Some(s.svc.catalog(issued.data.ctx.project_id()).await?)
+    };
+    Ok(with_subject(&issued.token, StatusCode::CREATED, views::token(&issued.data, catalog.as_deref())))
+}
+
+pub async fn validate(State(s): State<ApiState>, caller: Caller, headers: HeaderMap, q: Query) -> Result<Response, ApiError> {
+    let token = subject(&headers)?;
+    let data = s.svc.check_token(&caller, token).await?;
+    let catalog = if flag(&q, "nocatalog")?.unwrap_or(false) {
+        None
+    } else {
+        Some(s.svc.catalog(data.ctx.project_id()).await?)
+    };
+    Ok(with_subject(token, StatusCode::OK, views::token(&data, catalog.as_deref())))
+}
+
+pub async fn check(State(s): State<ApiState>, caller: Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = subject(&headers)?;
+    s.svc.check_token(&caller, token).await?;
+    let mut resp = StatusCode::OK.into_response();
+    if let Ok(v) = HeaderValue::from_str(token) {
+        resp.headers_mut().insert("x-subject-token", v);
+    }
+    Ok(resp)
+}
+
+pub async fn revoke(State(s): State<ApiState>, caller: Caller, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    s.svc.revoke_token(&caller, subject(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn catalog(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = s.svc.catalog(caller.project_id()).await?;
+    Ok(Json(json!({"catalog": views::catalog(&c), "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}})))
+}
+
+pub async fn projects(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+    let ps = s.svc.auth_projects(&caller).await?;
+    Ok(Json(json!({
+        "projects": ps.iter().map(|p| views::project(&s.base, p)).collect::<Vec<_>>(),
+        "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null},
+    })))
+}
+
+pub async fn domains(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+    let ds = s.svc.auth_domains(&caller).await?;
+    Ok(Json(json!({
+        "domains": ds.iter().map(|d| views::domain(&s.base, d)).collect::<Vec<_>>(),
+        "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null},
+    })))
+}
+
+pub async fn system(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+    s.svc.policy().enforce("identity:get_auth_system", &caller, &stratus_api::Target::new())?;
+    let has_system = caller.is_system() || s.svc.has_system_role(&caller.user_id).await?;
+    let system = if has_system { json!([{"all": true}]) } else { json!([]) };
+    Ok(Json(json!({"system": system, "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    user: PasswordChangeUser,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeUser {
+    password: String,
+    original_password: String,
+}
+
+pub async fn change_password(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ValidJson(body): ValidJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.change_password(&caller, &id, &body.user.original_password, &body.user.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppCredBody {
+    application_credential: ApplicationCredentialInput,
+}
+
+pub async fn create_app_cred(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    ValidJson(body): ValidJson<AppCredBody>,
+) -> Result<Response, ApiError> {
+    let (ac, secret) = s.svc.create_app_cred(&caller, &user_id, body.application_credential).await?;
+    let mut v = views::app_cred(&s.base, &ac);
+    v["secret"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(json!({"application_credential": v}))).into_response())
+}
+
+pub async fn list_app_creds(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    q: Query,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = s.svc.list_app_creds(&caller, &user_id, q.get("name").map(String::as_str)).await?;
+    Ok(Json(json!({
+        "application_credentials": list.iter().map(|a| views::app_cred(&s.base, a)).collect::<Vec<_>>(),
+        "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null},
+    })))
+}
+
+pub async fn get_app_cred(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ac = s.svc.get_app_cred(&caller, &user_id, &id).await?;
+    Ok(Json(json!({"application_credential": views::app_cred(&s.base, &ac)})))
+}
+
+pub async fn delete_app_cred(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.delete_app_cred(&caller, &user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

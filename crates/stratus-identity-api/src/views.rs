@@ -1,0 +1,131 @@
+//! Keystone's JSON shapes for Identity's resources.
+
+use serde_json::{json, Value};
+use stratus_api::auth::Scope;
+use stratus_identity::model::*;
+use stratus_identity::{format_time, CatalogEntry, TokenData};
+
+fn link(base: &str, path: &str) -> Value {
+    json!({"self": format!("{base}/{path}")})
+}
+
+pub fn domain(base: &str, d: &Domain) -> Value {
+    json!({
+        "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+        "tags": [], "options": {}, "links": link(base, &format!("domains/{}", d.id)),
+    })
+}
+
+pub fn project(base: &str, p: &Project) -> Value {
+    json!({
+        "id": p.id, "name": p.name, "domain_id": p.domain_id,
+        "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+        "description": p.description, "enabled": p.enabled, "is_domain": false, "tags": p.tags,
+        "options": {}, "links": link(base, &format!("projects/{}", p.id)),
+    })
+}
+
+pub fn user(base: &str, u: &User) -> Value {
+    let mut v = json!({
+        "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+        "password_expires_at": null, "options": {}, "links": link(base, &format!("users/{}", u.id)),
+    });
+    if let Some(p) = &u.default_project_id {
+        v["default_project_id"] = json!(p);
+    }
+    if let Some(d) = &u.description {
+        v["description"] = json!(d);
+    }
+    if let Some(e) = &u.email {
+        v["email"] = json!(e);
+    }
+    v
+}
+
+pub fn group(base: &str, g: &Group) -> Value {
+    json!({
+        "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
+        "links": link(base, &format!("groups/{}", g.id)),
+    })
+}
+
+pub fn role(base: &str, r: &Role) -> Value {
+    json!({
+        "id": r.id, "name": r.name, "description": r.description, "domain_id": null, "options": {},
+        "links": link(base, &format!("roles/{}", r.id)),
+    })
+}
+
+pub fn role_ref(base: &str, r: &Role) -> Value {
+    json!({"id": r.id, "name": r.name, "links": link(base, &format!("roles/{}", r.id))})
+}
+
+pub fn region(base: &str, r: &Region) -> Value {
+    json!({
+        "id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
+        "links": link(base, &format!("regions/{}", r.id)),
+    })
+}
+
+pub fn service(base: &str, s: &Service) -> Value {
+    json!({
+        "id": s.id, "type": s.service_type, "name": s.name, "description": s.description, "enabled": s.enabled,
+        "links": link(base, &format!("services/{}", s.id)),
+    })
+}
+
+pub fn endpoint(base: &str, e: &Endpoint) -> Value {
+    json!({
+        "id": e.id, "service_id": e.service_id, "interface": e.interface, "region_id": e.region_id,
+        "region": e.region_id, "url": e.url, "enabled": e.enabled,
+        "links": link(base, &format!("endpoints/{}", e.id)),
+    })
+}
+
+pub fn app_cred(base: &str, a: &ApplicationCredential) -> Value {
+    json!({
+        "id": a.id, "name": a.name, "user_id": a.user_id, "project_id": a.project_id,
+        "description": a.description, "expires_at": a.expires_at.map(format_time),
+        "unrestricted": a.unrestricted, "access_rules": [],
+        "roles": a.roles.iter().map(|r| json!({"id": r.id, "name": r.name, "domain_id": null})).collect::<Vec<_>>(),
+        "links": link(base, &format!("users/{}/application_credentials/{}", a.user_id, a.id)),
+    })
+}
+
+pub fn catalog(c: &[CatalogEntry]) -> Value {
+    json!(c)
+}
+
+/// The `token` object of token responses.
+pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
+    let c = &data.ctx;
+    let mut t = json!({
+        "methods": c.methods,
+        "user": {
+            "id": c.user_id, "name": c.user_name, "password_expires_at": null,
+            "domain": {"id": c.user_domain_id, "name": c.user_domain_name},
+        },
+        "audit_ids": c.audit_ids,
+        "issued_at": format_time(c.issued_at),
+        "expires_at": format_time(c.expires_at),
+    });
+    match &c.scope {
+        Scope::Unscoped => {}
+        Scope::Project { id, name, domain_id, domain_name } => {
+            t["project"] = json!({"id": id, "name": name, "domain": {"id": domain_id, "name": domain_name}});
+            t["is_domain"] = json!(false);
+        }
+        Scope::Domain { id, name } => t["domain"] = json!({"id": id, "name": name}),
+        Scope::System => t["system"] = json!({"all": true}),
+    }
+    if c.scope != Scope::Unscoped {
+        t["roles"] = json!(c.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect::<Vec<_>>());
+    }
+    if let Some((id, name, restricted)) = &data.application_credential {
+        t["application_credential"] = json!({"id": id, "name": name, "restricted": restricted});
+    }
+    if let Some(cat) = catalog {
+        t["catalog"] = json!(cat);
+    }
+    json!({"token": t})
+}

@@ -1,0 +1,130 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "stratus", version, about = "A lightweight IaaS cloud that speaks OpenStack.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole cloud on this machine: every API on one listener, on SQLite files in the
+    /// data directory. The first start bootstraps an admin and writes DIR/clouds.yaml.
+    Up(UpArgs),
+    /// Identity operator commands.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Rotate the Fernet keys: the staged key becomes primary and a new staged key is made.
+    /// Running servers pick up the new keys on SIGHUP or within 30 seconds.
+    RotateKeys(CommonArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// TOML configuration file; its keys are the long option names with '_' for '-'.
+    #[arg(long, env = "STRATUS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the cloud keeps its state (SQLite files, Fernet keys, clouds.yaml). [default: ./stratus-data]
+    #[arg(long, env = "STRATUS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Maximum number of Fernet keys kept by rotation (Keystone's max_active_keys). [default: 3]
+    #[arg(long, env = "STRATUS_MAX_ACTIVE_KEYS")]
+    pub max_active_keys: Option<usize>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, env = "STRATUS_BIND")]
+    pub bind: Option<String>,
+    /// The URL clients reach this cloud at, used in the catalog and links. [default: http://BIND]
+    #[arg(long, env = "STRATUS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Where the services store their data: sqlite://DIR (one file per service) or
+    /// postgres://USER@HOST/DB (one schema per service). [default: sqlite://DATA_DIR]
+    #[arg(long, env = "STRATUS_DATABASE")]
+    pub database: Option<String>,
+    /// Password for the admin user created at the first start. [default: generated]
+    #[arg(long, env = "STRATUS_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Region of the bootstrap catalog. [default: RegionOne]
+    #[arg(long, env = "STRATUS_REGION")]
+    pub region: Option<String>,
+    /// bcrypt cost of stored passwords (Keystone's password_hash_rounds). [default: 12]
+    #[arg(long, env = "STRATUS_PASSWORD_HASH_ROUNDS")]
+    pub password_hash_rounds: Option<u32>,
+    /// Token lifetime in seconds. [default: 3600]
+    #[arg(long, env = "STRATUS_TOKEN_EXPIRATION")]
+    pub token_expiration: Option<u64>,
+    /// Failed logins after which a user is locked out; 0 disables lockout. [default: 0]
+    #[arg(long, env = "STRATUS_LOCKOUT_FAILURE_ATTEMPTS")]
+    pub lockout_failure_attempts: Option<u32>,
+    /// Seconds a locked-out user stays locked. [default: 1800]
+    #[arg(long, env = "STRATUS_LOCKOUT_DURATION")]
+    pub lockout_duration: Option<u64>,
+    /// Seconds another node's identity changes may take to be seen here. [default: 1]
+    #[arg(long, env = "STRATUS_CACHE_TTL")]
+    pub cache_ttl: Option<u64>,
+    /// A policy file (YAML or JSON) whose rules replace the defaults of the same name.
+    #[arg(long, env = "STRATUS_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes. [default: 114688]
+    #[arg(long, env = "STRATUS_MAX_REQUEST_BODY_SIZE")]
+    pub max_request_body_size: Option<usize>,
+    /// Log format: text or json. [default: text]
+    #[arg(long, env = "STRATUS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => {
+            let cfg = Config::load(&args)?;
+            crate::up::run(cfg).await
+        }
+        Command::Identity { command: IdentityCommand::RotateKeys(common) } => {
+            let cfg = Config::load(&UpArgs::from_common(common))?;
+            let repo = stratus_identity::KeyRepository::new(&cfg.key_repository());
+            repo.setup()?;
+            repo.rotate(cfg.max_active_keys)?;
+            println!("rotated the Fernet keys in {} ({} keys)", cfg.key_repository().display(), repo.key_count()?);
+            Ok(())
+        }
+    }
+}
+
+impl UpArgs {
+    fn from_common(common: CommonArgs) -> Self {
+        UpArgs {
+            common,
+            bind: None,
+            public_url: None,
+            database: None,
+            admin_password: None,
+            region: None,
+            password_hash_rounds: None,
+            token_expiration: None,
+            lockout_failure_attempts: None,
+            lockout_duration: None,
+            cache_ttl: None,
+            policy_file: None,
+            max_request_body_size: None,
+            log_format: None,
+        }
+    }
+}

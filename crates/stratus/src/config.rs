@@ -1,0 +1,105 @@
+//! The effective configuration: defaults, then the TOML file, then environment and flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::cli::UpArgs;
+
+/// The TOML file's keys, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    bind: Option<String>,
+    public_url: Option<String>,
+    database: Option<String>,
+    admin_password: Option<String>,
+    region: Option<String>,
+    password_hash_rounds: Option<u32>,
+    token_expiration: Option<u64>,
+    lockout_failure_attempts: Option<u32>,
+    lockout_duration: Option<u64>,
+    cache_ttl: Option<u64>,
+    policy_file: Option<PathBuf>,
+    max_request_body_size: Option<usize>,
+    max_active_keys: Option<usize>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind: String,
+    pub public_url: String,
+    pub database: String,
+    pub admin_password: Option<String>,
+    pub region: String,
+    pub password_hash_rounds: u32,
+    pub token_expiration: u64,
+    pub lockout_failure_attempts: Option<u32>,
+    pub lockout_duration: u64,
+    pub cache_ttl: u64,
+    pub policy_file: Option<PathBuf>,
+    pub max_request_body_size: usize,
+    pub max_active_keys: usize,
+    pub json_logs: bool,
+}
+
+impl Config {
+    pub fn load(args: &UpArgs) -> anyhow::Result<Self> {
+        let file: FileConfig = match &args.common.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("stratus-data"));
+        let bind = args.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = args.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{bind}"));
+        let database = args
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", absolute(&data_dir).display()));
+        let rounds = args.password_hash_rounds.or(file.password_hash_rounds).unwrap_or(12);
+        if !(4..=31).contains(&rounds) {
+            anyhow::bail!("password_hash_rounds must be between 4 and 31, not {rounds}");
+        }
+        let log_format = args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".to_owned());
+        if log_format != "text" && log_format != "json" {
+            anyhow::bail!("log_format must be text or json, not {log_format}");
+        }
+        let max_active_keys = args.common.max_active_keys.or(file.max_active_keys).unwrap_or(3);
+        if max_active_keys < 2 {
+            anyhow::bail!("max_active_keys must be at least 2 (a staged and a primary key)");
+        }
+        Ok(Config {
+            data_dir,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            bind,
+            database,
+            admin_password: args.admin_password.clone().or(file.admin_password),
+            region: args.region.clone().or(file.region).unwrap_or_else(|| "RegionOne".to_owned()),
+            password_hash_rounds: rounds,
+            token_expiration: args.token_expiration.or(file.token_expiration).unwrap_or(3600),
+            lockout_failure_attempts: args.lockout_failure_attempts.or(file.lockout_failure_attempts).filter(|n| *n > 0),
+            lockout_duration: args.lockout_duration.or(file.lockout_duration).unwrap_or(1800),
+            cache_ttl: args.cache_ttl.or(file.cache_ttl).unwrap_or(1),
+            policy_file: args.policy_file.clone().or(file.policy_file),
+            max_request_body_size: args.max_request_body_size.or(file.max_request_body_size).unwrap_or(114_688),
+            max_active_keys,
+            json_logs: log_format == "json",
+        })
+    }
+
+    pub fn key_repository(&self) -> PathBuf {
+        self.data_dir.join("fernet-keys")
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}

@@ -1,0 +1,151 @@
+//! `stratus up`: every service of the cloud in one process, on one listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use base64::Engine;
+use stratus_api::policy::Policy;
+use stratus_identity::{Bootstrap, CatalogService, IdentityConfig, IdentityService};
+use stratus_store::Location;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// The services this binary provides, as the catalog lists them.
+fn catalog(public_url: &str) -> Vec<CatalogService> {
+    vec![CatalogService { service_type: "identity".into(), name: "keystone".into(), url: format!("{public_url}/identity") }]
+}
+
+pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
+    let location = Location::parse(&cfg.database)?;
+    let policy = Policy::load(stratus_identity::DEFAULT_POLICY, cfg.policy_file.as_deref()).context("loading the identity policy")?;
+    let mut icfg = IdentityConfig::new(cfg.key_repository(), cfg.public_url.clone());
+    icfg.password_hash_rounds = cfg.password_hash_rounds;
+    icfg.token_expiration = Duration::from_secs(cfg.token_expiration);
+    icfg.lockout_failure_attempts = cfg.lockout_failure_attempts;
+    icfg.lockout_duration = Duration::from_secs(cfg.lockout_duration);
+    icfg.cache_ttl = Duration::from_secs(cfg.cache_ttl);
+    icfg.max_active_keys = cfg.max_active_keys;
+    Ok(IdentityService::open(&location, icfg, policy).await.context("opening the identity service")?)
+}
+
+/// The whole HTTP surface, with the conventions every service shares.
+pub fn app(identity: IdentityService, cfg: &Config) -> Router {
+    Router::new()
+        .nest("/identity", stratus_identity_api::router(identity, &cfg.public_url))
+        .fallback(stratus_api::error::not_found_fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(stratus_api::ApiError::new(
+                stratus_api::ErrorKind::Internal,
+                "An unexpected error prevented the server from fulfilling your request.",
+            ))
+        }))
+        .layer(axum::middleware::from_fn(stratus_api::request_id::layer))
+}
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    init_logging(cfg.json_logs);
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let identity = open_identity(&cfg).await?;
+
+    let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
+    let first_start = !identity.is_bootstrapped().await?;
+    let password = if first_start {
+        cfg.admin_password.clone().unwrap_or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>())
+        })
+    } else {
+        crate::clouds::read_password(&clouds_path).unwrap_or_default()
+    };
+    identity
+        .bootstrap(&Bootstrap { admin_password: password.clone(), region: cfg.region.clone(), services: catalog(&cfg.public_url) })
+        .await
+        .context("bootstrapping identity")?;
+    if first_start || !password.is_empty() {
+        crate::clouds::write(&clouds_path, &cfg.public_url, &password, &cfg.region)?;
+    } else {
+        tracing::warn!(path = %clouds_path.display(), "no clouds.yaml with the admin password to update; the admin password is unchanged");
+    }
+
+    let listener = tokio::net::TcpListener::bind(&cfg.bind).await.with_context(|| format!("listening on {}", cfg.bind))?;
+    tracing::info!(bind = %cfg.bind, public_url = %cfg.public_url, database = %redact(&cfg.database), first_start, "stratus is up");
+    println!("export OS_CLIENT_CONFIG_FILE={}", clouds_path.display());
+    println!("export OS_CLOUD=stratus");
+
+    spawn_key_reloader(identity.clone());
+    let app = app(identity.clone(), &cfg);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    identity.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Database URLs may carry passwords; logs must not.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Picks up keys rotated by `stratus identity rotate-keys` (or copied from another node).
+fn spawn_key_reloader(identity: IdentityService) {
+    let identity = Arc::new(identity);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            {
+                let hup_recv = async {
+                    match hup.as_mut() {
+                        Some(h) => {
+                            h.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = hup_recv => tracing::info!("SIGHUP: reloading Fernet keys"),
+                }
+            }
+            #[cfg(not(unix))]
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            if let Err(e) = identity.reload_keys().await {
+                tracing::error!(error = %e, "reloading Fernet keys failed; keeping the loaded ones");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -177,7 +177,10 @@ fn tokenize(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for ch in s.chars() {
+        // `%(target.x)s` keeps its parentheses.
+        let in_reference = cur.ends_with('%') || (cur.contains("%(") && !cur.ends_with(")s") && !cur.contains(")"));
         match ch {
+            '(' | ')' if in_reference => cur.push(ch),
             '(' | ')' => {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
@@ -308,6 +311,7 @@ project_reader: "role:reader and project_id:%(target.project_id)s"
 "thing:open": ""
 "thing:never": "!"
 "thing:self": "user_id:%(target.user_id)s and not role:admin"
+"thing:nested": "(role:reader and project_id:%(target.project_id)s) or (role:admin)"
 "#;
 
     #[test]
@@ -321,6 +325,8 @@ project_reader: "role:reader and project_id:%(target.project_id)s"
         assert!(!p.allows("thing:never", &ctx(&["admin"], "p1"), &t));
         assert!(p.allows("thing:self", &ctx(&["member"], "p1"), &t));
         assert!(!p.allows("thing:self", &ctx(&["admin"], "p1"), &t));
+        assert!(p.allows("thing:nested", &ctx(&["reader"], "p1"), &t));
+        assert!(!p.allows("thing:nested", &ctx(&["reader"], "p2"), &t));
         assert!(!p.allows("thing:unknown", &ctx(&["admin"], "p1"), &t));
         assert_eq!(p.enforce("thing:get", &ctx(&[], "p1"), &t).unwrap_err().kind, crate::ErrorKind::Forbidden);
     }

@@ -86,7 +86,6 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
         .route("/", get(version_v3));
     Router::new()
         .route("/", get(versions))
-        .route("/v3", get(version_v3))
         .nest("/v3", v3)
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(auth, stratus_api::auth::middleware))

@@ -82,8 +82,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     println!("export OS_CLOUD=stratus");
 
     spawn_key_reloader(identity.clone());
-    let app = app(identity.clone(), &cfg);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    // Clients write both /identity/v3 and /identity/v3/; routes are declared without the slash.
+    let app = tower::Layer::layer(&tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(), app(identity.clone(), &cfg));
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
     identity.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,101 @@
+//! A real `stratus up` for a test: its own data directory and port, stopped when dropped.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "test-admin-secret";
+
+pub struct Server {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+            .args(["up", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--bind", &bind, "--password-hash-rounds", "4", "--admin-password", ADMIN_PASSWORD])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start stratus");
+        let server = Server { url: format!("http://{bind}"), dir, child };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() && self.clouds_yaml().exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("stratus did not start; log:\n{}", self.log());
+    }
+
+    pub fn identity(&self) -> String {
+        format!("{}/identity/v3", self.url)
+    }
+
+    pub fn clouds_yaml(&self) -> PathBuf {
+        self.dir.path().join("data/clouds.yaml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "stratus exited with {status}; log:\n{}", self.log());
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a password authentication scoped to a project, both by name in Default.
+pub fn password_auth(user: &str, password: &str, project: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"id": "default"}, "password": password}}}}});
+    if let Some(p) = project {
+        body["auth"]["scope"] = serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
+    }
+    body
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

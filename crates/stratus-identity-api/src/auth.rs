@@ -29,24 +29,28 @@ fn with_subject(token: &str, status: StatusCode, body: serde_json::Value) -> Res
     resp
 }
 
+/// Token responses carry the catalog unless the caller asked `?nocatalog`.
+async fn catalog_unless_nocatalog(
+    s: &ApiState,
+    q: &Query,
+    data: &stratus_identity::TokenData,
+) -> Result<Option<Vec<stratus_identity::CatalogEntry>>, ApiError> {
+    if flag(q, "nocatalog")?.unwrap_or(false) {
+        return Ok(None);
+    }
+    Ok(Some(s.svc.catalog(data.ctx.project_id()).await?))
+}
+
 pub async fn issue(State(s): State<ApiState>, q: Query, ValidJson(req): ValidJson<AuthRequest>) -> Result<Response, ApiError> {
     let issued = s.svc.authenticate(req).await?;
-    let catalog = if flag(&q, "nocatalog")?.unwrap_or(false) {
-        None
-    } else {
-        Some(s.svc.catalog(issued.data.ctx.project_id()).await?)
-    };
+    let catalog = catalog_unless_nocatalog(&s, &q, &issued.data).await?;
     Ok(with_subject(&issued.token, StatusCode::CREATED, views::token(&issued.data, catalog.as_deref())))
 }
 
 pub async fn validate(State(s): State<ApiState>, caller: Caller, headers: HeaderMap, q: Query) -> Result<Response, ApiError> {
     let token = subject(&headers)?;
     let data = s.svc.check_token(&caller, token).await?;
-    let catalog = if flag(&q, "nocatalog")?.unwrap_or(false) {
-        None
-    } else {
-        Some(s.svc.catalog(data.ctx.project_id()).await?)
-    };
+    let catalog = catalog_unless_nocatalog(&s, &q, &data).await?;
     Ok(with_subject(token, StatusCode::OK, views::token(&data, catalog.as_deref())))
 }
 

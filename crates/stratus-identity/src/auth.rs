@@ -193,7 +193,12 @@ impl IdentityService {
 
     /// bcrypt on a blocking thread, a bounded number at once.
     pub(crate) async fn hash_secret(&self, secret: &str) -> Result<String> {
-        let _permit = self.inner.hashes.acquire().await.map_err(|e| IdentityError::internal("hash pool closed", e))?;
+        let _permit = self
+            .inner
+            .hashes
+            .acquire()
+            .await
+            .map_err(|e| IdentityError::internal("hash pool closed", e))?;
         let secret = secret.to_owned();
         let cost = self.inner.cfg.password_hash_rounds;
         tokio::task::spawn_blocking(move || bcrypt::hash(secret, cost))
@@ -203,11 +208,18 @@ impl IdentityService {
     }
 
     pub(crate) async fn verify_secret(&self, secret: &str, hash: &str) -> Result<bool> {
-        let _permit = self.inner.hashes.acquire().await.map_err(|e| IdentityError::internal("hash pool closed", e))?;
-        let (secret, hash) = (secret.to_owned(), hash.to_owned());
-        Ok(tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
+        let _permit = self
+            .inner
+            .hashes
+            .acquire()
             .await
-            .map_err(|e| IdentityError::internal("verify task", e))?)
+            .map_err(|e| IdentityError::internal("hash pool closed", e))?;
+        let (secret, hash) = (secret.to_owned(), hash.to_owned());
+        Ok(
+            tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
+                .await
+                .map_err(|e| IdentityError::internal("verify task", e))?,
+        )
     }
 
     // ------------------------------------------------------------ roles
@@ -226,7 +238,10 @@ impl IdentityService {
         for (prior, implied) in store::implied_roles(self.db()).await? {
             implies.entry(prior).or_default().push(implied);
         }
-        let g = Arc::new(RoleGraph { names: roles.into_iter().map(|r| (r.id, r.name)).collect(), implies });
+        let g = Arc::new(RoleGraph {
+            names: roles.into_iter().map(|r| (r.id, r.name)).collect(),
+            implies,
+        });
         if let Ok(mut guard) = self.inner.caches.roles.lock() {
             *guard = Some((g.clone(), Instant::now(), generation));
         }
@@ -247,7 +262,10 @@ impl IdentityService {
                 stack.extend(next.iter().cloned());
             }
             if let Some(name) = g.names.get(&id) {
-                out.push(RoleRef { id, name: name.clone() });
+                out.push(RoleRef {
+                    id,
+                    name: name.clone(),
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -255,14 +273,22 @@ impl IdentityService {
     }
 
     /// The user's effective roles on a target: direct, through groups, and implied.
-    pub(crate) async fn effective_roles(&self, user_id: &str, kind: TargetKind, target_id: &str) -> Result<Vec<RoleRef>> {
+    pub(crate) async fn effective_roles(
+        &self,
+        user_id: &str,
+        kind: TargetKind,
+        target_id: &str,
+    ) -> Result<Vec<RoleRef>> {
         let ids = store::direct_role_ids(self.db(), user_id, kind, target_id).await?;
         self.expand_implied(ids).await
     }
 
     /// Whether a user holds any role on the system.
     pub async fn has_system_role(&self, user_id: &str) -> Result<bool> {
-        Ok(!self.effective_roles(user_id, TargetKind::System, SYSTEM_ALL).await?.is_empty())
+        Ok(!self
+            .effective_roles(user_id, TargetKind::System, SYSTEM_ALL)
+            .await?
+            .is_empty())
     }
 
     // ------------------------------------------------------------ authenticate
@@ -270,7 +296,10 @@ impl IdentityService {
     pub async fn authenticate(&self, req: AuthRequest) -> Result<IssuedToken> {
         let AuthBody { identity, scope } = req.auth;
         if identity.methods.is_empty() {
-            return Err(IdentityError::Validation("Invalid input for field 'auth.identity.methods': at least one method is required.".into()));
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'auth.identity.methods': at least one method is required."
+                    .into(),
+            ));
         }
         for m in &identity.methods {
             if !crate::token::METHODS.contains(&m.as_str()) {
@@ -297,19 +326,28 @@ impl IdentityService {
 
         let (user, methods, expires_at, audit_chain) = if has("password") {
             let pw = identity.password.ok_or_else(|| {
-                IdentityError::Validation("Invalid input for field 'auth.identity.password': required by the method.".into())
+                IdentityError::Validation(
+                    "Invalid input for field 'auth.identity.password': required by the method."
+                        .into(),
+                )
             })?;
             let user = self.auth_password(pw.user).await?;
             (user, vec!["password".to_owned()], max_expiry, None)
         } else {
             let t = identity.token.ok_or_else(|| {
-                IdentityError::Validation("Invalid input for field 'auth.identity.token': required by the method.".into())
+                IdentityError::Validation(
+                    "Invalid input for field 'auth.identity.token': required by the method.".into(),
+                )
             })?;
             let old = self.validate(&t.id).await.map_err(|_| invalid_token())?;
             if old.ctx.application_credential_id.is_some() {
-                return Err(IdentityError::Denied("A token made from an application credential cannot be rescoped.".into()));
+                return Err(IdentityError::Denied(
+                    "A token made from an application credential cannot be rescoped.".into(),
+                ));
             }
-            let user = store::get_user(self.db(), &old.ctx.user_id).await?.ok_or_else(invalid_token)?;
+            let user = store::get_user(self.db(), &old.ctx.user_id)
+                .await?
+                .ok_or_else(invalid_token)?;
             let mut methods = old.ctx.methods.clone();
             if !methods.iter().any(|m| m == "token") {
                 methods.push("token".into());
@@ -334,7 +372,10 @@ impl IdentityService {
             application_credential_id: None,
         };
         let data = self.token_data(&payload, None).await?;
-        Ok(IssuedToken { token: self.seal(&payload).await, data })
+        Ok(IssuedToken {
+            token: self.seal(&payload).await,
+            data,
+        })
     }
 
     async fn seal(&self, payload: &TokenPayload) -> String {
@@ -345,7 +386,11 @@ impl IdentityService {
         let found = match (&r.id, &r.name) {
             (Some(id), _) => store::get_domain(self.db(), id).await?,
             (None, Some(name)) => store::get_domain_by_name(self.db(), name).await?,
-            (None, None) => return Err(IdentityError::Validation(format!("Invalid input for field '{field}': an id or a name is required."))),
+            (None, None) => {
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field '{field}': an id or a name is required."
+                )))
+            }
         };
         found.ok_or_else(unauthenticated)
     }
@@ -360,38 +405,57 @@ impl IdentityService {
                 let domain = self.find_domain(d, &format!("{field}.domain")).await?;
                 store::get_user_by_name(self.db(), &domain.id, name).await?
             }
-            (None, None) => return Err(IdentityError::Validation(format!("Invalid input for field '{field}': an id or a name is required."))),
+            (None, None) => {
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field '{field}': an id or a name is required."
+                )))
+            }
         };
         found.ok_or_else(unauthenticated)
     }
 
     async fn check_user_enabled(&self, user: &User) -> Result<()> {
         if !user.enabled {
-            return Err(IdentityError::Unauthenticated(format!("The account is disabled for user: {}.", user.id)));
+            return Err(IdentityError::Unauthenticated(format!(
+                "The account is disabled for user: {}.",
+                user.id
+            )));
         }
         match store::get_domain(self.db(), &user.domain_id).await? {
             Some(d) if d.enabled => Ok(()),
-            _ => Err(IdentityError::Unauthenticated(format!("The domain of user {} is disabled.", user.id))),
+            _ => Err(IdentityError::Unauthenticated(format!(
+                "The domain of user {} is disabled.",
+                user.id
+            ))),
         }
     }
 
     async fn auth_password(&self, u: UserReq) -> Result<User> {
         let password = u.password.clone().ok_or_else(|| {
-            IdentityError::Validation("Invalid input for field 'auth.identity.password.user.password': required.".into())
+            IdentityError::Validation(
+                "Invalid input for field 'auth.identity.password.user.password': required.".into(),
+            )
         })?;
         let user = self.find_user(&u, "auth.identity.password.user").await?;
-        let creds = store::get_credentials(self.db(), &user.id).await?.ok_or_else(unauthenticated)?;
+        let creds = store::get_credentials(self.db(), &user.id)
+            .await?
+            .ok_or_else(unauthenticated)?;
         if let Some(limit) = self.inner.cfg.lockout_failure_attempts {
-            let until = creds.failed_auth_at.unwrap_or(0) + self.inner.cfg.lockout_duration.as_micros() as i64;
+            let until = creds.failed_auth_at.unwrap_or(0)
+                + self.inner.cfg.lockout_duration.as_micros() as i64;
             if creds.failed_auth_count >= limit as i64 && now_micros() < until {
-                return Err(IdentityError::Unauthenticated(format!("The account is locked for user: {}.", user.id)));
+                return Err(IdentityError::Unauthenticated(format!(
+                    "The account is locked for user: {}.",
+                    user.id
+                )));
             }
         }
         let ok = match &creds.password_hash {
             Some(h) => self.verify_secret(&password, h).await?,
             None => false,
         };
-        if self.inner.cfg.lockout_failure_attempts.is_some() || (ok && creds.failed_auth_count != 0) {
+        if self.inner.cfg.lockout_failure_attempts.is_some() || (ok && creds.failed_auth_count != 0)
+        {
             store::record_auth_result(self.db(), &user.id, ok).await?;
         }
         if !ok {
@@ -402,7 +466,12 @@ impl IdentityService {
         Ok(user)
     }
 
-    async fn auth_app_cred(&self, ac: AppCredReq, now: i64, max_expiry: i64) -> Result<IssuedToken> {
+    async fn auth_app_cred(
+        &self,
+        ac: AppCredReq,
+        now: i64,
+        max_expiry: i64,
+    ) -> Result<IssuedToken> {
         let row = match (&ac.id, &ac.name) {
             (Some(id), _) => store::get_app_cred(self.db(), id).await?,
             (None, Some(name)) => {
@@ -422,12 +491,16 @@ impl IdentityService {
         }
         .ok_or_else(unauthenticated)?;
         if row.expires_at.is_some_and(|e| e <= now) {
-            return Err(IdentityError::Unauthenticated("The application credential has expired.".into()));
+            return Err(IdentityError::Unauthenticated(
+                "The application credential has expired.".into(),
+            ));
         }
         if !self.verify_secret(&ac.secret, &row.secret_hash).await? {
             return Err(unauthenticated());
         }
-        let user = store::get_user(self.db(), &row.user_id).await?.ok_or_else(unauthenticated)?;
+        let user = store::get_user(self.db(), &row.user_id)
+            .await?
+            .ok_or_else(unauthenticated)?;
         self.check_user_enabled(&user).await?;
         let payload = TokenPayload {
             user_id: user.id,
@@ -439,16 +512,26 @@ impl IdentityService {
             application_credential_id: Some(row.id.clone()),
         };
         let data = self.token_data(&payload, None).await?;
-        Ok(IssuedToken { token: self.seal(&payload).await, data })
+        Ok(IssuedToken {
+            token: self.seal(&payload).await,
+            data,
+        })
     }
 
     async fn resolve_scope(&self, s: ScopeReq) -> Result<TokenScope> {
         let t = match s {
             ScopeReq::Word(w) if w == "unscoped" => return Ok(TokenScope::Unscoped),
-            ScopeReq::Word(w) => return Err(IdentityError::Validation(format!("Invalid input for field 'auth.scope': '{w}' is not a scope."))),
+            ScopeReq::Word(w) => {
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'auth.scope': '{w}' is not a scope."
+                )))
+            }
             ScopeReq::Target(t) => t,
         };
-        let given = [t.project.is_some(), t.domain.is_some(), t.system.is_some()].iter().filter(|b| **b).count();
+        let given = [t.project.is_some(), t.domain.is_some(), t.system.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if given != 1 {
             return Err(IdentityError::Validation("Invalid input for field 'auth.scope': give exactly one of project, domain or system.".into()));
         }
@@ -464,26 +547,41 @@ impl IdentityService {
                         (None, Some(n)) => store::get_domain_by_name(self.db(), n).await?,
                         _ => None,
                     }
-                    .ok_or_else(|| IdentityError::Unauthenticated("The scope's domain was not found.".into()))?;
+                    .ok_or_else(|| {
+                        IdentityError::Unauthenticated("The scope's domain was not found.".into())
+                    })?;
                     store::get_project_by_name(self.db(), &domain.id, name).await?
                 }
-                (None, None) => return Err(IdentityError::Validation("Invalid input for field 'auth.scope.project': an id or a name is required.".into())),
+                (None, None) => return Err(IdentityError::Validation(
+                    "Invalid input for field 'auth.scope.project': an id or a name is required."
+                        .into(),
+                )),
             };
-            let project = project.ok_or_else(|| IdentityError::Unauthenticated("The project to scope to was not found.".into()))?;
+            let project = project.ok_or_else(|| {
+                IdentityError::Unauthenticated("The project to scope to was not found.".into())
+            })?;
             return Ok(TokenScope::Project(project.id));
         }
         if let Some(d) = t.domain {
-            let domain = match (&d.id, &d.name) {
-                (Some(id), _) => store::get_domain(self.db(), id).await?,
-                (None, Some(n)) => store::get_domain_by_name(self.db(), n).await?,
-                _ => return Err(IdentityError::Validation("Invalid input for field 'auth.scope.domain': an id or a name is required.".into())),
-            }
-            .ok_or_else(|| IdentityError::Unauthenticated("The domain to scope to was not found.".into()))?;
+            let domain =
+                match (&d.id, &d.name) {
+                    (Some(id), _) => store::get_domain(self.db(), id).await?,
+                    (None, Some(n)) => store::get_domain_by_name(self.db(), n).await?,
+                    _ => return Err(IdentityError::Validation(
+                        "Invalid input for field 'auth.scope.domain': an id or a name is required."
+                            .into(),
+                    )),
+                }
+                .ok_or_else(|| {
+                    IdentityError::Unauthenticated("The domain to scope to was not found.".into())
+                })?;
             return Ok(TokenScope::Domain(domain.id));
         }
         match t.system {
             Some(SystemRef { all: true }) => Ok(TokenScope::System),
-            _ => Err(IdentityError::Validation("Invalid input for field 'auth.scope.system.all': must be true.".into())),
+            _ => Err(IdentityError::Validation(
+                "Invalid input for field 'auth.scope.system.all': must be true.".into(),
+            )),
         }
     }
 
@@ -491,8 +589,13 @@ impl IdentityService {
     /// has a role there.
     async fn default_scope(&self, user: &User) -> Result<TokenScope> {
         if let Some(p) = &user.default_project_id {
-            if store::get_project(self.db(), p).await?.is_some_and(|p| p.enabled)
-                && !self.effective_roles(&user.id, TargetKind::Project, p).await?.is_empty()
+            if store::get_project(self.db(), p)
+                .await?
+                .is_some_and(|p| p.enabled)
+                && !self
+                    .effective_roles(&user.id, TargetKind::Project, p)
+                    .await?
+                    .is_empty()
             {
                 return Ok(TokenScope::Project(p.clone()));
             }
@@ -513,14 +616,24 @@ impl IdentityService {
             }
         }
         let generation = self.generation();
-        let bytes = self.inner.keys.read().await.decrypt(token).map_err(|_| invalid_token())?;
+        let bytes = self
+            .inner
+            .keys
+            .read()
+            .await
+            .decrypt(token)
+            .map_err(|_| invalid_token())?;
         let payload = TokenPayload::decode(&bytes).ok_or_else(invalid_token)?;
         if payload.expires_at <= now_micros() {
-            return Err(IdentityError::Unauthenticated("The token has expired.".into()));
+            return Err(IdentityError::Unauthenticated(
+                "The token has expired.".into(),
+            ));
         }
         let mut data = self.token_data(&payload, Some(token)).await?;
         if self.is_revoked(&payload, &data.ctx).await? {
-            return Err(IdentityError::Unauthenticated("The token has been revoked.".into()));
+            return Err(IdentityError::Unauthenticated(
+                "The token has been revoked.".into(),
+            ));
         }
         Arc::make_mut(&mut data.ctx).token = token.to_owned();
         if let Ok(mut cache) = self.inner.caches.tokens.lock() {
@@ -534,33 +647,73 @@ impl IdentityService {
 
     /// Builds the caller's context from a payload, checking that user and scope still stand.
     async fn token_data(&self, p: &TokenPayload, token: Option<&str>) -> Result<TokenData> {
-        let user = store::get_user(self.db(), &p.user_id).await?.ok_or_else(invalid_token)?;
+        let user = store::get_user(self.db(), &p.user_id)
+            .await?
+            .ok_or_else(invalid_token)?;
         self.check_user_enabled(&user).await?;
-        let user_domain = store::get_domain(self.db(), &user.domain_id).await?.ok_or_else(invalid_token)?;
+        let user_domain = store::get_domain(self.db(), &user.domain_id)
+            .await?
+            .ok_or_else(invalid_token)?;
         let (scope, mut roles) = match &p.scope {
             TokenScope::Unscoped => (Scope::Unscoped, vec![]),
             TokenScope::Project(id) => {
-                let project: Project = store::get_project(self.db(), id).await?.ok_or_else(invalid_token)?;
-                let domain = store::get_domain(self.db(), &project.domain_id).await?.ok_or_else(invalid_token)?;
+                let project: Project = store::get_project(self.db(), id)
+                    .await?
+                    .ok_or_else(invalid_token)?;
+                let domain = store::get_domain(self.db(), &project.domain_id)
+                    .await?
+                    .ok_or_else(invalid_token)?;
                 if !project.enabled || !domain.enabled {
-                    return Err(IdentityError::Unauthenticated(format!("Project {} is disabled.", project.id)));
+                    return Err(IdentityError::Unauthenticated(format!(
+                        "Project {} is disabled.",
+                        project.id
+                    )));
                 }
-                let roles = self.effective_roles(&user.id, TargetKind::Project, id).await?;
-                (Scope::Project { id: project.id, name: project.name, domain_id: domain.id, domain_name: domain.name }, roles)
+                let roles = self
+                    .effective_roles(&user.id, TargetKind::Project, id)
+                    .await?;
+                (
+                    Scope::Project {
+                        id: project.id,
+                        name: project.name,
+                        domain_id: domain.id,
+                        domain_name: domain.name,
+                    },
+                    roles,
+                )
             }
             TokenScope::Domain(id) => {
-                let domain = store::get_domain(self.db(), id).await?.ok_or_else(invalid_token)?;
+                let domain = store::get_domain(self.db(), id)
+                    .await?
+                    .ok_or_else(invalid_token)?;
                 if !domain.enabled {
-                    return Err(IdentityError::Unauthenticated(format!("Domain {} is disabled.", domain.id)));
+                    return Err(IdentityError::Unauthenticated(format!(
+                        "Domain {} is disabled.",
+                        domain.id
+                    )));
                 }
-                let roles = self.effective_roles(&user.id, TargetKind::Domain, id).await?;
-                (Scope::Domain { id: domain.id, name: domain.name }, roles)
+                let roles = self
+                    .effective_roles(&user.id, TargetKind::Domain, id)
+                    .await?;
+                (
+                    Scope::Domain {
+                        id: domain.id,
+                        name: domain.name,
+                    },
+                    roles,
+                )
             }
-            TokenScope::System => (Scope::System, self.effective_roles(&user.id, TargetKind::System, SYSTEM_ALL).await?),
+            TokenScope::System => (
+                Scope::System,
+                self.effective_roles(&user.id, TargetKind::System, SYSTEM_ALL)
+                    .await?,
+            ),
         };
         let mut app_cred = None;
         if let Some(ac_id) = &p.application_credential_id {
-            let row = store::get_app_cred(self.db(), ac_id).await?.ok_or_else(invalid_token)?;
+            let row = store::get_app_cred(self.db(), ac_id)
+                .await?
+                .ok_or_else(invalid_token)?;
             let allowed: Vec<String> = serde_json::from_str(&row.roles).unwrap_or_default();
             let allowed = self.expand_implied(allowed).await?;
             roles.retain(|r| allowed.iter().any(|a| a.id == r.id));
@@ -572,7 +725,10 @@ impl IdentityService {
                 Scope::Domain { id, .. } => format!("domain {id}"),
                 _ => "the system".to_owned(),
             };
-            return Err(IdentityError::Unauthenticated(format!("User {} has no access to {what}.", user.id)));
+            return Err(IdentityError::Unauthenticated(format!(
+                "User {} has no access to {what}.",
+                user.id
+            )));
         }
         let ctx = AuthContext {
             user_id: user.id,
@@ -588,7 +744,10 @@ impl IdentityService {
             application_credential_id: p.application_credential_id.clone(),
             token: token.unwrap_or_default().to_owned(),
         };
-        Ok(TokenData { ctx: Arc::new(ctx), application_credential: app_cred })
+        Ok(TokenData {
+            ctx: Arc::new(ctx),
+            application_credential: app_cred,
+        })
     }
 
     // ------------------------------------------------------------ revocation
@@ -619,8 +778,12 @@ impl IdentityService {
             p.issued_at <= e.issued_before
                 && e.user_id.as_deref().is_none_or(|u| u == p.user_id)
                 && e.project_id.as_deref().is_none_or(|x| Some(x) == project)
-                && e.domain_id.as_deref().is_none_or(|x| Some(x) == domain || x == ctx.user_domain_id)
-                && e.audit_id.as_deref().is_none_or(|a| p.audit_ids.iter().any(|t| t == a))
+                && e.domain_id
+                    .as_deref()
+                    .is_none_or(|x| Some(x) == domain || x == ctx.user_domain_id)
+                && e.audit_id
+                    .as_deref()
+                    .is_none_or(|a| p.audit_ids.iter().any(|t| t == a))
         }))
     }
 
@@ -644,26 +807,37 @@ impl IdentityService {
         };
         store::insert_revocation(self.db(), &e).await?;
         // Old events can no longer match any live token.
-        store::prune_revocations(self.db(), now - 2 * self.inner.cfg.token_expiration.as_micros() as i64).await?;
+        store::prune_revocations(
+            self.db(),
+            now - 2 * self.inner.cfg.token_expiration.as_micros() as i64,
+        )
+        .await?;
         self.changed();
         Ok(())
     }
 
     /// `DELETE /v3/auth/tokens`: revokes the subject token (and the tokens rescoped from it).
     pub async fn revoke_token(&self, caller: &AuthContext, subject: &str) -> Result<()> {
-        let data = self.validate(subject).await.map_err(|_| IdentityError::not_found("token", "the subject token"))?;
+        let data = self
+            .validate(subject)
+            .await
+            .map_err(|_| IdentityError::not_found("token", "the subject token"))?;
         self.inner.policy.enforce(
             "identity:revoke_token",
             caller,
             &stratus_api::Target::new().with("target.token.user_id", data.ctx.user_id.as_str()),
         )?;
         let audit = data.ctx.audit_ids.first().cloned();
-        self.revoke_matching(None, None, None, audit.as_deref()).await
+        self.revoke_matching(None, None, None, audit.as_deref())
+            .await
     }
 
     /// `GET /v3/auth/tokens`: validates the subject token on behalf of a caller.
     pub async fn check_token(&self, caller: &AuthContext, subject: &str) -> Result<TokenData> {
-        let data = self.validate(subject).await.map_err(|_| IdentityError::not_found("token", "the subject token"))?;
+        let data = self
+            .validate(subject)
+            .await
+            .map_err(|_| IdentityError::not_found("token", "the subject token"))?;
         self.inner.policy.enforce(
             "identity:validate_token",
             caller,
@@ -686,7 +860,10 @@ impl IdentityService {
                 match (needs, project_id) {
                     (false, _) => true,
                     (true, Some(p)) => {
-                        ep.url = ep.url.replace("$(project_id)s", p).replace("%(project_id)s", p);
+                        ep.url = ep
+                            .url
+                            .replace("$(project_id)s", p)
+                            .replace("%(project_id)s", p);
                         true
                     }
                     (true, None) => false,
@@ -740,6 +917,9 @@ impl IdentityService {
 #[async_trait::async_trait]
 impl stratus_api::TokenValidator for IdentityService {
     async fn validate(&self, token: &str) -> Result<Arc<AuthContext>, stratus_api::ApiError> {
-        IdentityService::validate(self, token).await.map(|d| d.ctx).map_err(Into::into)
+        IdentityService::validate(self, token)
+            .await
+            .map(|d| d.ctx)
+            .map_err(Into::into)
     }
 }

@@ -6,7 +6,9 @@
 use stratus_api::pagination::PageRequest;
 
 use crate::error::Result;
-use crate::model::{ActorKind, Assignment, Domain, Endpoint, Project, Region, Role, Service, TargetKind, User};
+use crate::model::{
+    ActorKind, Assignment, Domain, Endpoint, Project, Region, Role, Service, TargetKind, User,
+};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
 
@@ -88,7 +90,11 @@ impl IdentityService {
             let r = match store::get_role_by_name(db, name).await? {
                 Some(r) => r,
                 None => {
-                    let r = Role { id: new_id(), name: name.into(), description: String::new() };
+                    let r = Role {
+                        id: new_id(),
+                        name: name.into(),
+                        description: String::new(),
+                    };
                     store::insert_role(db, &r).await?;
                     r
                 }
@@ -98,7 +104,10 @@ impl IdentityService {
         // admin implies member implies reader.
         store::add_implied_role(db, &role_ids[0], &role_ids[1]).await?;
         store::add_implied_role(db, &role_ids[1], &role_ids[2]).await?;
-        for (kind, target) in [(TargetKind::Project, project.id.as_str()), (TargetKind::System, crate::model::SYSTEM_ALL)] {
+        for (kind, target) in [
+            (TargetKind::Project, project.id.as_str()),
+            (TargetKind::System, crate::model::SYSTEM_ALL),
+        ] {
             store::grant(
                 db,
                 &Assignment {
@@ -113,7 +122,15 @@ impl IdentityService {
             .await?;
         }
         if store::get_region(db, &b.region).await?.is_none() {
-            store::insert_region(db, &Region { id: b.region.clone(), description: String::new(), parent_region_id: None }).await?;
+            store::insert_region(
+                db,
+                &Region {
+                    id: b.region.clone(),
+                    description: String::new(),
+                    parent_region_id: None,
+                },
+            )
+            .await?;
         }
         for s in &b.services {
             self.ensure_catalog_entry(s, &b.region).await?;
@@ -143,11 +160,13 @@ impl IdentityService {
         };
         for interface in ["public", "internal", "admin"] {
             let mut f = Filters::new();
-            f.eq("service_id", Some(&service.id)).eq("interface", Some(interface));
+            f.eq("service_id", Some(&service.id))
+                .eq("interface", Some(interface));
             match store::list_endpoints(db, f, &all).await?.into_iter().next() {
                 Some(e) if e.url == s.url => {}
                 Some(e) => {
-                    store::update(db, "endpoints", &e.id, vec![("url", Val::S(s.url.clone()))]).await?;
+                    store::update(db, "endpoints", &e.id, vec![("url", Val::S(s.url.clone()))])
+                        .await?;
                 }
                 None => {
                     store::insert_endpoint(

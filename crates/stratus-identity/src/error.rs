@@ -30,10 +30,19 @@ pub enum IdentityError {
 
 impl IdentityError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        IdentityError::NotFound { kind, id: id.into() }
+        IdentityError::NotFound {
+            kind,
+            id: id.into(),
+        }
     }
-    pub fn internal(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        IdentityError::Internal { what: what.into(), source: Some(Box::new(source)) }
+    pub fn internal(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        IdentityError::Internal {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 

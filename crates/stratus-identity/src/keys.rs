@@ -17,15 +17,22 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> IdentityError {
 
 impl KeyRepository {
     pub fn new(dir: &Path) -> Self {
-        KeyRepository { dir: dir.to_owned() }
+        KeyRepository {
+            dir: dir.to_owned(),
+        }
     }
 
     /// Key indexes present, ascending.
     fn indexes(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
-        let rd = fs::read_dir(&self.dir).map_err(io_err(format!("reading {}", self.dir.display())))?;
+        let rd =
+            fs::read_dir(&self.dir).map_err(io_err(format!("reading {}", self.dir.display())))?;
         for entry in rd.flatten() {
-            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(n) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 out.push(n);
             }
         }
@@ -41,7 +48,8 @@ impl KeyRepository {
 
     /// Creates the repository with a staged and a primary key, unless it already has keys.
     pub fn setup(&self) -> Result<()> {
-        fs::create_dir_all(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(io_err(format!("creating {}", self.dir.display())))?;
         restrict_dir(&self.dir).map_err(io_err("restricting key repository".into()))?;
         if self.indexes()?.is_empty() {
             self.write_key(0, &fernet::Fernet::generate_key())?;
@@ -57,7 +65,8 @@ impl KeyRepository {
         let next = idx.last().copied().unwrap_or(0) + 1;
         let staged = self.dir.join("0");
         if staged.exists() {
-            fs::rename(&staged, self.dir.join(next.to_string())).map_err(io_err("promoting staged key".into()))?;
+            fs::rename(&staged, self.dir.join(next.to_string()))
+                .map_err(io_err("promoting staged key".into()))?;
         } else {
             self.write_key(next, &fernet::Fernet::generate_key())?;
         }
@@ -68,7 +77,8 @@ impl KeyRepository {
         let keep_others = max_active.saturating_sub(1).max(1);
         while idx.len() > keep_others {
             let oldest = idx.remove(0);
-            fs::remove_file(self.dir.join(oldest.to_string())).map_err(io_err("removing old key".into()))?;
+            fs::remove_file(self.dir.join(oldest.to_string()))
+                .map_err(io_err("removing old key".into()))?;
         }
         Ok(())
     }
@@ -79,7 +89,10 @@ impl KeyRepository {
         let mut idx = self.indexes()?;
         if idx.len() < 2 {
             return Err(IdentityError::Internal {
-                what: format!("the key repository {} has no primary key; run setup", self.dir.display()),
+                what: format!(
+                    "the key repository {} has no primary key; run setup",
+                    self.dir.display()
+                ),
                 source: None,
             });
         }
@@ -87,7 +100,8 @@ impl KeyRepository {
         let mut keys = Vec::new();
         for i in idx {
             let path = self.dir.join(i.to_string());
-            let text = fs::read_to_string(&path).map_err(io_err(format!("reading {}", path.display())))?;
+            let text =
+                fs::read_to_string(&path).map_err(io_err(format!("reading {}", path.display())))?;
             let f = fernet::Fernet::new(text.trim()).ok_or_else(|| IdentityError::Internal {
                 what: format!("{} is not a Fernet key", path.display()),
                 source: None,
@@ -106,7 +120,12 @@ impl KeyRepository {
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()
 }
@@ -134,7 +153,10 @@ mod tests {
         repo.rotate(3).unwrap();
         repo.rotate(3).unwrap();
         assert_eq!(repo.key_count().unwrap(), 3);
-        assert!(repo.load().unwrap().decrypt(&old).is_err(), "the key of the old token was pruned");
+        assert!(
+            repo.load().unwrap().decrypt(&old).is_err(),
+            "the key of the old token was pruned"
+        );
         // A second setup does not replace existing keys.
         let before = repo.load().unwrap().encrypt(b"x");
         repo.setup().unwrap();

@@ -25,7 +25,7 @@ use stratus_api::policy::Policy;
 use stratus_store::{Db, Location};
 use tokio::sync::{RwLock, Semaphore};
 
-pub use auth::{AuthRequest, CatalogEntry, CatalogEndpoint, IssuedToken, TokenData};
+pub use auth::{AuthRequest, CatalogEndpoint, CatalogEntry, IssuedToken, TokenData};
 pub use bootstrap::{Bootstrap, BootstrapReport, CatalogService};
 pub use config::IdentityConfig;
 pub use error::{IdentityError, Result};
@@ -115,7 +115,11 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"].iter().find_map(|f| {
-        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f).ok().map(|t| t.and_utc().timestamp_micros())
-    })
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| {
+            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f)
+                .ok()
+                .map(|t| t.and_utc().timestamp_micros())
+        })
 }

@@ -47,7 +47,11 @@ impl Filters {
         }
         self
     }
-    pub(crate) fn raw(&mut self, clause_with_placeholder: impl Fn(&str) -> String, v: &str) -> &mut Self {
+    pub(crate) fn raw(
+        &mut self,
+        clause_with_placeholder: impl Fn(&str) -> String,
+        v: &str,
+    ) -> &mut Self {
         let p = self.next(Val::S(v.to_owned()));
         self.clauses.push(clause_with_placeholder(&p));
         self
@@ -68,7 +72,10 @@ impl Filters {
     }
 }
 
-fn bind_all<'q, O>(mut q: QueryAs<'q, Any, O, AnyArguments<'q>>, args: &[Val]) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
+fn bind_all<'q, O>(
+    mut q: QueryAs<'q, Any, O, AnyArguments<'q>>,
+    args: &[Val],
+) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
     for a in args {
         q = match a {
             Val::S(s) => q.bind(s.clone()),
@@ -78,7 +85,10 @@ fn bind_all<'q, O>(mut q: QueryAs<'q, Any, O, AnyArguments<'q>>, args: &[Val]) -
     q
 }
 
-fn bind_all_q<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, args: &[Val]) -> Query<'q, Any, AnyArguments<'q>> {
+fn bind_all_q<'q>(
+    mut q: Query<'q, Any, AnyArguments<'q>>,
+    args: &[Val],
+) -> Query<'q, Any, AnyArguments<'q>> {
     for a in args {
         q = match a {
             Val::S(s) => q.bind(s.clone()),
@@ -89,7 +99,13 @@ fn bind_all_q<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, args: &[Val]) -> Quer
 }
 
 /// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker.
-async fn list<T>(db: &Db, cols: &str, table: &str, mut f: Filters, page: &PageRequest) -> Result<Vec<T>>
+async fn list<T>(
+    db: &Db,
+    cols: &str,
+    table: &str,
+    mut f: Filters,
+    page: &PageRequest,
+) -> Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
@@ -98,13 +114,18 @@ where
     if let Some(n) = page.fetch() {
         sql.push_str(&format!(" LIMIT {n}"));
     }
-    Ok(bind_all(sqlx::query_as::<_, T>(&sql), &f.args).fetch_all(&db.pool).await?)
+    Ok(bind_all(sqlx::query_as::<_, T>(&sql), &f.args)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 /// Whether a row with this id exists, to tell a bad marker from an empty page.
 pub(crate) async fn exists(db: &Db, table: &str, id: &str) -> Result<bool> {
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE id = $1");
-    let n: i64 = sqlx::query_scalar(&sql).bind(id).fetch_one(&db.pool).await?;
+    let n: i64 = sqlx::query_scalar(&sql)
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
     Ok(n > 0)
 }
 
@@ -113,11 +134,21 @@ pub(crate) async fn update(db: &Db, table: &str, id: &str, sets: Vec<(&str, Val)
     if sets.is_empty() {
         return exists(db, table, id).await;
     }
-    let cols: Vec<String> = sets.iter().enumerate().map(|(i, (c, _))| format!("{c} = ${}", i + 1)).collect();
-    let sql = format!("UPDATE {table} SET {} WHERE id = ${}", cols.join(", "), sets.len() + 1);
+    let cols: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE {table} SET {} WHERE id = ${}",
+        cols.join(", "),
+        sets.len() + 1
+    );
     let mut args: Vec<Val> = sets.into_iter().map(|(_, v)| v).collect();
     args.push(Val::S(id.to_owned()));
-    let r = bind_all_q(sqlx::query(&sql), &args).execute(&db.pool).await?;
+    let r = bind_all_q(sqlx::query(&sql), &args)
+        .execute(&db.pool)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -133,7 +164,12 @@ struct DomainRow {
 const DOMAIN_COLS: &str = "id, name, description, enabled";
 impl From<DomainRow> for Domain {
     fn from(r: DomainRow) -> Self {
-        Domain { id: r.id, name: r.name, description: r.description, enabled: r.enabled != 0 }
+        Domain {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            enabled: r.enabled != 0,
+        }
     }
 }
 
@@ -197,7 +233,12 @@ struct GroupRow {
 const GROUP_COLS: &str = "id, name, domain_id, description";
 impl From<GroupRow> for Group {
     fn from(r: GroupRow) -> Self {
-        Group { id: r.id, name: r.name, domain_id: r.domain_id, description: r.description }
+        Group {
+            id: r.id,
+            name: r.name,
+            domain_id: r.domain_id,
+            description: r.description,
+        }
     }
 }
 
@@ -210,7 +251,11 @@ struct RoleRow {
 const ROLE_COLS: &str = "id, name, description";
 impl From<RoleRow> for Role {
     fn from(r: RoleRow) -> Self {
-        Role { id: r.id, name: r.name, description: r.description }
+        Role {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+        }
     }
 }
 
@@ -223,7 +268,11 @@ struct RegionRow {
 const REGION_COLS: &str = "id, description, parent_region_id";
 impl From<RegionRow> for Region {
     fn from(r: RegionRow) -> Self {
-        Region { id: r.id, description: r.description, parent_region_id: r.parent_region_id }
+        Region {
+            id: r.id,
+            description: r.description,
+            parent_region_id: r.parent_region_id,
+        }
     }
 }
 
@@ -239,7 +288,13 @@ struct ServiceRow {
 const SERVICE_COLS: &str = "id, type, name, description, enabled";
 impl From<ServiceRow> for Service {
     fn from(r: ServiceRow) -> Self {
-        Service { id: r.id, service_type: r.service_type, name: r.name, description: r.description, enabled: r.enabled != 0 }
+        Service {
+            id: r.id,
+            service_type: r.service_type,
+            name: r.name,
+            description: r.description,
+            enabled: r.enabled != 0,
+        }
     }
 }
 
@@ -282,16 +337,28 @@ pub(crate) async fn insert_domain(db: &Db, d: &Domain) -> Result<()> {
 
 pub(crate) async fn get_domain(db: &Db, id: &str) -> Result<Option<Domain>> {
     let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1");
-    Ok(sqlx::query_as::<_, DomainRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, DomainRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn get_domain_by_name(db: &Db, name: &str) -> Result<Option<Domain>> {
     let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1");
-    Ok(sqlx::query_as::<_, DomainRow>(&sql).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, DomainRow>(&sql)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_domains(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Domain>> {
-    Ok(list::<DomainRow>(db, DOMAIN_COLS, "domains", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<DomainRow>(db, DOMAIN_COLS, "domains", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// Counts what a domain still owns.
@@ -307,15 +374,26 @@ pub(crate) async fn domain_contents(db: &Db, id: &str) -> Result<i64> {
 }
 
 /// Deletes a row and every assignment on it as a target or actor, in one transaction.
-pub(crate) async fn delete_with_assignments(db: &Db, table: &str, id: &str, kind: &str, as_target: bool) -> Result<bool> {
+pub(crate) async fn delete_with_assignments(
+    db: &Db,
+    table: &str,
+    id: &str,
+    kind: &str,
+    as_target: bool,
+) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
     let col = if as_target { "target" } else { "actor" };
-    sqlx::query(&format!("DELETE FROM assignments WHERE {col}_kind = $1 AND {col}_id = $2"))
-        .bind(kind)
+    sqlx::query(&format!(
+        "DELETE FROM assignments WHERE {col}_kind = $1 AND {col}_id = $2"
+    ))
+    .bind(kind)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(r.rows_affected() > 0)
 }
@@ -342,20 +420,42 @@ pub(crate) async fn insert_project(db: &Db, p: &Project) -> Result<()> {
 
 pub(crate) async fn get_project(db: &Db, id: &str) -> Result<Option<Project>> {
     let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
-    Ok(sqlx::query_as::<_, ProjectRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, ProjectRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
-pub(crate) async fn get_project_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<Project>> {
+pub(crate) async fn get_project_by_name(
+    db: &Db,
+    domain_id: &str,
+    name: &str,
+) -> Result<Option<Project>> {
     let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE domain_id = $1 AND name = $2");
-    Ok(sqlx::query_as::<_, ProjectRow>(&sql).bind(domain_id).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, ProjectRow>(&sql)
+        .bind(domain_id)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_projects(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Project>> {
-    Ok(list::<ProjectRow>(db, PROJECT_COLS, "projects", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<ProjectRow>(db, PROJECT_COLS, "projects", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1").bind(id).fetch_one(&db.pool).await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await?,
+    )
 }
 
 // ---------------------------------------------------------------- users
@@ -381,16 +481,29 @@ pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>
 
 pub(crate) async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, UserRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn get_user_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE domain_id = $1 AND name = $2");
-    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(domain_id).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, UserRow>(&sql)
+        .bind(domain_id)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_users(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<User>> {
-    Ok(list::<UserRow>(db, USER_COLS, "users", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<UserRow>(db, USER_COLS, "users", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// The password hash and lockout counters of a user.
@@ -451,11 +564,19 @@ pub(crate) async fn insert_group(db: &Db, g: &Group) -> Result<()> {
 
 pub(crate) async fn get_group(db: &Db, id: &str) -> Result<Option<Group>> {
     let sql = format!("SELECT {GROUP_COLS} FROM user_groups WHERE id = $1");
-    Ok(sqlx::query_as::<_, GroupRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, GroupRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_groups(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Group>> {
-    Ok(list::<GroupRow>(db, GROUP_COLS, "user_groups", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<GroupRow>(db, GROUP_COLS, "user_groups", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn add_member(db: &Db, group_id: &str, user_id: &str) -> Result<()> {
@@ -481,11 +602,13 @@ pub(crate) async fn remove_member(db: &Db, group_id: &str, user_id: &str) -> Res
 }
 
 pub(crate) async fn is_member(db: &Db, group_id: &str, user_id: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
-        .bind(group_id)
-        .bind(user_id)
-        .fetch_one(&db.pool)
-        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2",
+    )
+    .bind(group_id)
+    .bind(user_id)
+    .fetch_one(&db.pool)
+    .await?;
     Ok(n > 0)
 }
 
@@ -494,7 +617,13 @@ pub(crate) async fn group_members(db: &Db, group_id: &str) -> Result<Vec<User>> 
         "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.id",
         USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
     );
-    Ok(sqlx::query_as::<_, UserRow>(&sql).bind(group_id).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+    Ok(sqlx::query_as::<_, UserRow>(&sql)
+        .bind(group_id)
+        .fetch_all(&db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
@@ -502,7 +631,13 @@ pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
         "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
         GROUP_COLS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
     );
-    Ok(sqlx::query_as::<_, GroupRow>(&sql).bind(user_id).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+    Ok(sqlx::query_as::<_, GroupRow>(&sql)
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 // ---------------------------------------------------------------- roles
@@ -520,31 +655,54 @@ pub(crate) async fn insert_role(db: &Db, r: &Role) -> Result<()> {
 
 pub(crate) async fn get_role(db: &Db, id: &str) -> Result<Option<Role>> {
     let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE id = $1");
-    Ok(sqlx::query_as::<_, RoleRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, RoleRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn get_role_by_name(db: &Db, name: &str) -> Result<Option<Role>> {
     let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE name = $1");
-    Ok(sqlx::query_as::<_, RoleRow>(&sql).bind(name).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, RoleRow>(&sql)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_roles(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Role>> {
-    Ok(list::<RoleRow>(db, ROLE_COLS, "roles", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<RoleRow>(db, ROLE_COLS, "roles", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn delete_role(db: &Db, id: &str) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query("DELETE FROM assignments WHERE role_id = $1").bind(id).execute(&mut *tx).await?;
-    sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1").bind(id).execute(&mut *tx).await?;
-    let r = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM assignments WHERE role_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 OR implied_role_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let r = sqlx::query("DELETE FROM roles WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(r.rows_affected() > 0)
 }
 
 pub(crate) async fn implied_roles(db: &Db) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as::<_, (String, String)>("SELECT prior_role_id, implied_role_id FROM implied_roles ORDER BY prior_role_id")
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(sqlx::query_as::<_, (String, String)>(
+        "SELECT prior_role_id, implied_role_id FROM implied_roles ORDER BY prior_role_id",
+    )
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 pub(crate) async fn add_implied_role(db: &Db, prior: &str, implied: &str) -> Result<()> {
@@ -560,17 +718,23 @@ pub(crate) async fn add_implied_role(db: &Db, prior: &str, implied: &str) -> Res
 }
 
 pub(crate) async fn remove_implied_role(db: &Db, prior: &str, implied: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
-        .bind(prior)
-        .bind(implied)
-        .execute(&db.pool)
-        .await?;
+    let r =
+        sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
+            .bind(prior)
+            .bind(implied)
+            .execute(&db.pool)
+            .await?;
     Ok(r.rows_affected() > 0)
 }
 
 pub(crate) async fn all_roles(db: &Db) -> Result<Vec<Role>> {
     let sql = format!("SELECT {ROLE_COLS} FROM roles ORDER BY id");
-    Ok(sqlx::query_as::<_, RoleRow>(&sql).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+    Ok(sqlx::query_as::<_, RoleRow>(&sql)
+        .fetch_all(&db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 // ---------------------------------------------------------------- assignments
@@ -650,11 +814,21 @@ pub(crate) async fn list_assignments(db: &Db, f: Filters) -> Result<Vec<Assignme
          ORDER BY actor_kind, actor_id, target_kind, target_id, role_id",
         f.sql()
     );
-    Ok(bind_all(sqlx::query_as::<_, AssignmentRow>(&sql), &f.args).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+    Ok(bind_all(sqlx::query_as::<_, AssignmentRow>(&sql), &f.args)
+        .fetch_all(&db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// Role ids held on a target by a user directly or through any of the user's groups.
-pub(crate) async fn direct_role_ids(db: &Db, user_id: &str, target: TargetKind, target_id: &str) -> Result<Vec<String>> {
+pub(crate) async fn direct_role_ids(
+    db: &Db,
+    user_id: &str,
+    target: TargetKind,
+    target_id: &str,
+) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT role_id FROM assignments WHERE target_kind = $1 AND target_id = $2 AND \
          ((actor_kind = 'user' AND actor_id = $3) OR (actor_kind = 'group' AND actor_id IN \
@@ -668,7 +842,11 @@ pub(crate) async fn direct_role_ids(db: &Db, user_id: &str, target: TargetKind, 
 }
 
 /// Targets of a kind on which a user holds any role, directly or through groups.
-pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) -> Result<Vec<String>> {
+pub(crate) async fn targets_of_user(
+    db: &Db,
+    user_id: &str,
+    target: TargetKind,
+) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT target_id FROM assignments WHERE target_kind = $1 AND \
          ((actor_kind = 'user' AND actor_id = $2) OR (actor_kind = 'group' AND actor_id IN \
@@ -695,11 +873,19 @@ pub(crate) async fn insert_region(db: &Db, r: &Region) -> Result<()> {
 
 pub(crate) async fn get_region(db: &Db, id: &str) -> Result<Option<Region>> {
     let sql = format!("SELECT {REGION_COLS} FROM regions WHERE id = $1");
-    Ok(sqlx::query_as::<_, RegionRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, RegionRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_regions(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Region>> {
-    Ok(list::<RegionRow>(db, REGION_COLS, "regions", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<RegionRow>(db, REGION_COLS, "regions", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
@@ -717,11 +903,19 @@ pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
 
 pub(crate) async fn get_service(db: &Db, id: &str) -> Result<Option<Service>> {
     let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id = $1");
-    Ok(sqlx::query_as::<_, ServiceRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, ServiceRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_services(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Service>> {
-    Ok(list::<ServiceRow>(db, SERVICE_COLS, "services", f, page).await?.into_iter().map(Into::into).collect())
+    Ok(list::<ServiceRow>(db, SERVICE_COLS, "services", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
@@ -742,15 +936,30 @@ pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
 
 pub(crate) async fn get_endpoint(db: &Db, id: &str) -> Result<Option<Endpoint>> {
     let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1");
-    Ok(sqlx::query_as::<_, EndpointRow>(&sql).bind(id).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, EndpointRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
-pub(crate) async fn list_endpoints(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Endpoint>> {
-    Ok(list::<EndpointRow>(db, ENDPOINT_COLS, "endpoints", f, page).await?.into_iter().map(Into::into).collect())
+pub(crate) async fn list_endpoints(
+    db: &Db,
+    f: Filters,
+    page: &PageRequest,
+) -> Result<Vec<Endpoint>> {
+    Ok(list::<EndpointRow>(db, ENDPOINT_COLS, "endpoints", f, page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn delete(db: &Db, table: &str, id: &str) -> Result<bool> {
-    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1")).bind(id).execute(&db.pool).await?;
+    let r = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -768,7 +977,8 @@ pub(crate) struct AppCredRow {
     pub unrestricted: i64,
     pub roles: String,
 }
-const APPCRED_COLS: &str = "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles";
+const APPCRED_COLS: &str =
+    "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles";
 
 pub(crate) async fn insert_app_cred(db: &Db, r: &AppCredRow) -> Result<()> {
     sqlx::query(
@@ -792,19 +1002,41 @@ pub(crate) async fn insert_app_cred(db: &Db, r: &AppCredRow) -> Result<()> {
 
 pub(crate) async fn get_app_cred(db: &Db, id: &str) -> Result<Option<AppCredRow>> {
     let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials WHERE id = $1");
-    Ok(sqlx::query_as::<_, AppCredRow>(&sql).bind(id).fetch_optional(&db.pool).await?)
+    Ok(sqlx::query_as::<_, AppCredRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?)
 }
 
-pub(crate) async fn get_app_cred_by_name(db: &Db, user_id: &str, name: &str) -> Result<Option<AppCredRow>> {
-    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials WHERE user_id = $1 AND name = $2");
-    Ok(sqlx::query_as::<_, AppCredRow>(&sql).bind(user_id).bind(name).fetch_optional(&db.pool).await?)
+pub(crate) async fn get_app_cred_by_name(
+    db: &Db,
+    user_id: &str,
+    name: &str,
+) -> Result<Option<AppCredRow>> {
+    let sql = format!(
+        "SELECT {APPCRED_COLS} FROM application_credentials WHERE user_id = $1 AND name = $2"
+    );
+    Ok(sqlx::query_as::<_, AppCredRow>(&sql)
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?)
 }
 
-pub(crate) async fn list_app_creds(db: &Db, user_id: &str, name: Option<&str>) -> Result<Vec<AppCredRow>> {
+pub(crate) async fn list_app_creds(
+    db: &Db,
+    user_id: &str,
+    name: Option<&str>,
+) -> Result<Vec<AppCredRow>> {
     let mut f = Filters::new();
     f.eq("user_id", Some(user_id)).eq("name", name);
-    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials{} ORDER BY id", f.sql());
-    Ok(bind_all(sqlx::query_as::<_, AppCredRow>(&sql), &f.args).fetch_all(&db.pool).await?)
+    let sql = format!(
+        "SELECT {APPCRED_COLS} FROM application_credentials{} ORDER BY id",
+        f.sql()
+    );
+    Ok(bind_all(sqlx::query_as::<_, AppCredRow>(&sql), &f.args)
+        .fetch_all(&db.pool)
+        .await?)
 }
 
 // ---------------------------------------------------------------- revocation events
@@ -838,7 +1070,10 @@ pub(crate) async fn insert_revocation(db: &Db, e: &RevocationEvent) -> Result<()
 }
 
 /// Events that can still match an unexpired token.
-pub(crate) async fn revocations_since(db: &Db, oldest_relevant: i64) -> Result<Vec<RevocationEvent>> {
+pub(crate) async fn revocations_since(
+    db: &Db,
+    oldest_relevant: i64,
+) -> Result<Vec<RevocationEvent>> {
     Ok(sqlx::query_as::<_, RevocationEvent>(
         "SELECT id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at FROM revocation_events \
          WHERE revoked_at >= $1 ORDER BY revoked_at",
@@ -849,12 +1084,16 @@ pub(crate) async fn revocations_since(db: &Db, oldest_relevant: i64) -> Result<V
 }
 
 pub(crate) async fn prune_revocations(db: &Db, older_than: i64) -> Result<()> {
-    sqlx::query("DELETE FROM revocation_events WHERE revoked_at < $1").bind(older_than).execute(&db.pool).await?;
+    sqlx::query("DELETE FROM revocation_events WHERE revoked_at < $1")
+        .bind(older_than)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
 /// Rows in a table (bootstrap uses it to tell a first start).
 pub(crate) async fn count(db: &Db, table: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&db.pool).await?)
+    Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&db.pool)
+        .await?)
 }
-

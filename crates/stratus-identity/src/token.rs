@@ -44,7 +44,16 @@ enum PackedScope {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Packed(u8, PackedId, u8, PackedScope, i64, i64, Vec<ByteArray<16>>, Option<PackedId>);
+struct Packed(
+    u8,
+    PackedId,
+    u8,
+    PackedScope,
+    i64,
+    i64,
+    Vec<ByteArray<16>>,
+    Option<PackedId>,
+);
 
 /// Authentication methods, in the order Keystone lists them.
 pub const METHODS: [&str; 3] = ["password", "token", "application_credential"];
@@ -76,7 +85,11 @@ pub fn new_audit_id() -> String {
 }
 
 fn pack_audit(a: &str) -> Option<ByteArray<16>> {
-    let raw: [u8; 16] = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(a).ok()?.try_into().ok()?;
+    let raw: [u8; 16] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(a)
+        .ok()?
+        .try_into()
+        .ok()?;
     Some(ByteArray::new(raw))
 }
 
@@ -100,8 +113,13 @@ impl TokenPayload {
             scope,
             self.issued_at,
             self.expires_at,
-            self.audit_ids.iter().filter_map(|a| pack_audit(a)).collect(),
-            self.application_credential_id.as_deref().map(PackedId::pack),
+            self.audit_ids
+                .iter()
+                .filter_map(|a| pack_audit(a))
+                .collect(),
+            self.application_credential_id
+                .as_deref()
+                .map(PackedId::pack),
         );
         // Serialising plain data into a Vec cannot fail.
         rmp_serde::to_vec(&packed).unwrap_or_default()
@@ -114,7 +132,12 @@ impl TokenPayload {
         }
         Some(TokenPayload {
             user_id: p.1.unpack(),
-            methods: METHODS.iter().enumerate().filter(|(i, _)| p.2 & (1 << i) != 0).map(|(_, m)| m.to_string()).collect(),
+            methods: METHODS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| p.2 & (1 << i) != 0)
+                .map(|(_, m)| m.to_string())
+                .collect(),
             scope: match p.3 {
                 PackedScope::Unscoped => TokenScope::Unscoped,
                 PackedScope::Project(id) => TokenScope::Project(id.unpack()),
@@ -123,7 +146,11 @@ impl TokenPayload {
             },
             issued_at: p.4,
             expires_at: p.5,
-            audit_ids: p.6.iter().map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(**a)).collect(),
+            audit_ids: p
+                .6
+                .iter()
+                .map(|a| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(**a))
+                .collect(),
             application_credential_id: p.7.map(|i| i.unpack()),
         })
     }
@@ -146,10 +173,15 @@ mod tests {
         };
         let bytes = p.encode();
         assert_eq!(TokenPayload::decode(&bytes).unwrap(), p);
-        let token = fernet::Fernet::new(&fernet::Fernet::generate_key()).unwrap().encrypt(&bytes);
+        let token = fernet::Fernet::new(&fernet::Fernet::generate_key())
+            .unwrap()
+            .encrypt(&bytes);
         assert!(token.len() < 255, "token is {} chars", token.len());
 
-        let d = TokenPayload { scope: TokenScope::Domain("default".into()), ..p };
+        let d = TokenPayload {
+            scope: TokenScope::Domain("default".into()),
+            ..p
+        };
         assert_eq!(TokenPayload::decode(&d.encode()).unwrap(), d);
     }
 

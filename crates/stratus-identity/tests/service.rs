@@ -14,14 +14,17 @@ async fn service(loc: &TestLocation, keys: &std::path::Path) -> IdentityService 
     cfg.password_hash_rounds = 4;
     cfg.cache_ttl = Duration::from_millis(0);
     let policy = Policy::load(stratus_identity::DEFAULT_POLICY, None).expect("policy");
-    IdentityService::open(&loc.location, cfg, policy).await.expect("open identity")
+    IdentityService::open(&loc.location, cfg, policy)
+        .await
+        .expect("open identity")
 }
 
 fn password(user: &str, pw: &str, project: Option<&str>) -> AuthRequest {
     let mut v = serde_json::json!({"auth": {"identity": {"methods": ["password"],
         "password": {"user": {"name": user, "domain": {"id": "default"}, "password": pw}}}}});
     if let Some(p) = project {
-        v["auth"]["scope"] = serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
+        v["auth"]["scope"] =
+            serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
     }
     serde_json::from_value(v).expect("auth request")
 }
@@ -33,29 +36,91 @@ async fn lifecycle(backend: Backend) {
     let boot = Bootstrap {
         admin_password: "s3cret".into(),
         region: "RegionOne".into(),
-        services: vec![CatalogService { service_type: "identity".into(), name: "keystone".into(), url: "http://h/identity".into() }],
+        services: vec![CatalogService {
+            service_type: "identity".into(),
+            name: "keystone".into(),
+            url: "http://h/identity".into(),
+        }],
     };
     assert!(svc.bootstrap(&boot).await.expect("bootstrap").created_admin);
-    assert!(!svc.bootstrap(&boot).await.expect("again").created_admin, "bootstrap twice creates nothing");
+    assert!(
+        !svc.bootstrap(&boot).await.expect("again").created_admin,
+        "bootstrap twice creates nothing"
+    );
 
-    let admin = svc.authenticate(password("admin", "s3cret", Some("admin"))).await.expect("admin token");
-    let names: Vec<_> = admin.data.ctx.roles.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["admin", "member", "reader"], "admin implies member implies reader");
+    let admin = svc
+        .authenticate(password("admin", "s3cret", Some("admin")))
+        .await
+        .expect("admin token");
+    let names: Vec<_> = admin
+        .data
+        .ctx
+        .roles
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["admin", "member", "reader"],
+        "admin implies member implies reader"
+    );
     let ctx = svc.validate(&admin.token).await.expect("valid").ctx;
     assert_eq!(ctx.user_name, "admin");
-    assert_eq!(svc.catalog(None).await.expect("catalog")[0].endpoints.len(), 3);
+    assert_eq!(
+        svc.catalog(None).await.expect("catalog")[0].endpoints.len(),
+        3
+    );
 
     // A role through a group, and its implied roles.
-    let p = svc.create_project(&ctx, ProjectInput { name: Some("web".into()), ..Default::default() }).await.expect("project");
+    let p = svc
+        .create_project(
+            &ctx,
+            ProjectInput {
+                name: Some("web".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("project");
     let u = svc
-        .create_user(&ctx, UserInput { name: Some("dana".into()), password: Some("pw".into()), ..Default::default() })
+        .create_user(
+            &ctx,
+            UserInput {
+                name: Some("dana".into()),
+                password: Some("pw".into()),
+                ..Default::default()
+            },
+        )
         .await
         .expect("user");
-    let g = svc.create_group(&ctx, GroupInput { name: Some("devs".into()), ..Default::default() }).await.expect("group");
-    svc.add_user_to_group(&ctx, &g.id, &u.id).await.expect("member");
-    assert!(svc.authenticate(password("dana", "pw", Some("web"))).await.is_err(), "no role yet");
+    let g = svc
+        .create_group(
+            &ctx,
+            GroupInput {
+                name: Some("devs".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("group");
+    svc.add_user_to_group(&ctx, &g.id, &u.id)
+        .await
+        .expect("member");
+    assert!(
+        svc.authenticate(password("dana", "pw", Some("web")))
+            .await
+            .is_err(),
+        "no role yet"
+    );
     let member = svc
-        .list_roles(&ctx, stratus_identity::ListFilter { name: Some("member".into()), ..Default::default() }, &Default::default())
+        .list_roles(
+            &ctx,
+            stratus_identity::ListFilter {
+                name: Some("member".into()),
+                ..Default::default()
+            },
+            &Default::default(),
+        )
         .await
         .expect("roles")
         .remove(0);
@@ -68,22 +133,48 @@ async fn lifecycle(backend: Backend) {
         via_group: None,
     };
     svc.create_grant(&ctx, grant.clone()).await.expect("grant");
-    let dana = svc.authenticate(password("dana", "pw", Some("web"))).await.expect("dana token");
-    let names: Vec<_> = dana.data.ctx.roles.iter().map(|r| r.name.as_str()).collect();
+    let dana = svc
+        .authenticate(password("dana", "pw", Some("web")))
+        .await
+        .expect("dana token");
+    let names: Vec<_> = dana
+        .data
+        .ctx
+        .roles
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(names, ["member", "reader"]);
 
     // Removing the group's role revokes dana's token; revoking a token refuses it.
     svc.revoke_grant(&ctx, grant).await.expect("revoke grant");
     assert!(svc.validate(&dana.token).await.is_err());
-    let again = svc.authenticate(password("admin", "s3cret", Some("admin"))).await.expect("admin");
+    let again = svc
+        .authenticate(password("admin", "s3cret", Some("admin")))
+        .await
+        .expect("admin");
     svc.revoke_token(&ctx, &again.token).await.expect("revoke");
     assert!(svc.validate(&again.token).await.is_err());
-    assert!(svc.validate(&admin.token).await.is_ok(), "other tokens stand");
+    assert!(
+        svc.validate(&admin.token).await.is_ok(),
+        "other tokens stand"
+    );
 
     // A token made by one node validates on another sharing the keys and the store.
     let other = service(&loc, keys.path()).await;
-    assert_eq!(other.validate(&admin.token).await.expect("other node").ctx.user_id, ctx.user_id);
-    assert!(other.validate(&again.token).await.is_err(), "revocations are seen by every node");
+    assert_eq!(
+        other
+            .validate(&admin.token)
+            .await
+            .expect("other node")
+            .ctx
+            .user_id,
+        ctx.user_id
+    );
+    assert!(
+        other.validate(&again.token).await.is_err(),
+        "revocations are seen by every node"
+    );
 
     svc.close().await;
     other.close().await;

@@ -17,7 +17,10 @@ impl IdentityService {
         let mut roles = vec![];
         for id in ids {
             if let Some(r) = store::get_role(self.db(), &id).await? {
-                roles.push(RoleRef { id: r.id, name: r.name });
+                roles.push(RoleRef {
+                    id: r.id,
+                    name: r.name,
+                });
             }
         }
         Ok(ApplicationCredential {
@@ -40,7 +43,11 @@ impl IdentityService {
         user_id: &str,
         input: ApplicationCredentialInput,
     ) -> Result<(ApplicationCredential, String)> {
-        self.enforce("identity:create_application_credential", caller, &Target::new().with("target.user_id", user_id))?;
+        self.enforce(
+            "identity:create_application_credential",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
         let name = check_name("application_credential.name", Some(&input.name))?;
         if input.access_rules.as_ref().is_some_and(|r| !r.is_empty()) {
             return Err(IdentityError::Validation(
@@ -48,10 +55,14 @@ impl IdentityService {
             ));
         }
         if caller.application_credential_id.is_some() {
-            return Err(IdentityError::Denied("An application credential cannot create another.".into()));
+            return Err(IdentityError::Denied(
+                "An application credential cannot create another.".into(),
+            ));
         }
         let project_id = caller.project_id().ok_or_else(|| {
-            IdentityError::Denied("Application credentials are created with a project-scoped token.".into())
+            IdentityError::Denied(
+                "Application credentials are created with a project-scoped token.".into(),
+            )
         })?;
         let expires_at = match &input.expires_at {
             Some(s) => Some(parse_time(s).ok_or_else(|| {
@@ -60,7 +71,10 @@ impl IdentityService {
             None => None,
         };
         if expires_at.is_some_and(|e| e <= stratus_store::now_micros()) {
-            return Err(IdentityError::Validation("Invalid input for field 'application_credential.expires_at': the time has passed.".into()));
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'application_credential.expires_at': the time has passed."
+                    .into(),
+            ));
         }
         // The delegated roles must be roles the caller holds in this token.
         let roles: Vec<RoleRef> = match &input.roles {
@@ -69,27 +83,30 @@ impl IdentityService {
             Some(sel) => {
                 let mut out = vec![];
                 for s in sel {
-                    let found = caller.roles.iter().find(|r| s.id.as_deref() == Some(&r.id) || s.name.as_deref() == Some(&r.name));
+                    let found = caller.roles.iter().find(|r| {
+                        s.id.as_deref() == Some(&r.id) || s.name.as_deref() == Some(&r.name)
+                    });
                     match found {
                         Some(r) => out.push(r.clone()),
-                        None => {
-                            return Err(IdentityError::Denied(format!(
-                                "You cannot delegate role {} which you do not hold on this project.",
-                                s.id.as_deref().or(s.name.as_deref()).unwrap_or("?")
-                            )))
-                        }
+                        None => return Err(IdentityError::Denied(format!(
+                            "You cannot delegate role {} which you do not hold on this project.",
+                            s.id.as_deref().or(s.name.as_deref()).unwrap_or("?")
+                        ))),
                     }
                 }
                 out
             }
         };
-        let secret = match input.secret {
-            Some(s) if s.is_empty() => {
-                return Err(IdentityError::Validation("Invalid input for field 'application_credential.secret': must not be empty.".into()))
-            }
-            Some(s) => s,
-            None => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([rand::random::<[u8; 32]>(), rand::random::<[u8; 32]>()].concat()),
-        };
+        let secret =
+            match input.secret {
+                Some(s) if s.is_empty() => return Err(IdentityError::Validation(
+                    "Invalid input for field 'application_credential.secret': must not be empty."
+                        .into(),
+                )),
+                Some(s) => s,
+                None => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode([rand::random::<[u8; 32]>(), rand::random::<[u8; 32]>()].concat()),
+            };
         let row = AppCredRow {
             id: new_id(),
             name: name.clone(),
@@ -99,20 +116,32 @@ impl IdentityService {
             description: input.description,
             expires_at,
             unrestricted: input.unrestricted.unwrap_or(false) as i64,
-            roles: serde_json::to_string(&roles.iter().map(|r| &r.id).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into()),
+            roles: serde_json::to_string(&roles.iter().map(|r| &r.id).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into()),
         };
-        store::insert_app_cred(self.db(), &row).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => {
-                IdentityError::Conflict(format!("Duplicate entry: an application credential named '{name}' exists."))
-            }
-            e => e.into(),
-        })?;
+        store::insert_app_cred(self.db(), &row)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+                    "Duplicate entry: an application credential named '{name}' exists."
+                )),
+                e => e.into(),
+            })?;
         self.changed();
         Ok((self.app_cred_view(row).await?, secret))
     }
 
-    pub async fn list_app_creds(&self, caller: &AuthContext, user_id: &str, name: Option<&str>) -> Result<Vec<ApplicationCredential>> {
-        self.enforce("identity:list_application_credentials", caller, &Target::new().with("target.user_id", user_id))?;
+    pub async fn list_app_creds(
+        &self,
+        caller: &AuthContext,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<ApplicationCredential>> {
+        self.enforce(
+            "identity:list_application_credentials",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
         let mut out = vec![];
         for row in store::list_app_creds(self.db(), user_id, name).await? {
             out.push(self.app_cred_view(row).await?);
@@ -120,15 +149,40 @@ impl IdentityService {
         Ok(out)
     }
 
-    pub async fn get_app_cred(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<ApplicationCredential> {
-        self.enforce("identity:get_application_credential", caller, &Target::new().with("target.user_id", user_id))?;
-        let row = store::get_app_cred(self.db(), id).await?.filter(|r| r.user_id == user_id);
-        self.app_cred_view(row.ok_or_else(|| IdentityError::not_found("application credential", id))?).await
+    pub async fn get_app_cred(
+        &self,
+        caller: &AuthContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<ApplicationCredential> {
+        self.enforce(
+            "identity:get_application_credential",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
+        let row = store::get_app_cred(self.db(), id)
+            .await?
+            .filter(|r| r.user_id == user_id);
+        self.app_cred_view(
+            row.ok_or_else(|| IdentityError::not_found("application credential", id))?,
+        )
+        .await
     }
 
-    pub async fn delete_app_cred(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<()> {
-        self.enforce("identity:delete_application_credential", caller, &Target::new().with("target.user_id", user_id))?;
-        let row = store::get_app_cred(self.db(), id).await?.filter(|r| r.user_id == user_id);
+    pub async fn delete_app_cred(
+        &self,
+        caller: &AuthContext,
+        user_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        self.enforce(
+            "identity:delete_application_credential",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
+        let row = store::get_app_cred(self.db(), id)
+            .await?
+            .filter(|r| r.user_id == user_id);
         row.ok_or_else(|| IdentityError::not_found("application credential", id))?;
         store::delete(self.db(), "application_credentials", id).await?;
         self.changed();

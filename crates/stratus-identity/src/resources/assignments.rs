@@ -38,21 +38,37 @@ impl IdentityService {
         }
         let name = check_name("role.name", input.name.as_deref())?;
         check_len("role.description", input.description.as_deref(), 65535)?;
-        let r = Role { id: new_id(), name, description: input.description.unwrap_or_default() };
-        store::insert_role(self.db(), &r).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!("Duplicate entry: a role named '{}' exists.", r.name)),
-            e => e.into(),
-        })?;
+        let r = Role {
+            id: new_id(),
+            name,
+            description: input.description.unwrap_or_default(),
+        };
+        store::insert_role(self.db(), &r)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+                    "Duplicate entry: a role named '{}' exists.",
+                    r.name
+                )),
+                e => e.into(),
+            })?;
         self.changed();
         Ok(r)
     }
 
     pub async fn get_role(&self, caller: &AuthContext, id: &str) -> Result<Role> {
         self.enforce("identity:get_role", caller, &Target::new())?;
-        store::get_role(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("role", id))
+        store::get_role(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("role", id))
     }
 
-    pub async fn list_roles(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Role>> {
+    pub async fn list_roles(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Role>> {
         self.enforce("identity:list_roles", caller, &Target::new())?;
         self.check_marker("roles", page).await?;
         if f.domain_id.is_some() {
@@ -63,7 +79,12 @@ impl IdentityService {
         Ok(store::list_roles(self.db(), w, page).await?)
     }
 
-    pub async fn update_role(&self, caller: &AuthContext, id: &str, input: RoleInput) -> Result<Role> {
+    pub async fn update_role(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: RoleInput,
+    ) -> Result<Role> {
         self.enforce("identity:update_role", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(n) = &input.name {
@@ -73,14 +94,21 @@ impl IdentityService {
             check_len("role.description", Some(&d), 65535)?;
             sets.push(("description", Val::S(d)));
         }
-        if !store::update(self.db(), "roles", id, sets).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict("Duplicate entry: a role with that name exists.".into()),
-            e => e.into(),
-        })? {
+        if !store::update(self.db(), "roles", id, sets)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => {
+                    IdentityError::Conflict("Duplicate entry: a role with that name exists.".into())
+                }
+                e => e.into(),
+            })?
+        {
             return Err(IdentityError::not_found("role", id));
         }
         self.changed();
-        store::get_role(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("role", id))
+        store::get_role(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("role", id))
     }
 
     pub async fn delete_role(&self, caller: &AuthContext, id: &str) -> Result<()> {
@@ -95,12 +123,21 @@ impl IdentityService {
     // ------------------------------------------------------------ implied roles
 
     async fn role_pair(&self, prior: &str, implied: &str) -> Result<(Role, Role)> {
-        let p = store::get_role(self.db(), prior).await?.ok_or_else(|| IdentityError::not_found("role", prior))?;
-        let i = store::get_role(self.db(), implied).await?.ok_or_else(|| IdentityError::not_found("role", implied))?;
+        let p = store::get_role(self.db(), prior)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("role", prior))?;
+        let i = store::get_role(self.db(), implied)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("role", implied))?;
         Ok((p, i))
     }
 
-    pub async fn create_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<(Role, Role)> {
+    pub async fn create_implied_role(
+        &self,
+        caller: &AuthContext,
+        prior: &str,
+        implied: &str,
+    ) -> Result<(Role, Role)> {
         self.enforce("identity:create_implied_role", caller, &Target::new())?;
         let pair = self.role_pair(prior, implied).await?;
         // An implication that loops back would make every role in the loop imply itself.
@@ -115,31 +152,57 @@ impl IdentityService {
         Ok(pair)
     }
 
-    pub async fn check_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<(Role, Role)> {
+    pub async fn check_implied_role(
+        &self,
+        caller: &AuthContext,
+        prior: &str,
+        implied: &str,
+    ) -> Result<(Role, Role)> {
         self.enforce("identity:list_implied_roles", caller, &Target::new())?;
         let pair = self.role_pair(prior, implied).await?;
-        if store::implied_roles(self.db()).await?.iter().any(|(p, i)| p == prior && i == implied) {
+        if store::implied_roles(self.db())
+            .await?
+            .iter()
+            .any(|(p, i)| p == prior && i == implied)
+        {
             Ok(pair)
         } else {
-            Err(IdentityError::not_found("implied role", format!("{prior} implies {implied}")))
+            Err(IdentityError::not_found(
+                "implied role",
+                format!("{prior} implies {implied}"),
+            ))
         }
     }
 
-    pub async fn delete_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<()> {
+    pub async fn delete_implied_role(
+        &self,
+        caller: &AuthContext,
+        prior: &str,
+        implied: &str,
+    ) -> Result<()> {
         self.enforce("identity:delete_implied_role", caller, &Target::new())?;
         self.role_pair(prior, implied).await?;
         if !store::remove_implied_role(self.db(), prior, implied).await? {
-            return Err(IdentityError::not_found("implied role", format!("{prior} implies {implied}")));
+            return Err(IdentityError::not_found(
+                "implied role",
+                format!("{prior} implies {implied}"),
+            ));
         }
         self.changed();
         Ok(())
     }
 
     /// Every implication, as (prior role, implied roles).
-    pub async fn list_implied_roles(&self, caller: &AuthContext, prior: Option<&str>) -> Result<Vec<(Role, Vec<Role>)>> {
+    pub async fn list_implied_roles(
+        &self,
+        caller: &AuthContext,
+        prior: Option<&str>,
+    ) -> Result<Vec<(Role, Vec<Role>)>> {
         self.enforce("identity:list_implied_roles", caller, &Target::new())?;
         if let Some(p) = prior {
-            store::get_role(self.db(), p).await?.ok_or_else(|| IdentityError::not_found("role", p))?;
+            store::get_role(self.db(), p)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("role", p))?;
         }
         let roles = store::all_roles(self.db()).await?;
         let find = |id: &str| roles.iter().find(|r| r.id == id).cloned();
@@ -148,7 +211,9 @@ impl IdentityService {
             if prior.is_some_and(|x| x != p) {
                 continue;
             }
-            let (Some(pr), Some(ir)) = (find(&p), find(&i)) else { continue };
+            let (Some(pr), Some(ir)) = (find(&p), find(&i)) else {
+                continue;
+            };
             match out.iter_mut().find(|(r, _)| r.id == pr.id) {
                 Some((_, v)) => v.push(ir),
                 None => out.push((pr, vec![ir])),
@@ -161,16 +226,30 @@ impl IdentityService {
 
     async fn check_grant_parts(&self, a: &Assignment) -> Result<()> {
         match a.actor_kind {
-            ActorKind::User => store::get_user(self.db(), &a.actor_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("user", &a.actor_id))?,
-            ActorKind::Group => store::get_group(self.db(), &a.actor_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("group", &a.actor_id))?,
+            ActorKind::User => store::get_user(self.db(), &a.actor_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("user", &a.actor_id))?,
+            ActorKind::Group => store::get_group(self.db(), &a.actor_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("group", &a.actor_id))?,
         }
         match a.target_kind {
-            TargetKind::Project => store::get_project(self.db(), &a.target_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("project", &a.target_id))?,
-            TargetKind::Domain => store::get_domain(self.db(), &a.target_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("domain", &a.target_id))?,
+            TargetKind::Project => store::get_project(self.db(), &a.target_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("project", &a.target_id))?,
+            TargetKind::Domain => store::get_domain(self.db(), &a.target_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("domain", &a.target_id))?,
             TargetKind::System if a.target_id == SYSTEM_ALL => {}
             TargetKind::System => return Err(IdentityError::not_found("system", &a.target_id)),
         }
-        store::get_role(self.db(), &a.role_id).await?.ok_or_else(|| IdentityError::not_found("role", &a.role_id))?;
+        store::get_role(self.db(), &a.role_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("role", &a.role_id))?;
         Ok(())
     }
 
@@ -192,7 +271,10 @@ impl IdentityService {
             .eq("target_id", Some(&a.target_id))
             .eq("role_id", Some(&a.role_id));
         if store::list_assignments(self.db(), f).await?.is_empty() {
-            return Err(IdentityError::not_found("role assignment", format!("role {} on {}", a.role_id, a.target_id)));
+            return Err(IdentityError::not_found(
+                "role assignment",
+                format!("role {} on {}", a.role_id, a.target_id),
+            ));
         }
         Ok(())
     }
@@ -201,17 +283,30 @@ impl IdentityService {
         self.enforce("identity:revoke_grant", caller, &Target::new())?;
         self.check_grant_parts(&a).await?;
         if !store::revoke(self.db(), &a).await? {
-            return Err(IdentityError::not_found("role assignment", format!("role {} on {}", a.role_id, a.target_id)));
+            return Err(IdentityError::not_found(
+                "role assignment",
+                format!("role {} on {}", a.role_id, a.target_id),
+            ));
         }
         // Keystone revokes the tokens the assignment could have contributed to.
         let users = match a.actor_kind {
             ActorKind::User => vec![a.actor_id.clone()],
-            ActorKind::Group => store::group_members(self.db(), &a.actor_id).await?.into_iter().map(|u| u.id).collect(),
+            ActorKind::Group => store::group_members(self.db(), &a.actor_id)
+                .await?
+                .into_iter()
+                .map(|u| u.id)
+                .collect(),
         };
         for u in users {
             match a.target_kind {
-                TargetKind::Project => self.revoke_matching(Some(&u), Some(&a.target_id), None, None).await?,
-                TargetKind::Domain => self.revoke_matching(Some(&u), None, Some(&a.target_id), None).await?,
+                TargetKind::Project => {
+                    self.revoke_matching(Some(&u), Some(&a.target_id), None, None)
+                        .await?
+                }
+                TargetKind::Domain => {
+                    self.revoke_matching(Some(&u), None, Some(&a.target_id), None)
+                        .await?
+                }
                 TargetKind::System => self.revoke_matching(Some(&u), None, None, None).await?,
             }
         }
@@ -220,7 +315,14 @@ impl IdentityService {
     }
 
     /// Roles an actor holds directly on a target (`GET /v3/projects/{p}/users/{u}/roles`).
-    pub async fn list_grants(&self, caller: &AuthContext, actor: ActorKind, actor_id: &str, target: TargetKind, target_id: &str) -> Result<Vec<Role>> {
+    pub async fn list_grants(
+        &self,
+        caller: &AuthContext,
+        actor: ActorKind,
+        actor_id: &str,
+        target: TargetKind,
+        target_id: &str,
+    ) -> Result<Vec<Role>> {
         self.enforce("identity:list_grants", caller, &Target::new())?;
         let probe = Assignment {
             actor_kind: actor,
@@ -231,8 +333,14 @@ impl IdentityService {
             via_group: None,
         };
         match actor {
-            ActorKind::User => store::get_user(self.db(), actor_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("user", actor_id))?,
-            ActorKind::Group => store::get_group(self.db(), actor_id).await?.map(|_| ()).ok_or_else(|| IdentityError::not_found("group", actor_id))?,
+            ActorKind::User => store::get_user(self.db(), actor_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("user", actor_id))?,
+            ActorKind::Group => store::get_group(self.db(), actor_id)
+                .await?
+                .map(|_| ())
+                .ok_or_else(|| IdentityError::not_found("group", actor_id))?,
         }
         let mut f = Filters::new();
         f.eq("actor_kind", Some(probe.actor_kind.as_str()))
@@ -250,18 +358,30 @@ impl IdentityService {
 
     /// `GET /v3/role_assignments`. With `effective`, group assignments become one per member
     /// and implied roles are added, as Keystone reports them.
-    pub async fn list_role_assignments(&self, caller: &AuthContext, f: AssignmentFilter) -> Result<Vec<Assignment>> {
+    pub async fn list_role_assignments(
+        &self,
+        caller: &AuthContext,
+        f: AssignmentFilter,
+    ) -> Result<Vec<Assignment>> {
         self.enforce("identity:list_role_assignments", caller, &Target::new())?;
-        let targets = [f.project_id.is_some(), f.domain_id.is_some(), f.system].iter().filter(|b| **b).count();
+        let targets = [f.project_id.is_some(), f.domain_id.is_some(), f.system]
+            .iter()
+            .filter(|b| **b)
+            .count();
         if targets > 1 {
-            return Err(IdentityError::Validation("Specify at most one of scope.project.id, scope.domain.id and scope.system.".into()));
+            return Err(IdentityError::Validation(
+                "Specify at most one of scope.project.id, scope.domain.id and scope.system.".into(),
+            ));
         }
         if f.effective && f.group_id.is_some() {
-            return Err(IdentityError::Validation("The group.id filter cannot be combined with effective.".into()));
+            return Err(IdentityError::Validation(
+                "The group.id filter cannot be combined with effective.".into(),
+            ));
         }
         let mut w = Filters::new();
         if let Some(p) = &f.project_id {
-            w.eq("target_kind", Some("project")).eq("target_id", Some(p));
+            w.eq("target_kind", Some("project"))
+                .eq("target_id", Some(p));
         }
         if let Some(d) = &f.domain_id {
             w.eq("target_kind", Some("domain")).eq("target_id", Some(d));
@@ -306,7 +426,13 @@ impl IdentityService {
                     if f.role_id.as_deref().is_some_and(|x| x != r.id) {
                         continue;
                     }
-                    let key = (user.clone(), a.target_kind.as_str(), a.target_id.clone(), r.id.clone(), via.clone());
+                    let key = (
+                        user.clone(),
+                        a.target_kind.as_str(),
+                        a.target_id.clone(),
+                        r.id.clone(),
+                        via.clone(),
+                    );
                     if seen.insert(key) {
                         out.push(Assignment {
                             actor_kind: ActorKind::User,
@@ -325,31 +451,55 @@ impl IdentityService {
 
     /// Names for `include_names`: (role, actor, target).
     pub async fn assignment_names(&self, a: &Assignment) -> Result<(Named, Named, Named)> {
-        let role = store::get_role(self.db(), &a.role_id).await?.map(|r| Named { name: r.name, domain: None }).unwrap_or_default();
+        let role = store::get_role(self.db(), &a.role_id)
+            .await?
+            .map(|r| Named {
+                name: r.name,
+                domain: None,
+            })
+            .unwrap_or_default();
         let domain_of = |id: String| async move {
-            let name = store::get_domain(self.db(), &id).await?.map(|d| d.name).unwrap_or_default();
+            let name = store::get_domain(self.db(), &id)
+                .await?
+                .map(|d| d.name)
+                .unwrap_or_default();
             Ok::<_, IdentityError>(Some((id, name)))
         };
         let actor = match a.actor_kind {
             ActorKind::User => match store::get_user(self.db(), &a.actor_id).await? {
-                Some(u) => Named { name: u.name, domain: domain_of(u.domain_id).await? },
+                Some(u) => Named {
+                    name: u.name,
+                    domain: domain_of(u.domain_id).await?,
+                },
                 None => Named::default(),
             },
             ActorKind::Group => match store::get_group(self.db(), &a.actor_id).await? {
-                Some(g) => Named { name: g.name, domain: domain_of(g.domain_id).await? },
+                Some(g) => Named {
+                    name: g.name,
+                    domain: domain_of(g.domain_id).await?,
+                },
                 None => Named::default(),
             },
         };
         let target = match a.target_kind {
             TargetKind::Project => match store::get_project(self.db(), &a.target_id).await? {
-                Some(p) => Named { name: p.name, domain: domain_of(p.domain_id).await? },
+                Some(p) => Named {
+                    name: p.name,
+                    domain: domain_of(p.domain_id).await?,
+                },
                 None => Named::default(),
             },
             TargetKind::Domain => Named {
-                name: store::get_domain(self.db(), &a.target_id).await?.map(|d| d.name).unwrap_or_default(),
+                name: store::get_domain(self.db(), &a.target_id)
+                    .await?
+                    .map(|d| d.name)
+                    .unwrap_or_default(),
                 domain: None,
             },
-            TargetKind::System => Named { name: SYSTEM_ALL.to_owned(), domain: None },
+            TargetKind::System => Named {
+                name: SYSTEM_ALL.to_owned(),
+                domain: None,
+            },
         };
         Ok((role, actor, target))
     }

@@ -22,10 +22,15 @@ fn check_interface(i: &str) -> Result<()> {
 }
 
 fn check_url(u: &str) -> Result<()> {
-    if (u.starts_with("http://") || u.starts_with("https://")) && u.len() > "http://".len() && u.len() <= 2048 {
+    if (u.starts_with("http://") || u.starts_with("https://"))
+        && u.len() > "http://".len()
+        && u.len() <= 2048
+    {
         Ok(())
     } else {
-        Err(IdentityError::Validation(format!("Invalid input for field 'endpoint.url': '{u}' is not an http(s) URL.")))
+        Err(IdentityError::Validation(format!(
+            "Invalid input for field 'endpoint.url': '{u}' is not an http(s) URL."
+        )))
     }
 }
 
@@ -36,7 +41,9 @@ impl IdentityService {
         check_len("region.description", input.description.as_deref(), 255)?;
         if let Some(p) = &input.parent_region_id {
             store::get_region(self.db(), p).await?.ok_or_else(|| {
-                IdentityError::Validation(format!("Invalid input for field 'region.parent_region_id': region {p} does not exist."))
+                IdentityError::Validation(format!(
+                    "Invalid input for field 'region.parent_region_id': region {p} does not exist."
+                ))
             })?;
         }
         let r = Region {
@@ -44,20 +51,31 @@ impl IdentityService {
             description: input.description.unwrap_or_default(),
             parent_region_id: input.parent_region_id,
         };
-        store::insert_region(self.db(), &r).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!("Duplicate ID, {}.", r.id)),
-            e => e.into(),
-        })?;
+        store::insert_region(self.db(), &r)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => {
+                    IdentityError::Conflict(format!("Duplicate ID, {}.", r.id))
+                }
+                e => e.into(),
+            })?;
         self.changed();
         Ok(r)
     }
 
     pub async fn get_region(&self, caller: &AuthContext, id: &str) -> Result<Region> {
         self.enforce("identity:get_region", caller, &Target::new())?;
-        store::get_region(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("region", id))
+        store::get_region(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("region", id))
     }
 
-    pub async fn list_regions(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Region>> {
+    pub async fn list_regions(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Region>> {
         self.enforce("identity:list_regions", caller, &Target::new())?;
         self.check_marker("regions", page).await?;
         let mut w = Filters::new();
@@ -65,7 +83,12 @@ impl IdentityService {
         Ok(store::list_regions(self.db(), w, page).await?)
     }
 
-    pub async fn update_region(&self, caller: &AuthContext, id: &str, input: RegionInput) -> Result<Region> {
+    pub async fn update_region(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: RegionInput,
+    ) -> Result<Region> {
         self.enforce("identity:update_region", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(d) = input.description {
@@ -82,20 +105,32 @@ impl IdentityService {
             return Err(IdentityError::not_found("region", id));
         }
         self.changed();
-        store::get_region(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("region", id))
+        store::get_region(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("region", id))
     }
 
     pub async fn delete_region(&self, caller: &AuthContext, id: &str) -> Result<()> {
         self.enforce("identity:delete_region", caller, &Target::new())?;
         let mut f = Filters::new();
         f.eq("region_id", Some(id));
-        if !store::list_endpoints(self.db(), f, &PageRequest::default()).await?.is_empty() {
-            return Err(IdentityError::Conflict(format!("Region {id} still has endpoints; delete them first.")));
+        if !store::list_endpoints(self.db(), f, &PageRequest::default())
+            .await?
+            .is_empty()
+        {
+            return Err(IdentityError::Conflict(format!(
+                "Region {id} still has endpoints; delete them first."
+            )));
         }
-        if !store::delete(self.db(), "regions", id).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!("Region {id} has child regions.")),
-            e => e.into(),
-        })? {
+        if !store::delete(self.db(), "regions", id)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => {
+                    IdentityError::Conflict(format!("Region {id} has child regions."))
+                }
+                e => e.into(),
+            })?
+        {
             return Err(IdentityError::not_found("region", id));
         }
         self.changed();
@@ -104,7 +139,11 @@ impl IdentityService {
 
     // ------------------------------------------------------------ services
 
-    pub async fn create_service(&self, caller: &AuthContext, input: ServiceInput) -> Result<Service> {
+    pub async fn create_service(
+        &self,
+        caller: &AuthContext,
+        input: ServiceInput,
+    ) -> Result<Service> {
         self.enforce("identity:create_service", caller, &Target::new())?;
         let service_type = super::check_name("service.type", input.service_type.as_deref())?;
         check_len("service.name", input.name.as_deref(), 255)?;
@@ -122,18 +161,31 @@ impl IdentityService {
 
     pub async fn get_service(&self, caller: &AuthContext, id: &str) -> Result<Service> {
         self.enforce("identity:get_service", caller, &Target::new())?;
-        store::get_service(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("service", id))
+        store::get_service(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("service", id))
     }
 
-    pub async fn list_services(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Service>> {
+    pub async fn list_services(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Service>> {
         self.enforce("identity:list_services", caller, &Target::new())?;
         self.check_marker("services", page).await?;
         let mut w = Filters::new();
-        w.eq("type", f.service_type.as_deref()).eq("name", f.name.as_deref());
+        w.eq("type", f.service_type.as_deref())
+            .eq("name", f.name.as_deref());
         Ok(store::list_services(self.db(), w, page).await?)
     }
 
-    pub async fn update_service(&self, caller: &AuthContext, id: &str, input: ServiceInput) -> Result<Service> {
+    pub async fn update_service(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: ServiceInput,
+    ) -> Result<Service> {
         self.enforce("identity:update_service", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(t) = &input.service_type {
@@ -153,7 +205,9 @@ impl IdentityService {
             return Err(IdentityError::not_found("service", id));
         }
         self.changed();
-        store::get_service(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("service", id))
+        store::get_service(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("service", id))
     }
 
     pub async fn delete_service(&self, caller: &AuthContext, id: &str) -> Result<()> {
@@ -167,15 +221,27 @@ impl IdentityService {
 
     // ------------------------------------------------------------ endpoints
 
-    pub async fn create_endpoint(&self, caller: &AuthContext, input: EndpointInput) -> Result<Endpoint> {
+    pub async fn create_endpoint(
+        &self,
+        caller: &AuthContext,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
         self.enforce("identity:create_endpoint", caller, &Target::new())?;
         let service_id = input.service_id.ok_or_else(|| {
-            IdentityError::Validation("Invalid input for field 'endpoint.service_id': the field is required.".into())
+            IdentityError::Validation(
+                "Invalid input for field 'endpoint.service_id': the field is required.".into(),
+            )
         })?;
         let interface = input.interface.ok_or_else(|| {
-            IdentityError::Validation("Invalid input for field 'endpoint.interface': the field is required.".into())
+            IdentityError::Validation(
+                "Invalid input for field 'endpoint.interface': the field is required.".into(),
+            )
         })?;
-        let url = input.url.ok_or_else(|| IdentityError::Validation("Invalid input for field 'endpoint.url': the field is required.".into()))?;
+        let url = input.url.ok_or_else(|| {
+            IdentityError::Validation(
+                "Invalid input for field 'endpoint.url': the field is required.".into(),
+            )
+        })?;
         check_interface(&interface)?;
         check_url(&url)?;
         if store::get_service(self.db(), &service_id).await?.is_none() {
@@ -184,10 +250,19 @@ impl IdentityService {
         let region_id = input.region_id.or(input.region);
         if let Some(r) = &region_id {
             if store::get_region(self.db(), r).await?.is_none() {
-                return Err(IdentityError::Validation(format!("Invalid input for field 'endpoint.region_id': region {r} does not exist.")));
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'endpoint.region_id': region {r} does not exist."
+                )));
             }
         }
-        let e = Endpoint { id: new_id(), service_id, interface, region_id, url, enabled: input.enabled.unwrap_or(true) };
+        let e = Endpoint {
+            id: new_id(),
+            service_id,
+            interface,
+            region_id,
+            url,
+            enabled: input.enabled.unwrap_or(true),
+        };
         store::insert_endpoint(self.db(), &e).await?;
         self.changed();
         Ok(e)
@@ -195,18 +270,32 @@ impl IdentityService {
 
     pub async fn get_endpoint(&self, caller: &AuthContext, id: &str) -> Result<Endpoint> {
         self.enforce("identity:get_endpoint", caller, &Target::new())?;
-        store::get_endpoint(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("endpoint", id))
+        store::get_endpoint(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("endpoint", id))
     }
 
-    pub async fn list_endpoints(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Endpoint>> {
+    pub async fn list_endpoints(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Endpoint>> {
         self.enforce("identity:list_endpoints", caller, &Target::new())?;
         self.check_marker("endpoints", page).await?;
         let mut w = Filters::new();
-        w.eq("interface", f.interface.as_deref()).eq("service_id", f.service_id.as_deref()).eq("region_id", f.region_id.as_deref());
+        w.eq("interface", f.interface.as_deref())
+            .eq("service_id", f.service_id.as_deref())
+            .eq("region_id", f.region_id.as_deref());
         Ok(store::list_endpoints(self.db(), w, page).await?)
     }
 
-    pub async fn update_endpoint(&self, caller: &AuthContext, id: &str, input: EndpointInput) -> Result<Endpoint> {
+    pub async fn update_endpoint(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: EndpointInput,
+    ) -> Result<Endpoint> {
         self.enforce("identity:update_endpoint", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(i) = input.interface {
@@ -219,13 +308,17 @@ impl IdentityService {
         }
         if let Some(s) = input.service_id {
             if store::get_service(self.db(), &s).await?.is_none() {
-                return Err(IdentityError::Validation(format!("Invalid input for field 'endpoint.service_id': service {s} does not exist.")));
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'endpoint.service_id': service {s} does not exist."
+                )));
             }
             sets.push(("service_id", Val::S(s)));
         }
         if let Some(r) = input.region_id.or(input.region) {
             if store::get_region(self.db(), &r).await?.is_none() {
-                return Err(IdentityError::Validation(format!("Invalid input for field 'endpoint.region_id': region {r} does not exist.")));
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'endpoint.region_id': region {r} does not exist."
+                )));
             }
             sets.push(("region_id", Val::S(r)));
         }
@@ -236,7 +329,9 @@ impl IdentityService {
             return Err(IdentityError::not_found("endpoint", id));
         }
         self.changed();
-        store::get_endpoint(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("endpoint", id))
+        store::get_endpoint(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("endpoint", id))
     }
 
     pub async fn delete_endpoint(&self, caller: &AuthContext, id: &str) -> Result<()> {

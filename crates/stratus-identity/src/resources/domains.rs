@@ -20,30 +20,58 @@ impl IdentityService {
             description: input.description.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
         };
-        store::insert_domain(self.db(), &d).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!("Duplicate entry: a domain named '{}' exists.", d.name)),
-            e => e.into(),
-        })?;
+        store::insert_domain(self.db(), &d)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+                    "Duplicate entry: a domain named '{}' exists.",
+                    d.name
+                )),
+                e => e.into(),
+            })?;
         self.changed();
         Ok(d)
     }
 
     pub async fn get_domain(&self, caller: &AuthContext, id: &str) -> Result<Domain> {
-        self.enforce("identity:get_domain", caller, &Target::new().with("target.domain.id", id))?;
-        store::get_domain(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("domain", id))
+        self.enforce(
+            "identity:get_domain",
+            caller,
+            &Target::new().with("target.domain.id", id),
+        )?;
+        store::get_domain(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("domain", id))
     }
 
-    pub async fn list_domains(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Domain>> {
+    pub async fn list_domains(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Domain>> {
         self.enforce("identity:list_domains", caller, &Target::new())?;
         self.check_marker("domains", page).await?;
         let mut w = Filters::new();
-        w.eq("name", f.name.as_deref()).eq_flag("enabled", f.enabled);
+        w.eq("name", f.name.as_deref())
+            .eq_flag("enabled", f.enabled);
         Ok(store::list_domains(self.db(), w, page).await?)
     }
 
-    pub async fn update_domain(&self, caller: &AuthContext, id: &str, input: DomainInput) -> Result<Domain> {
-        self.enforce("identity:update_domain", caller, &Target::new().with("target.domain.id", id))?;
-        let before = store::get_domain(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("domain", id))?;
+    pub async fn update_domain(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: DomainInput,
+    ) -> Result<Domain> {
+        self.enforce(
+            "identity:update_domain",
+            caller,
+            &Target::new().with("target.domain.id", id),
+        )?;
+        let before = store::get_domain(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("domain", id))?;
         let mut sets = vec![];
         if let Some(n) = &input.name {
             sets.push(("name", Val::S(check_name("domain.name", Some(n))?)));
@@ -55,20 +83,32 @@ impl IdentityService {
         if let Some(e) = input.enabled {
             sets.push(("enabled", Val::I(e as i64)));
         }
-        store::update(self.db(), "domains", id, sets).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict("Duplicate entry: a domain with that name exists.".into()),
-            e => e.into(),
-        })?;
+        store::update(self.db(), "domains", id, sets)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
+                    "Duplicate entry: a domain with that name exists.".into(),
+                ),
+                e => e.into(),
+            })?;
         if before.enabled && input.enabled == Some(false) {
             self.revoke_matching(None, None, Some(id), None).await?;
         }
         self.changed();
-        store::get_domain(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("domain", id))
+        store::get_domain(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("domain", id))
     }
 
     pub async fn delete_domain(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        self.enforce("identity:delete_domain", caller, &Target::new().with("target.domain.id", id))?;
-        let d = store::get_domain(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("domain", id))?;
+        self.enforce(
+            "identity:delete_domain",
+            caller,
+            &Target::new().with("target.domain.id", id),
+        )?;
+        let d = store::get_domain(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("domain", id))?;
         if d.enabled {
             return Err(IdentityError::Denied(format!(
                 "Cannot delete a domain that is enabled, please disable it first: {id}."
@@ -87,7 +127,9 @@ impl IdentityService {
     /// Domains on which the caller holds a role (`/v3/auth/domains`).
     pub async fn auth_domains(&self, caller: &AuthContext) -> Result<Vec<Domain>> {
         self.enforce("identity:get_auth_domains", caller, &Target::new())?;
-        let ids = store::targets_of_user(self.db(), &caller.user_id, crate::model::TargetKind::Domain).await?;
+        let ids =
+            store::targets_of_user(self.db(), &caller.user_id, crate::model::TargetKind::Domain)
+                .await?;
         let mut out = vec![];
         for id in ids {
             if let Some(d) = store::get_domain(self.db(), &id).await? {

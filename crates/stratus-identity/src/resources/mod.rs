@@ -34,28 +34,35 @@ pub struct ListFilter {
 /// Names are 1 to 255 characters, not all blank, as Keystone's schemas say.
 pub(crate) fn check_name(field: &str, name: Option<&str>) -> Result<String> {
     match name {
-        None => Err(IdentityError::Validation(format!("Invalid input for field '{field}': the field is required."))),
-        Some(n) if n.trim().is_empty() => {
-            Err(IdentityError::Validation(format!("Invalid input for field '{field}': must not be empty.")))
-        }
-        Some(n) if n.chars().count() > 255 => {
-            Err(IdentityError::Validation(format!("Invalid input for field '{field}': longer than 255 characters.")))
-        }
+        None => Err(IdentityError::Validation(format!(
+            "Invalid input for field '{field}': the field is required."
+        ))),
+        Some(n) if n.trim().is_empty() => Err(IdentityError::Validation(format!(
+            "Invalid input for field '{field}': must not be empty."
+        ))),
+        Some(n) if n.chars().count() > 255 => Err(IdentityError::Validation(format!(
+            "Invalid input for field '{field}': longer than 255 characters."
+        ))),
         Some(n) => Ok(n.to_owned()),
     }
 }
 
 pub(crate) fn check_len(field: &str, v: Option<&str>, max: usize) -> Result<()> {
     match v {
-        Some(s) if s.chars().count() > max => {
-            Err(IdentityError::Validation(format!("Invalid input for field '{field}': longer than {max} characters.")))
-        }
+        Some(s) if s.chars().count() > max => Err(IdentityError::Validation(format!(
+            "Invalid input for field '{field}': longer than {max} characters."
+        ))),
         _ => Ok(()),
     }
 }
 
 impl IdentityService {
-    pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, target: &Target) -> Result<()> {
+    pub(crate) fn enforce(
+        &self,
+        action: &str,
+        caller: &AuthContext,
+        target: &Target,
+    ) -> Result<()> {
         Ok(self.policy().enforce(action, caller, target)?)
     }
 
@@ -63,7 +70,9 @@ impl IdentityService {
     pub(crate) async fn check_marker(&self, table: &str, page: &PageRequest) -> Result<()> {
         if let Some(m) = &page.marker {
             if !store::exists(self.db(), table, m).await? {
-                return Err(IdentityError::Validation(format!("Marker {m} could not be found.")));
+                return Err(IdentityError::Validation(format!(
+                    "Marker {m} could not be found."
+                )));
             }
         }
         Ok(())

@@ -11,7 +11,9 @@ use crate::{new_id, IdentityService};
 
 fn check_tags(tags: &[String]) -> Result<()> {
     if tags.len() > 80 {
-        return Err(IdentityError::Validation("Invalid input for field 'project.tags': at most 80 tags.".into()));
+        return Err(IdentityError::Validation(
+            "Invalid input for field 'project.tags': at most 80 tags.".into(),
+        ));
     }
     for t in tags {
         if t.is_empty() || t.chars().count() > 255 || t.contains('/') || t.contains(',') {
@@ -24,8 +26,16 @@ fn check_tags(tags: &[String]) -> Result<()> {
 }
 
 impl IdentityService {
-    pub async fn create_project(&self, caller: &AuthContext, input: ProjectInput) -> Result<Project> {
-        self.enforce("identity:create_project", caller, &Target::new().opt("target.project.domain_id", input.domain_id.as_deref()))?;
+    pub async fn create_project(
+        &self,
+        caller: &AuthContext,
+        input: ProjectInput,
+    ) -> Result<Project> {
+        self.enforce(
+            "identity:create_project",
+            caller,
+            &Target::new().opt("target.project.domain_id", input.domain_id.as_deref()),
+        )?;
         let name = check_name("project.name", input.name.as_deref())?;
         check_len("project.description", input.description.as_deref(), 65535)?;
         if input.is_domain == Some(true) {
@@ -37,7 +47,9 @@ impl IdentityService {
         check_tags(&tags)?;
         let parent = match &input.parent_id {
             Some(p) => Some(store::get_project(self.db(), p).await?.ok_or_else(|| {
-                IdentityError::Validation(format!("Invalid input for field 'project.parent_id': project {p} does not exist."))
+                IdentityError::Validation(format!(
+                    "Invalid input for field 'project.parent_id': project {p} does not exist."
+                ))
             })?),
             None => None,
         };
@@ -50,7 +62,9 @@ impl IdentityService {
             (None, None) => caller.domain_id().unwrap_or(&caller.user_domain_id).to_owned(),
         };
         if store::get_domain(self.db(), &domain_id).await?.is_none() {
-            return Err(IdentityError::Validation(format!("Invalid input for field 'project.domain_id': domain {domain_id} does not exist.")));
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field 'project.domain_id': domain {domain_id} does not exist."
+            )));
         }
         let p = Project {
             id: new_id(),
@@ -61,23 +75,41 @@ impl IdentityService {
             enabled: input.enabled.unwrap_or(true),
             tags,
         };
-        store::insert_project(self.db(), &p).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => {
-                IdentityError::Conflict(format!("Duplicate entry: a project named '{}' exists in domain {}.", p.name, p.domain_id))
-            }
-            e => e.into(),
-        })?;
+        store::insert_project(self.db(), &p)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+                    "Duplicate entry: a project named '{}' exists in domain {}.",
+                    p.name, p.domain_id
+                )),
+                e => e.into(),
+            })?;
         self.changed();
         Ok(p)
     }
 
     pub async fn get_project(&self, caller: &AuthContext, id: &str) -> Result<Project> {
-        self.enforce("identity:get_project", caller, &Target::new().with("target.project.id", id))?;
-        store::get_project(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("project", id))
+        self.enforce(
+            "identity:get_project",
+            caller,
+            &Target::new().with("target.project.id", id),
+        )?;
+        store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))
     }
 
-    pub async fn list_projects(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Project>> {
-        self.enforce("identity:list_projects", caller, &Target::new().opt("target.domain_id", f.domain_id.as_deref()))?;
+    pub async fn list_projects(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Project>> {
+        self.enforce(
+            "identity:list_projects",
+            caller,
+            &Target::new().opt("target.domain_id", f.domain_id.as_deref()),
+        )?;
         self.check_marker("projects", page).await?;
         if f.is_domain == Some(true) {
             return Ok(vec![]);
@@ -90,14 +122,36 @@ impl IdentityService {
         Ok(store::list_projects(self.db(), w, page).await?)
     }
 
-    pub async fn update_project(&self, caller: &AuthContext, id: &str, input: ProjectInput) -> Result<Project> {
-        self.enforce("identity:update_project", caller, &Target::new().with("target.project.id", id))?;
-        let before = store::get_project(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("project", id))?;
-        if input.domain_id.as_deref().is_some_and(|d| d != before.domain_id) {
+    pub async fn update_project(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: ProjectInput,
+    ) -> Result<Project> {
+        self.enforce(
+            "identity:update_project",
+            caller,
+            &Target::new().with("target.project.id", id),
+        )?;
+        let before = store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))?;
+        if input
+            .domain_id
+            .as_deref()
+            .is_some_and(|d| d != before.domain_id)
+        {
             return Err(IdentityError::Validation("Invalid input for field 'project.domain_id': a project cannot move to another domain.".into()));
         }
-        if input.parent_id.as_deref().is_some_and(|p| Some(p) != before.parent_id.as_deref()) {
-            return Err(IdentityError::Validation("Invalid input for field 'project.parent_id': a project cannot change parent.".into()));
+        if input
+            .parent_id
+            .as_deref()
+            .is_some_and(|p| Some(p) != before.parent_id.as_deref())
+        {
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'project.parent_id': a project cannot change parent."
+                    .into(),
+            ));
         }
         let mut sets = vec![];
         if let Some(n) = &input.name {
@@ -112,24 +166,41 @@ impl IdentityService {
         }
         if let Some(t) = input.tags {
             check_tags(&t)?;
-            sets.push(("tags", Val::S(serde_json::to_string(&t).unwrap_or_else(|_| "[]".into()))));
+            sets.push((
+                "tags",
+                Val::S(serde_json::to_string(&t).unwrap_or_else(|_| "[]".into())),
+            ));
         }
-        store::update(self.db(), "projects", id, sets).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict("Duplicate entry: a project with that name exists in the domain.".into()),
-            e => e.into(),
-        })?;
+        store::update(self.db(), "projects", id, sets)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
+                    "Duplicate entry: a project with that name exists in the domain.".into(),
+                ),
+                e => e.into(),
+            })?;
         if before.enabled && input.enabled == Some(false) {
             self.revoke_matching(None, Some(id), None, None).await?;
         }
         self.changed();
-        store::get_project(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("project", id))
+        store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))
     }
 
     pub async fn delete_project(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        self.enforce("identity:delete_project", caller, &Target::new().with("target.project.id", id))?;
-        store::get_project(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("project", id))?;
+        self.enforce(
+            "identity:delete_project",
+            caller,
+            &Target::new().with("target.project.id", id),
+        )?;
+        store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))?;
         if store::count_children(self.db(), id).await? > 0 {
-            return Err(IdentityError::Denied(format!("Cannot delete project {id}: it has child projects; delete them first.")));
+            return Err(IdentityError::Denied(format!(
+                "Cannot delete project {id}: it has child projects; delete them first."
+            )));
         }
         store::delete_with_assignments(self.db(), "projects", id, "project", true).await?;
         self.revoke_matching(None, Some(id), None, None).await?;
@@ -139,8 +210,14 @@ impl IdentityService {
 
     /// Enabled projects on which a user holds a role.
     pub async fn user_projects(&self, caller: &AuthContext, user_id: &str) -> Result<Vec<Project>> {
-        self.enforce("identity:list_user_projects", caller, &Target::new().with("target.user_id", user_id))?;
-        store::get_user(self.db(), user_id).await?.ok_or_else(|| IdentityError::not_found("user", user_id))?;
+        self.enforce(
+            "identity:list_user_projects",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
+        store::get_user(self.db(), user_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", user_id))?;
         self.projects_of(user_id).await
     }
 

@@ -23,22 +23,33 @@ fn check_password(field: &str, pw: &str) -> Result<()> {
 
 fn user_conflict(e: stratus_store::StoreError, name: &str) -> IdentityError {
     match e {
-        stratus_store::StoreError::Conflict(_) => {
-            IdentityError::Conflict(format!("Duplicate entry: a user named '{name}' exists in the domain."))
-        }
+        stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+            "Duplicate entry: a user named '{name}' exists in the domain."
+        )),
         e => e.into(),
     }
 }
 
 impl IdentityService {
     pub async fn create_user(&self, caller: &AuthContext, input: UserInput) -> Result<User> {
-        self.enforce("identity:create_user", caller, &Target::new().opt("target.user.domain_id", input.domain_id.as_deref()))?;
+        self.enforce(
+            "identity:create_user",
+            caller,
+            &Target::new().opt("target.user.domain_id", input.domain_id.as_deref()),
+        )?;
         let name = check_name("user.name", input.name.as_deref())?;
         check_len("user.email", input.email.as_deref(), 255)?;
         check_len("user.description", input.description.as_deref(), 65535)?;
-        let domain_id = input.domain_id.clone().unwrap_or_else(|| caller.domain_id().unwrap_or(&caller.user_domain_id).to_owned());
+        let domain_id = input.domain_id.clone().unwrap_or_else(|| {
+            caller
+                .domain_id()
+                .unwrap_or(&caller.user_domain_id)
+                .to_owned()
+        });
         if store::get_domain(self.db(), &domain_id).await?.is_none() {
-            return Err(IdentityError::Validation(format!("Invalid input for field 'user.domain_id': domain {domain_id} does not exist.")));
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field 'user.domain_id': domain {domain_id} does not exist."
+            )));
         }
         if let Some(p) = &input.default_project_id {
             if store::get_project(self.db(), p).await?.is_none() {
@@ -63,29 +74,66 @@ impl IdentityService {
             description: input.description,
             email: input.email,
         };
-        store::insert_user(self.db(), &u, hash).await.map_err(|e| user_conflict(e, &u.name))?;
+        store::insert_user(self.db(), &u, hash)
+            .await
+            .map_err(|e| user_conflict(e, &u.name))?;
         self.changed();
         Ok(u)
     }
 
     pub async fn get_user(&self, caller: &AuthContext, id: &str) -> Result<User> {
-        self.enforce("identity:get_user", caller, &Target::new().with("target.user_id", id))?;
-        store::get_user(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("user", id))
+        self.enforce(
+            "identity:get_user",
+            caller,
+            &Target::new().with("target.user_id", id),
+        )?;
+        store::get_user(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", id))
     }
 
-    pub async fn list_users(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<User>> {
-        self.enforce("identity:list_users", caller, &Target::new().opt("target.domain_id", f.domain_id.as_deref()))?;
+    pub async fn list_users(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<User>> {
+        self.enforce(
+            "identity:list_users",
+            caller,
+            &Target::new().opt("target.domain_id", f.domain_id.as_deref()),
+        )?;
         self.check_marker("users", page).await?;
         let mut w = Filters::new();
-        w.eq("name", f.name.as_deref()).eq("domain_id", f.domain_id.as_deref()).eq_flag("enabled", f.enabled);
+        w.eq("name", f.name.as_deref())
+            .eq("domain_id", f.domain_id.as_deref())
+            .eq_flag("enabled", f.enabled);
         Ok(store::list_users(self.db(), w, page).await?)
     }
 
-    pub async fn update_user(&self, caller: &AuthContext, id: &str, input: UserInput) -> Result<User> {
-        self.enforce("identity:update_user", caller, &Target::new().with("target.user_id", id))?;
-        let before = store::get_user(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("user", id))?;
-        if input.domain_id.as_deref().is_some_and(|d| d != before.domain_id) {
-            return Err(IdentityError::Validation("Invalid input for field 'user.domain_id': a user cannot move to another domain.".into()));
+    pub async fn update_user(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: UserInput,
+    ) -> Result<User> {
+        self.enforce(
+            "identity:update_user",
+            caller,
+            &Target::new().with("target.user_id", id),
+        )?;
+        let before = store::get_user(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", id))?;
+        if input
+            .domain_id
+            .as_deref()
+            .is_some_and(|d| d != before.domain_id)
+        {
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'user.domain_id': a user cannot move to another domain."
+                    .into(),
+            ));
         }
         let mut sets = vec![];
         if let Some(n) = &input.name {
@@ -117,7 +165,9 @@ impl IdentityService {
             }
             None => None,
         };
-        store::update(self.db(), "users", id, sets).await.map_err(|e| user_conflict(e, input.name.as_deref().unwrap_or("")))?;
+        store::update(self.db(), "users", id, sets)
+            .await
+            .map_err(|e| user_conflict(e, input.name.as_deref().unwrap_or("")))?;
         if let Some(h) = &new_password {
             store::set_password(self.db(), id, h).await?;
         }
@@ -125,12 +175,20 @@ impl IdentityService {
             self.revoke_matching(Some(id), None, None, None).await?;
         }
         self.changed();
-        store::get_user(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("user", id))
+        store::get_user(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", id))
     }
 
     pub async fn delete_user(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        self.enforce("identity:delete_user", caller, &Target::new().with("target.user_id", id))?;
-        if !store::delete_with_assignments(self.db(), "users", id, ActorKind::User.as_str(), false).await? {
+        self.enforce(
+            "identity:delete_user",
+            caller,
+            &Target::new().with("target.user_id", id),
+        )?;
+        if !store::delete_with_assignments(self.db(), "users", id, ActorKind::User.as_str(), false)
+            .await?
+        {
             return Err(IdentityError::not_found("user", id));
         }
         self.revoke_matching(Some(id), None, None, None).await?;
@@ -139,16 +197,30 @@ impl IdentityService {
     }
 
     /// A user changes their own password, proving the current one (`POST /v3/users/{id}/password`).
-    pub async fn change_password(&self, caller: &AuthContext, id: &str, original: &str, new: &str) -> Result<()> {
-        self.enforce("identity:change_password", caller, &Target::new().with("target.user_id", id))?;
+    pub async fn change_password(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        original: &str,
+        new: &str,
+    ) -> Result<()> {
+        self.enforce(
+            "identity:change_password",
+            caller,
+            &Target::new().with("target.user_id", id),
+        )?;
         check_password("user.password", new)?;
-        let creds = store::get_credentials(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("user", id))?;
+        let creds = store::get_credentials(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", id))?;
         let ok = match &creds.password_hash {
             Some(h) => self.verify_secret(original, h).await?,
             None => false,
         };
         if !ok {
-            return Err(IdentityError::Unauthenticated("The original password is not correct.".into()));
+            return Err(IdentityError::Unauthenticated(
+                "The original password is not correct.".into(),
+            ));
         }
         let hash = self.hash_secret(new).await?;
         store::set_password(self.db(), id, &hash).await?;
@@ -163,34 +235,72 @@ impl IdentityService {
         self.enforce("identity:create_group", caller, &Target::new())?;
         let name = check_name("group.name", input.name.as_deref())?;
         check_len("group.description", input.description.as_deref(), 65535)?;
-        let domain_id = input.domain_id.unwrap_or_else(|| caller.domain_id().unwrap_or(&caller.user_domain_id).to_owned());
+        let domain_id = input.domain_id.unwrap_or_else(|| {
+            caller
+                .domain_id()
+                .unwrap_or(&caller.user_domain_id)
+                .to_owned()
+        });
         if store::get_domain(self.db(), &domain_id).await?.is_none() {
-            return Err(IdentityError::Validation(format!("Invalid input for field 'group.domain_id': domain {domain_id} does not exist.")));
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field 'group.domain_id': domain {domain_id} does not exist."
+            )));
         }
-        let g = Group { id: new_id(), name, domain_id, description: input.description.unwrap_or_default() };
-        store::insert_group(self.db(), &g).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!("Duplicate entry: a group named '{}' exists in the domain.", g.name)),
-            e => e.into(),
-        })?;
+        let g = Group {
+            id: new_id(),
+            name,
+            domain_id,
+            description: input.description.unwrap_or_default(),
+        };
+        store::insert_group(self.db(), &g)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+                    "Duplicate entry: a group named '{}' exists in the domain.",
+                    g.name
+                )),
+                e => e.into(),
+            })?;
         self.changed();
         Ok(g)
     }
 
     pub async fn get_group(&self, caller: &AuthContext, id: &str) -> Result<Group> {
-        self.enforce("identity:get_group", caller, &Target::new().with("target.group.id", id))?;
-        store::get_group(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("group", id))
+        self.enforce(
+            "identity:get_group",
+            caller,
+            &Target::new().with("target.group.id", id),
+        )?;
+        store::get_group(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("group", id))
     }
 
-    pub async fn list_groups(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Group>> {
+    pub async fn list_groups(
+        &self,
+        caller: &AuthContext,
+        f: ListFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Group>> {
         self.enforce("identity:list_groups", caller, &Target::new())?;
         self.check_marker("user_groups", page).await?;
         let mut w = Filters::new();
-        w.eq("name", f.name.as_deref()).eq("domain_id", f.domain_id.as_deref());
+        w.eq("name", f.name.as_deref())
+            .eq("domain_id", f.domain_id.as_deref());
         Ok(store::list_groups(self.db(), w, page).await?)
     }
 
-    pub async fn update_group(&self, caller: &AuthContext, id: &str, input: GroupInput) -> Result<Group> {
-        self.enforce("identity:update_group", caller, &Target::new().with("target.group.id", id))?;
+    pub async fn update_group(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        input: GroupInput,
+    ) -> Result<Group> {
+        self.enforce(
+            "identity:update_group",
+            caller,
+            &Target::new().with("target.group.id", id),
+        )?;
         let mut sets = vec![];
         if let Some(n) = &input.name {
             sets.push(("name", Val::S(check_name("group.name", Some(n))?)));
@@ -199,20 +309,39 @@ impl IdentityService {
             check_len("group.description", Some(&d), 65535)?;
             sets.push(("description", Val::S(d)));
         }
-        if !store::update(self.db(), "user_groups", id, sets).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => IdentityError::Conflict("Duplicate entry: a group with that name exists.".into()),
-            e => e.into(),
-        })? {
+        if !store::update(self.db(), "user_groups", id, sets)
+            .await
+            .map_err(|e| match e {
+                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
+                    "Duplicate entry: a group with that name exists.".into(),
+                ),
+                e => e.into(),
+            })?
+        {
             return Err(IdentityError::not_found("group", id));
         }
         self.changed();
-        store::get_group(self.db(), id).await?.ok_or_else(|| IdentityError::not_found("group", id))
+        store::get_group(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("group", id))
     }
 
     pub async fn delete_group(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        self.enforce("identity:delete_group", caller, &Target::new().with("target.group.id", id))?;
+        self.enforce(
+            "identity:delete_group",
+            caller,
+            &Target::new().with("target.group.id", id),
+        )?;
         let members = store::group_members(self.db(), id).await?;
-        if !store::delete_with_assignments(self.db(), "user_groups", id, ActorKind::Group.as_str(), false).await? {
+        if !store::delete_with_assignments(
+            self.db(),
+            "user_groups",
+            id,
+            ActorKind::Group.as_str(),
+            false,
+        )
+        .await?
+        {
             return Err(IdentityError::not_found("group", id));
         }
         for m in members {
@@ -223,12 +352,21 @@ impl IdentityService {
     }
 
     async fn group_and_user(&self, group_id: &str, user_id: &str) -> Result<()> {
-        store::get_group(self.db(), group_id).await?.ok_or_else(|| IdentityError::not_found("group", group_id))?;
-        store::get_user(self.db(), user_id).await?.ok_or_else(|| IdentityError::not_found("user", user_id))?;
+        store::get_group(self.db(), group_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("group", group_id))?;
+        store::get_user(self.db(), user_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", user_id))?;
         Ok(())
     }
 
-    pub async fn add_user_to_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
+    pub async fn add_user_to_group(
+        &self,
+        caller: &AuthContext,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<()> {
         self.enforce("identity:add_user_to_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         store::add_member(self.db(), group_id, user_id).await?;
@@ -236,36 +374,61 @@ impl IdentityService {
         Ok(())
     }
 
-    pub async fn remove_user_from_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
+    pub async fn remove_user_from_group(
+        &self,
+        caller: &AuthContext,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<()> {
         self.enforce("identity:remove_user_from_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         if !store::remove_member(self.db(), group_id, user_id).await? {
-            return Err(IdentityError::not_found("membership", format!("user {user_id} in group {group_id}")));
+            return Err(IdentityError::not_found(
+                "membership",
+                format!("user {user_id} in group {group_id}"),
+            ));
         }
-        self.revoke_matching(Some(user_id), None, None, None).await?;
+        self.revoke_matching(Some(user_id), None, None, None)
+            .await?;
         self.changed();
         Ok(())
     }
 
-    pub async fn check_user_in_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
+    pub async fn check_user_in_group(
+        &self,
+        caller: &AuthContext,
+        group_id: &str,
+        user_id: &str,
+    ) -> Result<()> {
         self.enforce("identity:check_user_in_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         if store::is_member(self.db(), group_id, user_id).await? {
             Ok(())
         } else {
-            Err(IdentityError::not_found("membership", format!("user {user_id} in group {group_id}")))
+            Err(IdentityError::not_found(
+                "membership",
+                format!("user {user_id} in group {group_id}"),
+            ))
         }
     }
 
     pub async fn group_users(&self, caller: &AuthContext, group_id: &str) -> Result<Vec<User>> {
         self.enforce("identity:list_users_in_group", caller, &Target::new())?;
-        store::get_group(self.db(), group_id).await?.ok_or_else(|| IdentityError::not_found("group", group_id))?;
+        store::get_group(self.db(), group_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("group", group_id))?;
         Ok(store::group_members(self.db(), group_id).await?)
     }
 
     pub async fn user_groups(&self, caller: &AuthContext, user_id: &str) -> Result<Vec<Group>> {
-        self.enforce("identity:list_groups_for_user", caller, &Target::new().with("target.user_id", user_id))?;
-        store::get_user(self.db(), user_id).await?.ok_or_else(|| IdentityError::not_found("user", user_id))?;
+        self.enforce(
+            "identity:list_groups_for_user",
+            caller,
+            &Target::new().with("target.user_id", user_id),
+        )?;
+        store::get_user(self.db(), user_id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", user_id))?;
         Ok(store::user_groups(self.db(), user_id).await?)
     }
 }

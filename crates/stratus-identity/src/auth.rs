@@ -14,7 +14,7 @@ use stratus_api::auth::{AuthContext, RoleRef, Scope};
 use stratus_store::now_micros;
 
 use crate::error::{IdentityError, Result};
-use crate::model::{Project, TargetKind, User, SYSTEM_ALL};
+use crate::model::{Domain, Project, TargetKind, User, SYSTEM_ALL};
 use crate::store::{self, RevocationEvent};
 use crate::token::{new_audit_id, TokenPayload, TokenScope};
 use crate::{new_id, IdentityService};
@@ -147,7 +147,7 @@ pub struct CatalogEntry {
 
 #[derive(Default)]
 pub(crate) struct RevocationCache {
-    events: Vec<RevocationEvent>,
+    events: Arc<Vec<RevocationEvent>>,
     loaded: Option<(Instant, u64)>,
 }
 
@@ -169,6 +169,15 @@ const TOKEN_CACHE_MAX: usize = 50_000;
 
 fn unauthenticated() -> IdentityError {
     IdentityError::Unauthenticated("The request you have made requires authentication.".into())
+}
+
+fn require_id_or_name(r: &NamedRef, field: &str) -> Result<()> {
+    if r.id.is_none() && r.name.is_none() {
+        return Err(IdentityError::Validation(format!(
+            "Invalid input for field '{field}': an id or a name is required."
+        )));
+    }
+    Ok(())
 }
 
 fn invalid_token() -> IdentityError {
@@ -382,17 +391,18 @@ impl IdentityService {
         self.inner.keys.read().await.encrypt(&payload.encode())
     }
 
-    async fn find_domain(&self, r: &NamedRef, field: &str) -> Result<crate::model::Domain> {
-        let found = match (&r.id, &r.name) {
+    /// A domain by id, or else by name; `None` when neither is given or nothing matches.
+    async fn domain_by_ref(&self, r: &NamedRef) -> Result<Option<Domain>> {
+        Ok(match (&r.id, &r.name) {
             (Some(id), _) => store::get_domain(self.db(), id).await?,
             (None, Some(name)) => store::get_domain_by_name(self.db(), name).await?,
-            (None, None) => {
-                return Err(IdentityError::Validation(format!(
-                    "Invalid input for field '{field}': an id or a name is required."
-                )))
-            }
-        };
-        found.ok_or_else(unauthenticated)
+            (None, None) => None,
+        })
+    }
+
+    async fn find_domain(&self, r: &NamedRef, field: &str) -> Result<Domain> {
+        require_id_or_name(r, field)?;
+        self.domain_by_ref(r).await?.ok_or_else(unauthenticated)
     }
 
     async fn find_user(&self, u: &UserReq, field: &str) -> Result<User> {
@@ -414,7 +424,8 @@ impl IdentityService {
         found.ok_or_else(unauthenticated)
     }
 
-    async fn check_user_enabled(&self, user: &User) -> Result<()> {
+    /// Checks that the user and their domain are enabled; returns the domain.
+    async fn check_user_enabled(&self, user: &User) -> Result<Domain> {
         if !user.enabled {
             return Err(IdentityError::Unauthenticated(format!(
                 "The account is disabled for user: {}.",
@@ -422,7 +433,7 @@ impl IdentityService {
             )));
         }
         match store::get_domain(self.db(), &user.domain_id).await? {
-            Some(d) if d.enabled => Ok(()),
+            Some(d) if d.enabled => Ok(d),
             _ => Err(IdentityError::Unauthenticated(format!(
                 "The domain of user {} is disabled.",
                 user.id
@@ -542,12 +553,7 @@ impl IdentityService {
                     let d = p.domain.as_ref().ok_or_else(|| {
                         IdentityError::Validation("Invalid input for field 'auth.scope.project.domain': a project given by name needs its domain.".into())
                     })?;
-                    let domain = match (&d.id, &d.name) {
-                        (Some(id), _) => store::get_domain(self.db(), id).await?,
-                        (None, Some(n)) => store::get_domain_by_name(self.db(), n).await?,
-                        _ => None,
-                    }
-                    .ok_or_else(|| {
+                    let domain = self.domain_by_ref(d).await?.ok_or_else(|| {
                         IdentityError::Unauthenticated("The scope's domain was not found.".into())
                     })?;
                     store::get_project_by_name(self.db(), &domain.id, name).await?
@@ -563,18 +569,10 @@ impl IdentityService {
             return Ok(TokenScope::Project(project.id));
         }
         if let Some(d) = t.domain {
-            let domain =
-                match (&d.id, &d.name) {
-                    (Some(id), _) => store::get_domain(self.db(), id).await?,
-                    (None, Some(n)) => store::get_domain_by_name(self.db(), n).await?,
-                    _ => return Err(IdentityError::Validation(
-                        "Invalid input for field 'auth.scope.domain': an id or a name is required."
-                            .into(),
-                    )),
-                }
-                .ok_or_else(|| {
-                    IdentityError::Unauthenticated("The domain to scope to was not found.".into())
-                })?;
+            require_id_or_name(&d, "auth.scope.domain")?;
+            let domain = self.domain_by_ref(&d).await?.ok_or_else(|| {
+                IdentityError::Unauthenticated("The domain to scope to was not found.".into())
+            })?;
             return Ok(TokenScope::Domain(domain.id));
         }
         match t.system {
@@ -650,10 +648,7 @@ impl IdentityService {
         let user = store::get_user(self.db(), &p.user_id)
             .await?
             .ok_or_else(invalid_token)?;
-        self.check_user_enabled(&user).await?;
-        let user_domain = store::get_domain(self.db(), &user.domain_id)
-            .await?
-            .ok_or_else(invalid_token)?;
+        let user_domain = self.check_user_enabled(&user).await?;
         let (scope, mut roles) = match &p.scope {
             TokenScope::Unscoped => (Scope::Unscoped, vec![]),
             TokenScope::Project(id) => {
@@ -752,7 +747,7 @@ impl IdentityService {
 
     // ------------------------------------------------------------ revocation
 
-    async fn revocation_events(&self) -> Result<Vec<RevocationEvent>> {
+    async fn revocation_events(&self) -> Result<Arc<Vec<RevocationEvent>>> {
         {
             let cache = self.inner.revocations.read().await;
             if let Some((at, generation)) = cache.loaded {
@@ -763,7 +758,7 @@ impl IdentityService {
         }
         let generation = self.generation();
         let oldest = now_micros() - self.inner.cfg.token_expiration.as_micros() as i64;
-        let events = store::revocations_since(self.db(), oldest).await?;
+        let events = Arc::new(store::revocations_since(self.db(), oldest).await?);
         let mut cache = self.inner.revocations.write().await;
         cache.events = events.clone();
         cache.loaded = Some((Instant::now(), generation));

@@ -46,6 +46,17 @@ impl IdentityError {
     }
 }
 
+/// Maps a store conflict (a unique or foreign key refusing the write) to a 409 saying
+/// `message`; any other store error passes through.
+pub(crate) fn on_conflict(
+    message: impl FnOnce() -> String,
+) -> impl FnOnce(StoreError) -> IdentityError {
+    move |e| match e {
+        StoreError::Conflict(_) => IdentityError::Conflict(message()),
+        e => e.into(),
+    }
+}
+
 impl From<ApiError> for IdentityError {
     fn from(e: ApiError) -> Self {
         // Only policy denials cross from the API crate into the service.

@@ -6,7 +6,7 @@ use stratus_api::auth::RoleRef;
 use stratus_api::{AuthContext, Target};
 
 use super::check_name;
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{ApplicationCredential, ApplicationCredentialInput};
 use crate::store::{self, AppCredRow};
 use crate::{new_id, parse_time, IdentityService};
@@ -121,12 +121,9 @@ impl IdentityService {
         };
         store::insert_app_cred(self.db(), &row)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
-                    "Duplicate entry: an application credential named '{name}' exists."
-                )),
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| {
+                format!("Duplicate entry: an application credential named '{name}' exists.")
+            }))?;
         self.changed();
         Ok((self.app_cred_view(row).await?, secret))
     }

@@ -6,7 +6,7 @@ use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 use super::{check_len, check_name, ListFilter};
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{ActorKind, Assignment, Role, RoleInput, TargetKind, SYSTEM_ALL};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
@@ -45,13 +45,9 @@ impl IdentityService {
         };
         store::insert_role(self.db(), &r)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
-                    "Duplicate entry: a role named '{}' exists.",
-                    r.name
-                )),
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| {
+                format!("Duplicate entry: a role named '{}' exists.", r.name)
+            }))?;
         self.changed();
         Ok(r)
     }
@@ -96,12 +92,9 @@ impl IdentityService {
         }
         if !store::update(self.db(), "roles", id, sets)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => {
-                    IdentityError::Conflict("Duplicate entry: a role with that name exists.".into())
-                }
-                e => e.into(),
-            })?
+            .map_err(on_conflict(|| {
+                "Duplicate entry: a role with that name exists.".into()
+            }))?
         {
             return Err(IdentityError::not_found("role", id));
         }

@@ -4,7 +4,7 @@ use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 use super::{check_len, ListFilter};
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{Endpoint, EndpointInput, Region, RegionInput, Service, ServiceInput};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
@@ -53,12 +53,7 @@ impl IdentityService {
         };
         store::insert_region(self.db(), &r)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => {
-                    IdentityError::Conflict(format!("Duplicate ID, {}.", r.id))
-                }
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| format!("Duplicate ID, {}.", r.id)))?;
         self.changed();
         Ok(r)
     }
@@ -124,12 +119,7 @@ impl IdentityService {
         }
         if !store::delete(self.db(), "regions", id)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => {
-                    IdentityError::Conflict(format!("Region {id} has child regions."))
-                }
-                e => e.into(),
-            })?
+            .map_err(on_conflict(|| format!("Region {id} has child regions.")))?
         {
             return Err(IdentityError::not_found("region", id));
         }

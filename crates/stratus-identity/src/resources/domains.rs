@@ -4,7 +4,7 @@ use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 use super::{check_len, check_name, ListFilter};
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{Domain, DomainInput};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
@@ -22,13 +22,9 @@ impl IdentityService {
         };
         store::insert_domain(self.db(), &d)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
-                    "Duplicate entry: a domain named '{}' exists.",
-                    d.name
-                )),
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| {
+                format!("Duplicate entry: a domain named '{}' exists.", d.name)
+            }))?;
         self.changed();
         Ok(d)
     }
@@ -85,12 +81,9 @@ impl IdentityService {
         }
         store::update(self.db(), "domains", id, sets)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
-                    "Duplicate entry: a domain with that name exists.".into(),
-                ),
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| {
+                "Duplicate entry: a domain with that name exists.".into()
+            }))?;
         if before.enabled && input.enabled == Some(false) {
             self.revoke_matching(None, None, Some(id), None).await?;
         }

@@ -4,7 +4,7 @@ use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 use super::{check_len, check_name, ListFilter};
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{Project, ProjectInput, TargetKind};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
@@ -77,13 +77,12 @@ impl IdentityService {
         };
         store::insert_project(self.db(), &p)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+            .map_err(on_conflict(|| {
+                format!(
                     "Duplicate entry: a project named '{}' exists in domain {}.",
                     p.name, p.domain_id
-                )),
-                e => e.into(),
-            })?;
+                )
+            }))?;
         self.changed();
         Ok(p)
     }
@@ -173,12 +172,9 @@ impl IdentityService {
         }
         store::update(self.db(), "projects", id, sets)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
-                    "Duplicate entry: a project with that name exists in the domain.".into(),
-                ),
-                e => e.into(),
-            })?;
+            .map_err(on_conflict(|| {
+                "Duplicate entry: a project with that name exists in the domain.".into()
+            }))?;
         if before.enabled && input.enabled == Some(false) {
             self.revoke_matching(None, Some(id), None, None).await?;
         }

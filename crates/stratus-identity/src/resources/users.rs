@@ -4,7 +4,7 @@ use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 use super::{check_len, check_name, ListFilter};
-use crate::error::{IdentityError, Result};
+use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{ActorKind, Group, GroupInput, User, UserInput};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
@@ -21,13 +21,8 @@ fn check_password(field: &str, pw: &str) -> Result<()> {
     Ok(())
 }
 
-fn user_conflict(e: stratus_store::StoreError, name: &str) -> IdentityError {
-    match e {
-        stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
-            "Duplicate entry: a user named '{name}' exists in the domain."
-        )),
-        e => e.into(),
-    }
+fn duplicate_user(name: &str) -> String {
+    format!("Duplicate entry: a user named '{name}' exists in the domain.")
 }
 
 impl IdentityService {
@@ -76,7 +71,7 @@ impl IdentityService {
         };
         store::insert_user(self.db(), &u, hash)
             .await
-            .map_err(|e| user_conflict(e, &u.name))?;
+            .map_err(on_conflict(|| duplicate_user(&u.name)))?;
         self.changed();
         Ok(u)
     }
@@ -167,7 +162,9 @@ impl IdentityService {
         };
         store::update(self.db(), "users", id, sets)
             .await
-            .map_err(|e| user_conflict(e, input.name.as_deref().unwrap_or("")))?;
+            .map_err(on_conflict(|| {
+                duplicate_user(input.name.as_deref().unwrap_or(""))
+            }))?;
         if let Some(h) = &new_password {
             store::set_password(self.db(), id, h).await?;
         }
@@ -254,13 +251,12 @@ impl IdentityService {
         };
         store::insert_group(self.db(), &g)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(format!(
+            .map_err(on_conflict(|| {
+                format!(
                     "Duplicate entry: a group named '{}' exists in the domain.",
                     g.name
-                )),
-                e => e.into(),
-            })?;
+                )
+            }))?;
         self.changed();
         Ok(g)
     }
@@ -311,12 +307,9 @@ impl IdentityService {
         }
         if !store::update(self.db(), "user_groups", id, sets)
             .await
-            .map_err(|e| match e {
-                stratus_store::StoreError::Conflict(_) => IdentityError::Conflict(
-                    "Duplicate entry: a group with that name exists.".into(),
-                ),
-                e => e.into(),
-            })?
+            .map_err(on_conflict(|| {
+                "Duplicate entry: a group with that name exists.".into()
+            }))?
         {
             return Err(IdentityError::not_found("group", id));
         }

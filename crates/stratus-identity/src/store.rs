@@ -98,8 +98,8 @@ fn bind_all_q<'q>(
     q
 }
 
-/// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker.
-async fn list<T>(
+/// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker, as models.
+async fn list<R, T>(
     db: &Db,
     cols: &str,
     table: &str,
@@ -107,16 +107,35 @@ async fn list<T>(
     page: &PageRequest,
 ) -> Result<Vec<T>>
 where
-    T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: From<R>,
 {
     f.after(page);
     let mut sql = format!("SELECT {cols} FROM {table}{} ORDER BY id", f.sql());
     if let Some(n) = page.fetch() {
         sql.push_str(&format!(" LIMIT {n}"));
     }
-    Ok(bind_all(sqlx::query_as::<_, T>(&sql), &f.args)
+    let rows = bind_all(sqlx::query_as::<_, R>(&sql), &f.args)
         .fetch_all(&db.pool)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The row of `table` whose columns equal the given values, as its model.
+async fn find<R, T>(db: &Db, cols: &str, table: &str, by: &[(&str, &str)]) -> Result<Option<T>>
+where
+    R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: From<R>,
+{
+    let mut f = Filters::new();
+    for (col, v) in by {
+        f.eq(col, Some(v));
+    }
+    let sql = format!("SELECT {cols} FROM {table}{}", f.sql());
+    Ok(bind_all(sqlx::query_as::<_, R>(&sql), &f.args)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 /// Whether a row with this id exists, to tell a bad marker from an empty page.
@@ -336,29 +355,15 @@ pub(crate) async fn insert_domain(db: &Db, d: &Domain) -> Result<()> {
 }
 
 pub(crate) async fn get_domain(db: &Db, id: &str) -> Result<Option<Domain>> {
-    let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE id = $1");
-    Ok(sqlx::query_as::<_, DomainRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<DomainRow, _>(db, DOMAIN_COLS, "domains", &[("id", id)]).await
 }
 
 pub(crate) async fn get_domain_by_name(db: &Db, name: &str) -> Result<Option<Domain>> {
-    let sql = format!("SELECT {DOMAIN_COLS} FROM domains WHERE name = $1");
-    Ok(sqlx::query_as::<_, DomainRow>(&sql)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<DomainRow, _>(db, DOMAIN_COLS, "domains", &[("name", name)]).await
 }
 
 pub(crate) async fn list_domains(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Domain>> {
-    Ok(list::<DomainRow>(db, DOMAIN_COLS, "domains", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<DomainRow, _>(db, DOMAIN_COLS, "domains", f, page).await
 }
 
 /// Counts what a domain still owns.
@@ -419,12 +424,7 @@ pub(crate) async fn insert_project(db: &Db, p: &Project) -> Result<()> {
 }
 
 pub(crate) async fn get_project(db: &Db, id: &str) -> Result<Option<Project>> {
-    let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1");
-    Ok(sqlx::query_as::<_, ProjectRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<ProjectRow, _>(db, PROJECT_COLS, "projects", &[("id", id)]).await
 }
 
 pub(crate) async fn get_project_by_name(
@@ -432,21 +432,17 @@ pub(crate) async fn get_project_by_name(
     domain_id: &str,
     name: &str,
 ) -> Result<Option<Project>> {
-    let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE domain_id = $1 AND name = $2");
-    Ok(sqlx::query_as::<_, ProjectRow>(&sql)
-        .bind(domain_id)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<ProjectRow, _>(
+        db,
+        PROJECT_COLS,
+        "projects",
+        &[("domain_id", domain_id), ("name", name)],
+    )
+    .await
 }
 
 pub(crate) async fn list_projects(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Project>> {
-    Ok(list::<ProjectRow>(db, PROJECT_COLS, "projects", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<ProjectRow, _>(db, PROJECT_COLS, "projects", f, page).await
 }
 
 pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
@@ -480,30 +476,21 @@ pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>
 }
 
 pub(crate) async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
-    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-    Ok(sqlx::query_as::<_, UserRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<UserRow, _>(db, USER_COLS, "users", &[("id", id)]).await
 }
 
 pub(crate) async fn get_user_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<User>> {
-    let sql = format!("SELECT {USER_COLS} FROM users WHERE domain_id = $1 AND name = $2");
-    Ok(sqlx::query_as::<_, UserRow>(&sql)
-        .bind(domain_id)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<UserRow, _>(
+        db,
+        USER_COLS,
+        "users",
+        &[("domain_id", domain_id), ("name", name)],
+    )
+    .await
 }
 
 pub(crate) async fn list_users(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<User>> {
-    Ok(list::<UserRow>(db, USER_COLS, "users", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<UserRow, _>(db, USER_COLS, "users", f, page).await
 }
 
 /// The password hash and lockout counters of a user.
@@ -563,20 +550,11 @@ pub(crate) async fn insert_group(db: &Db, g: &Group) -> Result<()> {
 }
 
 pub(crate) async fn get_group(db: &Db, id: &str) -> Result<Option<Group>> {
-    let sql = format!("SELECT {GROUP_COLS} FROM user_groups WHERE id = $1");
-    Ok(sqlx::query_as::<_, GroupRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<GroupRow, _>(db, GROUP_COLS, "user_groups", &[("id", id)]).await
 }
 
 pub(crate) async fn list_groups(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Group>> {
-    Ok(list::<GroupRow>(db, GROUP_COLS, "user_groups", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<GroupRow, _>(db, GROUP_COLS, "user_groups", f, page).await
 }
 
 pub(crate) async fn add_member(db: &Db, group_id: &str, user_id: &str) -> Result<()> {
@@ -654,29 +632,15 @@ pub(crate) async fn insert_role(db: &Db, r: &Role) -> Result<()> {
 }
 
 pub(crate) async fn get_role(db: &Db, id: &str) -> Result<Option<Role>> {
-    let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE id = $1");
-    Ok(sqlx::query_as::<_, RoleRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<RoleRow, _>(db, ROLE_COLS, "roles", &[("id", id)]).await
 }
 
 pub(crate) async fn get_role_by_name(db: &Db, name: &str) -> Result<Option<Role>> {
-    let sql = format!("SELECT {ROLE_COLS} FROM roles WHERE name = $1");
-    Ok(sqlx::query_as::<_, RoleRow>(&sql)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<RoleRow, _>(db, ROLE_COLS, "roles", &[("name", name)]).await
 }
 
 pub(crate) async fn list_roles(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Role>> {
-    Ok(list::<RoleRow>(db, ROLE_COLS, "roles", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<RoleRow, _>(db, ROLE_COLS, "roles", f, page).await
 }
 
 pub(crate) async fn delete_role(db: &Db, id: &str) -> Result<bool> {
@@ -872,20 +836,11 @@ pub(crate) async fn insert_region(db: &Db, r: &Region) -> Result<()> {
 }
 
 pub(crate) async fn get_region(db: &Db, id: &str) -> Result<Option<Region>> {
-    let sql = format!("SELECT {REGION_COLS} FROM regions WHERE id = $1");
-    Ok(sqlx::query_as::<_, RegionRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<RegionRow, _>(db, REGION_COLS, "regions", &[("id", id)]).await
 }
 
 pub(crate) async fn list_regions(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Region>> {
-    Ok(list::<RegionRow>(db, REGION_COLS, "regions", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<RegionRow, _>(db, REGION_COLS, "regions", f, page).await
 }
 
 pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
@@ -902,20 +857,11 @@ pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
 }
 
 pub(crate) async fn get_service(db: &Db, id: &str) -> Result<Option<Service>> {
-    let sql = format!("SELECT {SERVICE_COLS} FROM services WHERE id = $1");
-    Ok(sqlx::query_as::<_, ServiceRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<ServiceRow, _>(db, SERVICE_COLS, "services", &[("id", id)]).await
 }
 
 pub(crate) async fn list_services(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Service>> {
-    Ok(list::<ServiceRow>(db, SERVICE_COLS, "services", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<ServiceRow, _>(db, SERVICE_COLS, "services", f, page).await
 }
 
 pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
@@ -935,12 +881,7 @@ pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
 }
 
 pub(crate) async fn get_endpoint(db: &Db, id: &str) -> Result<Option<Endpoint>> {
-    let sql = format!("SELECT {ENDPOINT_COLS} FROM endpoints WHERE id = $1");
-    Ok(sqlx::query_as::<_, EndpointRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(Into::into))
+    find::<EndpointRow, _>(db, ENDPOINT_COLS, "endpoints", &[("id", id)]).await
 }
 
 pub(crate) async fn list_endpoints(
@@ -948,11 +889,7 @@ pub(crate) async fn list_endpoints(
     f: Filters,
     page: &PageRequest,
 ) -> Result<Vec<Endpoint>> {
-    Ok(list::<EndpointRow>(db, ENDPOINT_COLS, "endpoints", f, page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    list::<EndpointRow, _>(db, ENDPOINT_COLS, "endpoints", f, page).await
 }
 
 pub(crate) async fn delete(db: &Db, table: &str, id: &str) -> Result<bool> {
@@ -1001,11 +938,7 @@ pub(crate) async fn insert_app_cred(db: &Db, r: &AppCredRow) -> Result<()> {
 }
 
 pub(crate) async fn get_app_cred(db: &Db, id: &str) -> Result<Option<AppCredRow>> {
-    let sql = format!("SELECT {APPCRED_COLS} FROM application_credentials WHERE id = $1");
-    Ok(sqlx::query_as::<_, AppCredRow>(&sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?)
+    find::<AppCredRow, _>(db, APPCRED_COLS, "application_credentials", &[("id", id)]).await
 }
 
 pub(crate) async fn get_app_cred_by_name(
@@ -1013,14 +946,13 @@ pub(crate) async fn get_app_cred_by_name(
     user_id: &str,
     name: &str,
 ) -> Result<Option<AppCredRow>> {
-    let sql = format!(
-        "SELECT {APPCRED_COLS} FROM application_credentials WHERE user_id = $1 AND name = $2"
-    );
-    Ok(sqlx::query_as::<_, AppCredRow>(&sql)
-        .bind(user_id)
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?)
+    find::<AppCredRow, _>(
+        db,
+        APPCRED_COLS,
+        "application_credentials",
+        &[("user_id", user_id), ("name", name)],
+    )
+    .await
 }
 
 pub(crate) async fn list_app_creds(

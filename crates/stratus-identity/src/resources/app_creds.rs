@@ -88,10 +88,12 @@ impl IdentityService {
                     });
                     match found {
                         Some(r) => out.push(r.clone()),
-                        None => return Err(IdentityError::Denied(format!(
+                        None => {
+                            return Err(IdentityError::Denied(format!(
                             "You cannot delegate role {} which you do not hold on this project.",
                             s.id.as_deref().or(s.name.as_deref()).unwrap_or("?")
-                        ))),
+                        )))
+                        }
                     }
                 }
                 out

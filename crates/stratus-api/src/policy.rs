@@ -178,7 +178,7 @@ fn tokenize(s: &str) -> Vec<String> {
     let mut cur = String::new();
     for ch in s.chars() {
         // `%(target.x)s` keeps its parentheses.
-        let in_reference = cur.ends_with('%') || (cur.contains("%(") && !cur.ends_with(")s") && !cur.contains(")"));
+        let in_reference = cur.ends_with('%') || (cur.contains("%(") && !cur.contains(')'));
         match ch {
             '(' | ')' if in_reference => cur.push(ch),
             '(' | ')' => {

@@ -21,8 +21,9 @@ fn subject(headers: &HeaderMap) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::bad_request("The X-Subject-Token header is required."))
 }
 
-fn with_subject(token: &str, status: StatusCode, body: serde_json::Value) -> Response {
-    let mut resp = (status, Json(body)).into_response();
+/// `resp` with the `X-Subject-Token` header the token calls answer with.
+fn with_subject(token: &str, resp: impl IntoResponse) -> Response {
+    let mut resp = resp.into_response();
     if let Ok(v) = HeaderValue::from_str(token) {
         resp.headers_mut().insert("x-subject-token", v);
     }
@@ -44,24 +45,20 @@ async fn catalog_unless_nocatalog(
 pub async fn issue(State(s): State<ApiState>, q: Query, ValidJson(req): ValidJson<AuthRequest>) -> Result<Response, ApiError> {
     let issued = s.svc.authenticate(req).await?;
     let catalog = catalog_unless_nocatalog(&s, &q, &issued.data).await?;
-    Ok(with_subject(&issued.token, StatusCode::CREATED, views::token(&issued.data, catalog.as_deref())))
+    Ok(with_subject(&issued.token, (StatusCode::CREATED, Json(views::token(&issued.data, catalog.as_deref())))))
 }
 
 pub async fn validate(State(s): State<ApiState>, caller: Caller, headers: HeaderMap, q: Query) -> Result<Response, ApiError> {
     let token = subject(&headers)?;
     let data = s.svc.check_token(&caller, token).await?;
     let catalog = catalog_unless_nocatalog(&s, &q, &data).await?;
-    Ok(with_subject(token, StatusCode::OK, views::token(&data, catalog.as_deref())))
+    Ok(with_subject(token, Json(views::token(&data, catalog.as_deref()))))
 }
 
 pub async fn check(State(s): State<ApiState>, caller: Caller, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = subject(&headers)?;
     s.svc.check_token(&caller, token).await?;
-    let mut resp = StatusCode::OK.into_response();
-    if let Ok(v) = HeaderValue::from_str(token) {
-        resp.headers_mut().insert("x-subject-token", v);
-    }
-    Ok(resp)
+    Ok(with_subject(token, StatusCode::OK))
 }
 
 pub async fn revoke(State(s): State<ApiState>, caller: Caller, headers: HeaderMap) -> Result<StatusCode, ApiError> {

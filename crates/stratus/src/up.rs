@@ -1,6 +1,5 @@
 //! `stratus up`: every service of the cloud in one process, on one listener.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -100,7 +99,6 @@ fn redact(url: &str) -> String {
 
 /// Picks up keys rotated by `stratus identity rotate-keys` (or copied from another node).
 fn spawn_key_reloader(identity: IdentityService) {
-    let identity = Arc::new(identity);
     tokio::spawn(async move {
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();

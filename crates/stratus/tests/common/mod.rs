@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -61,10 +61,6 @@ impl Server {
         self.dir.path().join("data/clouds.yaml")
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
@@ -94,8 +90,4 @@ pub fn password_auth(user: &str, password: &str, project: Option<&str>) -> serde
         body["auth"]["scope"] = serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
     }
     body
-}
-
-pub fn path_exists(p: &Path) -> bool {
-    p.exists()
 }

@@ -178,7 +178,9 @@ fn identity_through_the_openstack_client() {
     let out = c
         .env("PYTHONWARNINGS", "ignore")
         .args(["--os-auth-type", "v3applicationcredential", "--os-auth-url", &server.identity()])
-        .args(["--os-application-credential-id", &ac_id, "--os-application-credential-secret", &secret])
+        // `=` form: a generated secret may start with '-', which argparse would take for an option.
+        .arg(format!("--os-application-credential-id={ac_id}"))
+        .arg(format!("--os-application-credential-secret={secret}"))
         .args(["--os-identity-api-version", "3", "token", "issue", "-f", "json"])
         .output()
         .expect("run");

@@ -1,9 +1,7 @@
 //! Identity's SQL, and nothing else: no policy, no validation beyond what the schema enforces.
 //! The same statements run on SQLite and PostgreSQL.
 
-use sqlx::any::AnyArguments;
-use sqlx::query::{Query, QueryAs};
-use sqlx::{Any, FromRow};
+use sqlx::FromRow;
 use stratus_api::pagination::PageRequest;
 use stratus_store::{flag, now_micros, Db, Result};
 
@@ -11,91 +9,13 @@ use crate::model::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A bound value of a dynamically built statement.
-#[derive(Debug, Clone)]
-pub(crate) enum Val {
-    S(String),
-    I(i64),
-}
+pub(crate) use stratus_store::sql::{Filters, Val};
 
-/// WHERE clauses built from optional filters, with `$n` placeholders.
-#[derive(Debug, Default)]
-pub(crate) struct Filters {
-    clauses: Vec<String>,
-    args: Vec<Val>,
-}
-
-impl Filters {
-    pub(crate) fn new() -> Self {
-        Self::default()
+/// Restricts `f` to rows after the page's marker, in id order.
+fn after(f: &mut Filters, page: &PageRequest) {
+    if let Some(m) = &page.marker {
+        f.raw(|p| format!("id > {p}"), m.as_str());
     }
-    fn next(&mut self, v: Val) -> String {
-        self.args.push(v);
-        format!("${}", self.args.len())
-    }
-    pub(crate) fn eq(&mut self, col: &str, v: Option<&str>) -> &mut Self {
-        if let Some(v) = v {
-            let p = self.next(Val::S(v.to_owned()));
-            self.clauses.push(format!("{col} = {p}"));
-        }
-        self
-    }
-    pub(crate) fn eq_flag(&mut self, col: &str, v: Option<bool>) -> &mut Self {
-        if let Some(v) = v {
-            let p = self.next(Val::I(flag(v)));
-            self.clauses.push(format!("{col} = {p}"));
-        }
-        self
-    }
-    pub(crate) fn raw(
-        &mut self,
-        clause_with_placeholder: impl Fn(&str) -> String,
-        v: &str,
-    ) -> &mut Self {
-        let p = self.next(Val::S(v.to_owned()));
-        self.clauses.push(clause_with_placeholder(&p));
-        self
-    }
-    fn after(&mut self, page: &PageRequest) -> &mut Self {
-        if let Some(m) = &page.marker {
-            let p = self.next(Val::S(m.clone()));
-            self.clauses.push(format!("id > {p}"));
-        }
-        self
-    }
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-fn bind_all<'q, O>(
-    mut q: QueryAs<'q, Any, O, AnyArguments<'q>>,
-    args: &[Val],
-) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
-    for a in args {
-        q = match a {
-            Val::S(s) => q.bind(s.clone()),
-            Val::I(i) => q.bind(*i),
-        };
-    }
-    q
-}
-
-fn bind_all_q<'q>(
-    mut q: Query<'q, Any, AnyArguments<'q>>,
-    args: &[Val],
-) -> Query<'q, Any, AnyArguments<'q>> {
-    for a in args {
-        q = match a {
-            Val::S(s) => q.bind(s.clone()),
-            Val::I(i) => q.bind(*i),
-        };
-    }
-    q
 }
 
 /// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker, as models.
@@ -110,12 +30,12 @@ where
     R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     T: From<R>,
 {
-    f.after(page);
+    after(&mut f, page);
     let mut sql = format!("SELECT {cols} FROM {table}{} ORDER BY id", f.sql());
     if let Some(n) = page.fetch() {
         sql.push_str(&format!(" LIMIT {n}"));
     }
-    let rows = bind_all(sqlx::query_as::<_, R>(&sql), &f.args)
+    let rows = sqlx::query_as_with::<_, R, _>(&sql, f.args())
         .fetch_all(&db.pool)
         .await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -129,10 +49,10 @@ where
 {
     let mut f = Filters::new();
     for (col, v) in by {
-        f.eq(col, Some(v));
+        f.eq(col, Some(*v));
     }
     let sql = format!("SELECT {cols} FROM {table}{}", f.sql());
-    Ok(bind_all(sqlx::query_as::<_, R>(&sql), &f.args)
+    Ok(sqlx::query_as_with::<_, R, _>(&sql, f.args())
         .fetch_optional(&db.pool)
         .await?
         .map(Into::into))
@@ -165,7 +85,7 @@ pub(crate) async fn update(db: &Db, table: &str, id: &str, sets: Vec<(&str, Val)
     );
     let mut args: Vec<Val> = sets.into_iter().map(|(_, v)| v).collect();
     args.push(Val::S(id.to_owned()));
-    let r = bind_all_q(sqlx::query(&sql), &args)
+    let r = sqlx::query_with(&sql, stratus_store::sql::arguments(&args))
         .execute(&db.pool)
         .await?;
     Ok(r.rows_affected() > 0)
@@ -778,7 +698,7 @@ pub(crate) async fn list_assignments(db: &Db, f: Filters) -> Result<Vec<Assignme
          ORDER BY actor_kind, actor_id, target_kind, target_id, role_id",
         f.sql()
     );
-    Ok(bind_all(sqlx::query_as::<_, AssignmentRow>(&sql), &f.args)
+    Ok(sqlx::query_as_with::<_, AssignmentRow, _>(&sql, f.args())
         .fetch_all(&db.pool)
         .await?
         .into_iter()
@@ -966,7 +886,7 @@ pub(crate) async fn list_app_creds(
         "SELECT {APPCRED_COLS} FROM application_credentials{} ORDER BY id",
         f.sql()
     );
-    Ok(bind_all(sqlx::query_as::<_, AppCredRow>(&sql), &f.args)
+    Ok(sqlx::query_as_with::<_, AppCredRow, _>(&sql, f.args())
         .fetch_all(&db.pool)
         .await?)
 }

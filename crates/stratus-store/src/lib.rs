@@ -17,6 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// A byte range beyond the data.
+    RangeNotSatisfiable,
     /// A bug: the log has the cause, the user gets no detail.
     Internal,
     /// Try again later (a dependency is down or overloaded).
@@ -36,6 +38,7 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -52,6 +55,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "Conflict",
             ErrorKind::PayloadTooLarge => "Request Entity Too Large",
             ErrorKind::UnsupportedMediaType => "Unsupported Media Type",
+            ErrorKind::RangeNotSatisfiable => "Requested Range Not Satisfiable",
             ErrorKind::Internal => "Internal Server Error",
             ErrorKind::Unavailable => "Service Unavailable",
         }
@@ -68,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflictingRequest",
             ErrorKind::PayloadTooLarge => "overLimit",
             ErrorKind::UnsupportedMediaType => "badMediaType",
+            ErrorKind::RangeNotSatisfiable => "badRequest",
             ErrorKind::Internal => "computeFault",
             ErrorKind::Unavailable => "serviceUnavailable",
         }

@@ -88,6 +88,8 @@ pub enum FaultStyle {
     Compute,
     /// Neutron: `{"NeutronError": {"type": "...", "message": "...", "detail": ""}}`
     Network,
+    /// Glance (webob): `{"code": "404 Not Found", "title": "Not Found", "message": "..."}`
+    Image,
 }
 
 /// An error at the edge of a service.
@@ -157,6 +159,11 @@ impl ApiError {
                 "code": code,
                 "message": self.message,
             }}),
+            FaultStyle::Image => json!({
+                "code": format!("{code} {}", self.kind.identity_title()),
+                "title": self.kind.identity_title(),
+                "message": self.message,
+            }),
             FaultStyle::Network => json!({"NeutronError": {
                 "type": self.type_name.unwrap_or(self.kind.identity_title()),
                 "message": self.message,

@@ -47,7 +47,7 @@ const CORE: &[&str] = &[
 ];
 
 /// Refuses attributes no user may write.
-pub(crate) fn check_writable(key: &str) -> Result<()> {
+pub fn check_writable(key: &str) -> Result<()> {
     if READ_ONLY.contains(&key) {
         return Err(ImageError::Denied(format!("Attribute '{key}' is read-only.")));
     }

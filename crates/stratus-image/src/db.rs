@@ -275,6 +275,51 @@ pub enum VisibilityFilter {
     Only(Visibility),
 }
 
+/// `created_at=gt:2026-11-25T00:00:00Z` and its kin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeFilter {
+    /// true for updated_at, false for created_at.
+    pub updated: bool,
+    pub op: Cmp,
+    /// Unix microseconds.
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Cmp {
+    /// Glance's operator prefixes.
+    pub fn parse(s: &str) -> Option<Cmp> {
+        Some(match s {
+            "eq" => Cmp::Eq,
+            "neq" => Cmp::Neq,
+            "gt" => Cmp::Gt,
+            "gte" => Cmp::Gte,
+            "lt" => Cmp::Lt,
+            "lte" => Cmp::Lte,
+            _ => return None,
+        })
+    }
+    fn sql(self) -> &'static str {
+        match self {
+            Cmp::Eq => "=",
+            Cmp::Neq => "<>",
+            Cmp::Gt => ">",
+            Cmp::Gte => ">=",
+            Cmp::Lt => "<",
+            Cmp::Lte => "<=",
+        }
+    }
+}
+
 /// A validated `GET /v2/images` query.
 #[derive(Debug, Clone, Default)]
 pub struct ImageQuery {
@@ -292,6 +337,7 @@ pub struct ImageQuery {
     pub os_hidden: bool,
     pub tags: Vec<String>,
     pub properties: Vec<(String, String)>,
+    pub times: Vec<TimeFilter>,
     /// Sort keys with `true` for descending; id is always added last as a tie-breaker.
     pub sort: Vec<(SortKey, bool)>,
     pub limit: u32,
@@ -349,6 +395,10 @@ pub(crate) async fn list_images(db: &Db, viewer: &Viewer, q: &ImageQuery, marker
     }
     if let Some(n) = q.size_max {
         f.raw(|p| format!("size <= {p}"), n);
+    }
+    for t in &q.times {
+        let col = if t.updated { "updated_at" } else { "created_at" };
+        f.raw(|p| format!("{col} {} {p}", t.op.sql()), t.at);
     }
     for t in &q.tags {
         f.raw(|p| format!("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.tag = {p})"), t.as_str());

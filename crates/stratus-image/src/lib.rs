@@ -28,9 +28,9 @@ use stratus_api::policy::Policy;
 use stratus_api::{AuthContext, Target};
 use stratus_store::{Db, Location};
 
-pub use attrs::Change;
+pub use attrs::{check_writable, Change};
 pub use data::{ByteRange, ByteStream, Download, DownloadData, Upload};
-pub use db::{ImageQuery, SortKey, VisibilityFilter};
+pub use db::{Cmp, ImageQuery, SortKey, TimeFilter, VisibilityFilter};
 pub use error::{ImageError, Result};
 pub use stores::{FilesystemStore, ImageStore};
 

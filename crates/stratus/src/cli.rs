@@ -89,6 +89,21 @@ pub struct UpArgs {
     /// Log format: text or json. [default: text]
     #[arg(long, env = "STRATUS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Images a project may hold; 0 for no limit. [default: 0]
+    #[arg(long, env = "STRATUS_IMAGE_QUOTA_IMAGES")]
+    pub image_quota_images: Option<u64>,
+    /// Bytes of image data a project may hold; 0 for no limit. [default: 0]
+    #[arg(long, env = "STRATUS_IMAGE_QUOTA_BYTES")]
+    pub image_quota_bytes: Option<u64>,
+    /// Largest image accepted, in bytes (Glance's image_size_cap). [default: 1 TiB]
+    #[arg(long, env = "STRATUS_IMAGE_SIZE_CAP")]
+    pub image_size_cap: Option<u64>,
+    /// A policy file whose rules replace the Image service's defaults of the same name.
+    #[arg(long, env = "STRATUS_IMAGE_POLICY_FILE")]
+    pub image_policy_file: Option<PathBuf>,
+    /// The qemu-img that inspects uploaded disk images. [default: qemu-img on PATH]
+    #[arg(long, env = "STRATUS_QEMU_IMG")]
+    pub qemu_img: Option<PathBuf>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -125,6 +140,11 @@ impl UpArgs {
             policy_file: None,
             max_request_body_size: None,
             log_format: None,
+            image_quota_images: None,
+            image_quota_bytes: None,
+            image_size_cap: None,
+            image_policy_file: None,
+            qemu_img: None,
         }
     }
 }

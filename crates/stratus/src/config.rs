@@ -26,6 +26,11 @@ struct FileConfig {
     max_request_body_size: Option<usize>,
     max_active_keys: Option<usize>,
     log_format: Option<String>,
+    image_quota_images: Option<u64>,
+    image_quota_bytes: Option<u64>,
+    image_size_cap: Option<u64>,
+    image_policy_file: Option<PathBuf>,
+    qemu_img: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +50,13 @@ pub struct Config {
     pub max_request_body_size: usize,
     pub max_active_keys: usize,
     pub json_logs: bool,
+    /// Images per project; None for no limit.
+    pub image_quota_images: Option<u64>,
+    /// Bytes of image data per project; None for no limit.
+    pub image_quota_bytes: Option<u64>,
+    pub image_size_cap: u64,
+    pub image_policy_file: Option<PathBuf>,
+    pub qemu_img: PathBuf,
 }
 
 impl Config {
@@ -92,6 +104,11 @@ impl Config {
             max_request_body_size: args.max_request_body_size.or(file.max_request_body_size).unwrap_or(114_688),
             max_active_keys,
             json_logs: log_format == "json",
+            image_quota_images: args.image_quota_images.or(file.image_quota_images).filter(|n| *n > 0),
+            image_quota_bytes: args.image_quota_bytes.or(file.image_quota_bytes).filter(|n| *n > 0),
+            image_size_cap: args.image_size_cap.or(file.image_size_cap).unwrap_or(1 << 40),
+            image_policy_file: args.image_policy_file.clone().or(file.image_policy_file),
+            qemu_img: args.qemu_img.clone().or(file.qemu_img).unwrap_or_else(|| PathBuf::from("qemu-img")),
         })
     }
 

@@ -7,6 +7,7 @@ use axum::Router;
 use base64::Engine;
 use stratus_api::policy::Policy;
 use stratus_identity::{Bootstrap, CatalogService, IdentityConfig, IdentityService};
+use stratus_image::{ImageConfig, ImageService};
 use stratus_store::Location;
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +21,10 @@ fn init_logging(json: bool) {
 
 /// The services this binary provides, as the catalog lists them.
 fn catalog(public_url: &str) -> Vec<CatalogService> {
-    vec![CatalogService { service_type: "identity".into(), name: "keystone".into(), url: format!("{public_url}/identity") }]
+    vec![
+        CatalogService { service_type: "identity".into(), name: "keystone".into(), url: format!("{public_url}/identity") },
+        CatalogService { service_type: "image".into(), name: "glance".into(), url: format!("{public_url}/image") },
+    ]
 }
 
 pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
@@ -36,10 +40,30 @@ pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
     Ok(IdentityService::open(&location, icfg, policy).await.context("opening the identity service")?)
 }
 
+pub async fn open_image(cfg: &Config) -> anyhow::Result<ImageService> {
+    let location = Location::parse(&cfg.database)?;
+    let policy = Policy::load(stratus_image::DEFAULT_POLICY, cfg.image_policy_file.as_deref()).context("loading the image policy")?;
+    let mut icfg = ImageConfig::new(cfg.data_dir.join("images"));
+    icfg.quota_images = cfg.image_quota_images;
+    icfg.quota_bytes = cfg.image_quota_bytes;
+    icfg.max_image_size = cfg.image_size_cap;
+    icfg.qemu_img = cfg.qemu_img.clone();
+    Ok(ImageService::open(&location, icfg, policy).await.context("opening the image service")?)
+}
+
+/// The services of one process.
+#[derive(Clone)]
+pub struct Services {
+    pub identity: IdentityService,
+    pub image: ImageService,
+}
+
 /// The whole HTTP surface, with the conventions every service shares.
-pub fn app(identity: IdentityService, cfg: &Config) -> Router {
+pub fn app(services: Services, cfg: &Config) -> Router {
+    let validator: std::sync::Arc<dyn stratus_api::TokenValidator> = std::sync::Arc::new(services.identity.clone());
     Router::new()
-        .nest("/identity", stratus_identity_api::router(identity, &cfg.public_url))
+        .nest("/identity", stratus_identity_api::router(services.identity, &cfg.public_url))
+        .nest("/image", stratus_image_api::router(services.image, validator, &cfg.public_url))
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -55,6 +79,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(cfg.json_logs);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let identity = open_identity(&cfg).await?;
+    let image = open_image(&cfg).await?;
+    check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
     let first_start = !identity.is_bootstrapped().await?;
@@ -82,11 +108,27 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     spawn_key_reloader(identity.clone());
     // Clients write both /identity/v3 and /identity/v3/; routes are declared without the slash.
-    let app = tower::Layer::layer(&tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(), app(identity.clone(), &cfg));
+    let app = tower::Layer::layer(&tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(), app(Services { identity: identity.clone(), image: image.clone() }, &cfg));
     axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
     identity.close().await;
+    image.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Uploads of formats other than raw and ISO are refused without qemu-img; say so at start.
+async fn check_qemu_img(path: &std::path::Path) {
+    match tokio::process::Command::new(path).arg("--version").output().await {
+        Ok(out) if out.status.success() => {
+            let version = String::from_utf8_lossy(&out.stdout);
+            tracing::info!(qemu_img = %version.lines().next().unwrap_or(""), "image inspection ready");
+        }
+        _ => tracing::warn!(
+            path = %path.display(),
+            "qemu-img not found: uploads of qcow2, vmdk, vhd, vhdx, vdi and ploop images will be refused \
+             (install Debian's qemu-utils)"
+        ),
+    }
 }
 
 /// Database URLs may carry passwords; logs must not.

@@ -4,80 +4,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
+use common::cli::{openstack_cli, Cli};
 use common::{Server, ADMIN_PASSWORD};
 use serde_json::Value;
-
-fn openstack_cli() -> PathBuf {
-    let path = std::env::var("STRATUS_OPENSTACK").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/stratus/venv/bin/openstack")
-    });
-    assert!(path.exists(), "python-openstackclient not found at {}: run scripts/test, which installs it", path.display());
-    path
-}
-
-struct Cli<'a> {
-    server: &'a Server,
-    /// Extra `--os-*` options; empty means the admin cloud of clouds.yaml.
-    auth: Vec<String>,
-}
-
-impl<'a> Cli<'a> {
-    fn admin(server: &'a Server) -> Self {
-        Cli { server, auth: vec![] }
-    }
-
-    fn user(server: &'a Server, user: &str, password: &str, project: &str) -> Self {
-        let auth = [
-            "--os-auth-url", &server.identity(), "--os-username", user, "--os-password", password,
-            "--os-project-name", project, "--os-user-domain-id", "default", "--os-project-domain-id", "default",
-            "--os-identity-api-version", "3",
-        ];
-        Cli { server, auth: auth.iter().map(|s| s.to_string()).collect() }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(openstack_cli());
-        c.env("PYTHONWARNINGS", "ignore");
-        if self.auth.is_empty() {
-            c.env("OS_CLIENT_CONFIG_FILE", self.server.clouds_yaml()).env("OS_CLOUD", "stratus");
-        } else {
-            c.env_remove("OS_CLOUD").args(&self.auth);
-        }
-        c.args(args);
-        c
-    }
-
-    /// Runs a command that must succeed; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run openstack");
-        assert!(
-            out.status.success(),
-            "openstack {args:?} failed: {}\n{}\nserver log:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            self.server.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a command with `-f json` and parses its output.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-f", "json"]);
-        let out = self.ok(&a);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?} printed no JSON ({e}): {out}"))
-    }
-
-    /// Runs a command that must fail; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run openstack");
-        assert!(!out.status.success(), "openstack {args:?} should have failed");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
 
 fn names(list: &Value, key: &str) -> Vec<String> {
     list.as_array().expect("a list").iter().map(|i| i[key].as_str().unwrap_or_default().to_owned()).collect()
@@ -96,9 +27,16 @@ fn identity_through_the_openstack_client() {
     let catalog = admin.json(&["catalog", "list"]);
     assert!(names(&catalog, "Type").contains(&"identity".to_owned()), "{catalog}");
     let endpoints = admin.json(&["endpoint", "list"]);
-    let urls = names(&endpoints, "URL");
-    assert_eq!(urls.len(), 3, "public, internal and admin: {endpoints}");
-    assert!(urls.iter().all(|u| *u == format!("{}/identity", server.url)));
+    let identity_urls: Vec<&str> = endpoints
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|e| e["Service Type"] == "identity")
+        .filter_map(|e| e["URL"].as_str())
+        .collect();
+    assert_eq!(identity_urls.len(), 3, "public, internal and admin: {endpoints}");
+    assert!(identity_urls.iter().all(|u| *u == format!("{}/identity", server.url)));
+    assert!(names(&catalog, "Type").contains(&"image".to_owned()), "{catalog}");
 
     // domain
     let d = admin.json(&["domain", "create", "--description", "for tests", "acme"]);

@@ -48,7 +48,13 @@ fn upload(data: &'static [u8]) -> Upload {
 }
 
 fn query() -> ImageQuery {
-    ImageQuery { limit: 1000, sort: vec![(SortKey::CreatedAt, true)], ..Default::default() }
+    // As the API reads an empty query: shared images only once accepted.
+    ImageQuery {
+        limit: 1000,
+        sort: vec![(SortKey::CreatedAt, true)],
+        member_status: Some(stratus_image::model::MemberStatus::Accepted),
+        ..Default::default()
+    }
 }
 
 async fn names(svc: &ImageService, who: &AuthContext, q: &ImageQuery) -> Vec<String> {

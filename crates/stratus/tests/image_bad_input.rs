@@ -208,7 +208,9 @@ async fn bad_image_requests_get_clear_4xx_and_leave_nothing() {
     expect_error(r, StatusCode::CONFLICT, "already a member").await;
     let r = bob.req(reqwest::Method::POST, &format!("/images/{id}/members")).json(&json!({"member": "someone"})).send().await.expect("req");
     expect_error(r, StatusCode::FORBIDDEN, "add_member").await;
-    let r = api.req(reqwest::Method::PUT, &format!("/images/{id}/members/{other}")).json(&json!({"status": "accepted"})).send().await.expect("req");
+    let r = bob.req(reqwest::Method::POST, &format!("/images/{bobs}/members")).json(&json!({"member": "p-carol"})).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::OK, "an owner shares its own image");
+    let r = bob.req(reqwest::Method::PUT, &format!("/images/{bobs}/members/p-carol")).json(&json!({"status": "accepted"})).send().await.expect("req");
     expect_error(r, StatusCode::FORBIDDEN, "modify_member").await;
     let r = bob.req(reqwest::Method::PUT, &format!("/images/{id}/members/{other}")).json(&json!({"status": "maybe"})).send().await.expect("req");
     expect_error(r, StatusCode::BAD_REQUEST, "member status").await;

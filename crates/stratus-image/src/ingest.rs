@@ -14,8 +14,11 @@ use tokio::task::JoinHandle;
 
 use crate::stores::PendingWrite;
 
-/// Chunks in flight per worker.
-const DEPTH: usize = 16;
+/// Batches in flight per worker.
+const DEPTH: usize = 32;
+/// Network reads are small (tens of KiB); the workers get them gathered into batches of this
+/// size, so that each wakes once per MiB instead of once per read.
+const BATCH: usize = 1 << 20;
 
 pub(crate) struct Ingested {
     pub writer: Box<dyn PendingWrite>,
@@ -48,6 +51,26 @@ where
         }
         format!("{:x}", d.finalize())
     })
+}
+
+/// Hands one batch to every worker; false when the writer has stopped (it failed, and says
+/// why when joined).
+async fn dispatch(
+    b: Bytes,
+    wtx: &mpsc::Sender<Bytes>,
+    mtx: &mpsc::Sender<Bytes>,
+    stx: &mpsc::Sender<Bytes>,
+    s256tx: Option<&mpsc::Sender<Bytes>>,
+) -> bool {
+    if wtx.send(b.clone()).await.is_err() {
+        return false;
+    }
+    let _ = mtx.send(b.clone()).await;
+    if let Some(tx) = s256tx {
+        let _ = tx.send(b.clone()).await;
+    }
+    let _ = stx.send(b).await;
+    true
 }
 
 /// Reads `source` to its end into `writer`; more than `limit` bytes is an error. The writer
@@ -84,31 +107,42 @@ where
 
     let mut size: u64 = 0;
     let mut failure = None;
-    while let Some(chunk) = source.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
+    let mut batch = bytes::BytesMut::new();
+    let mut done = false;
+    while !done {
+        let next = source.next().await;
+        match next {
+            Some(Ok(chunk)) => {
+                size += chunk.len() as u64;
+                if size > limit {
+                    failure = Some(IngestError::TooLarge { limit });
+                    break;
+                }
+                if batch.is_empty() && chunk.len() >= BATCH {
+                    // Already big enough: passed on without a copy.
+                    batch = bytes::BytesMut::new();
+                    if !dispatch(chunk, &wtx, &mtx, &stx, s256tx.as_ref()).await {
+                        break;
+                    }
+                    continue;
+                }
+                if batch.capacity() == 0 {
+                    batch.reserve(BATCH);
+                }
+                batch.extend_from_slice(&chunk);
+                if batch.len() < BATCH {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
                 failure = Some(IngestError::Source(e.to_string()));
                 break;
             }
-        };
-        if chunk.is_empty() {
-            continue;
+            None => done = true,
         }
-        size += chunk.len() as u64;
-        if size > limit {
-            failure = Some(IngestError::TooLarge { limit });
+        if !batch.is_empty() && !dispatch(batch.split().freeze(), &wtx, &mtx, &stx, s256tx.as_ref()).await {
             break;
         }
-        // A closed writer channel means the writer failed; its error is collected below.
-        if wtx.send(chunk.clone()).await.is_err() {
-            break;
-        }
-        let _ = mtx.send(chunk.clone()).await;
-        if let Some(tx) = &s256tx {
-            let _ = tx.send(chunk.clone()).await;
-        }
-        let _ = stx.send(chunk).await;
     }
     drop((wtx, mtx, stx, s256tx));
     let joined = |e: tokio::task::JoinError| IngestError::Store(io::Error::other(e.to_string()));

@@ -43,7 +43,15 @@ impl ImageStore for FilesystemStore {
         let final_path = self.file(image_id)?;
         let partial = self.dir.join(".partial").join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
         let file = File::options().write(true).create_new(true).open(&partial)?;
-        Ok(Box::new(PartialFile { file: Some(file), partial, final_path, location: image_id.to_owned() }))
+        let flusher = Flusher::start(file.try_clone()?);
+        Ok(Box::new(PartialFile {
+            file: Some(file),
+            partial,
+            final_path,
+            location: image_id.to_owned(),
+            flusher: Some(flusher),
+            unflushed: 0,
+        }))
     }
 
     async fn open(&self, location: &str, offset: u64) -> io::Result<Reader> {
@@ -72,19 +80,62 @@ impl ImageStore for FilesystemStore {
     }
 }
 
+/// Written bytes after which the flusher is asked to push data to disk.
+const FLUSH_EVERY: u64 = 64 << 20;
+
+/// Pushes written data to disk on a second descriptor while writing goes on, so that the disk
+/// works during the upload instead of all at once in the final fsync.
+struct Flusher {
+    tx: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Flusher {
+    fn start(file: File) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Flusher { tx, thread }
+    }
+
+    /// Asks for a flush unless one is already pending.
+    fn kick(&self) {
+        let _ = self.tx.try_send(());
+    }
+
+    fn finish(self) -> io::Result<()> {
+        drop(self.tx);
+        self.thread.join().map_err(|_| io::Error::other("flusher thread panicked"))?
+    }
+}
+
 struct PartialFile {
     file: Option<File>,
     partial: PathBuf,
     final_path: PathBuf,
     location: String,
+    flusher: Option<Flusher>,
+    unflushed: u64,
 }
 
 impl Write for PartialFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.file.as_mut() {
-            Some(f) => f.write(buf),
-            None => Err(io::Error::other("write after commit")),
+        let n = match self.file.as_mut() {
+            Some(f) => f.write(buf)?,
+            None => return Err(io::Error::other("write after commit")),
+        };
+        self.unflushed += n as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            if let Some(f) = &self.flusher {
+                f.kick();
+            }
         }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         match self.file.as_mut() {
@@ -100,6 +151,9 @@ impl PendingWrite for PartialFile {
     }
 
     fn commit(mut self: Box<Self>) -> io::Result<String> {
+        if let Some(f) = self.flusher.take() {
+            f.finish()?;
+        }
         if let Some(f) = self.file.take() {
             f.sync_all()?;
         }
@@ -114,6 +168,9 @@ impl Drop for PartialFile {
     fn drop(&mut self) {
         if !self.location.is_empty() {
             self.file = None;
+            if let Some(f) = self.flusher.take() {
+                let _ = f.finish();
+            }
             let _ = std::fs::remove_file(&self.partial);
         }
     }

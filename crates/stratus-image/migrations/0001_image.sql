@@ -26,6 +26,7 @@ CREATE TABLE images (
 CREATE INDEX images_owner ON images (owner, deleted);
 CREATE INDEX images_visibility ON images (visibility, deleted);
 CREATE INDEX images_created ON images (created_at, id);
+CREATE INDEX images_name ON images (name);
 
 CREATE TABLE image_properties (
     image_id TEXT NOT NULL REFERENCES images(id),

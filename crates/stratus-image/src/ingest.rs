@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::stores::PendingWrite;
 
 /// Batches in flight per worker.
-const DEPTH: usize = 32;
+const DEPTH: usize = 4;
 /// Network reads are small (tens of KiB); the workers get them gathered into batches of this
 /// size, so that each wakes once per MiB instead of once per read.
 const BATCH: usize = 1 << 20;

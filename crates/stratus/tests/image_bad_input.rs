@@ -221,6 +221,54 @@ async fn bad_image_requests_get_clear_4xx_and_leave_nothing() {
     let r = api.req(reqwest::Method::POST, &format!("/images/{private}/members")).json(&json!({"member": other})).send().await.expect("req");
     expect_error(r, StatusCode::FORBIDDEN, "only shared images have members").await;
 
+    // deactivation: admins only; members cannot download a deactivated image, admins can
+    let shared_id = api.new_image("raw").await;
+    assert_eq!(api.upload(&shared_id, vec![3; 1024], &[]).await.status(), StatusCode::NO_CONTENT);
+    let r = api.req(reqwest::Method::POST, &format!("/images/{shared_id}/members")).json(&json!({"member": other})).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = bob.req(reqwest::Method::POST, &format!("/images/{shared_id}/actions/deactivate")).send().await.expect("req");
+    expect_error(r, StatusCode::FORBIDDEN, "deactivate").await;
+    let r = api.req(reqwest::Method::POST, &format!("/images/{shared_id}/actions/deactivate")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.show(&shared_id).await["status"], "deactivated");
+    let r = bob.req(reqwest::Method::GET, &format!("/images/{shared_id}/file")).send().await.expect("req");
+    expect_error(r, StatusCode::FORBIDDEN, "deactivated").await;
+    let r = api.req(reqwest::Method::GET, &format!("/images/{shared_id}/file")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api.req(reqwest::Method::POST, &format!("/images/{bare}/actions/reactivate")).send().await.expect("req");
+    expect_error(r, StatusCode::CONFLICT, "only deactivated images").await;
+    let r = api.req(reqwest::Method::POST, &format!("/images/{shared_id}/actions/reactivate")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bob.req(reqwest::Method::GET, &format!("/images/{shared_id}/file")).send().await.expect("req").status(), StatusCode::OK);
+
+    // tags by path, and the limits of a tag
+    let r = api.req(reqwest::Method::PUT, &format!("/images/{shared_id}/tags/web%20server")).send().await.expect("req");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.show(&shared_id).await["tags"], json!(["web server"]));
+    let r = api.req(reqwest::Method::DELETE, &format!("/images/{shared_id}/tags/absent")).send().await.expect("req");
+    expect_error(r, StatusCode::NOT_FOUND, "Tag absent").await;
+
+    // a kernel and a ramdisk, and a machine image that names them
+    let kernel = api.create(json!({"name": "vmlinuz", "disk_format": "aki", "container_format": "aki"})).await;
+    let kernel = kernel.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    assert_eq!(api.upload(&kernel, b"MZ\x90bzImage-ish kernel bytes".to_vec(), &[]).await.status(), StatusCode::NO_CONTENT);
+    let ramdisk = api.create(json!({"name": "initrd", "disk_format": "ari", "container_format": "ari"})).await;
+    let ramdisk = ramdisk.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    let r = api.create(json!({"name": "machine", "disk_format": "ami", "container_format": "ami", "kernel_id": kernel, "ramdisk_id": ramdisk, "os_command_line": "console=ttyS0"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let machine: Value = r.json().await.expect("json");
+    assert_eq!(machine["kernel_id"], kernel.as_str());
+    assert_eq!(machine["ramdisk_id"], ramdisk.as_str());
+    assert_eq!(api.show(&kernel).await["status"], "active");
+
+    // the schemas clients read
+    let schema: Value = api.req(reqwest::Method::GET, "/schemas/image").send().await.expect("req").json().await.expect("json");
+    assert_eq!(schema["name"], "image");
+    assert_eq!(schema["properties"]["status"]["readOnly"], true);
+    assert_eq!(schema["additionalProperties"]["type"], "string");
+    let schema: Value = api.req(reqwest::Method::GET, "/schemas/members").send().await.expect("req").json().await.expect("json");
+    assert_eq!(schema["name"], "members");
+
     // a client that goes away mid-upload: the image is killed and no data is left
     let gone = api.new_image("raw").await;
     let addr = s.url.trim_start_matches("http://").to_owned();
@@ -246,7 +294,7 @@ async fn bad_image_requests_get_clear_4xx_and_leave_nothing() {
     let r = api.req(reqwest::Method::GET, &format!("/images/{gone}/file")).send().await.expect("req");
     assert_eq!(r.status(), StatusCode::NO_CONTENT, "a killed image has no data");
     let files = store_files(&s);
-    assert_eq!(files.len(), 2, "only the two active images have data: {files:?}");
+    assert_eq!(files.len(), 4, "only the four images with data have files: {files:?}");
     assert!(!files.iter().any(|f| f.contains(&gone)));
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }

@@ -205,30 +205,7 @@ mod tests {
     use serde_json::json;
 
     fn image() -> Image {
-        Image {
-            id: "i".into(),
-            name: None,
-            status: Status::Queued,
-            visibility: Visibility::Shared,
-            owner: Some("p".into()),
-            protected: false,
-            os_hidden: false,
-            disk_format: None,
-            container_format: None,
-            min_disk: 0,
-            min_ram: 0,
-            size: None,
-            virtual_size: None,
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            store: None,
-            location: None,
-            created_at: 0,
-            updated_at: 0,
-            properties: Default::default(),
-            tags: vec![],
-        }
+        Image::queued("i".into(), Some("p".into()), 0)
     }
 
     #[test]

@@ -111,24 +111,32 @@ impl ImageService {
         }
     }
 
+    /// Checks a queued image can take `declared_size` bytes within its owner's quota and moves it to `to`
+    /// atomically, so that one upload at a time wins; returns the byte limit for the data.
+    async fn claim_for_data(&self, image: &Image, declared_size: Option<u64>, to: Status, verb: &str) -> Result<(u64, bool)> {
+        let id = &image.id;
+        if image.status != Status::Queued {
+            return Err(ImageError::Conflict(format!(
+                "Image {id} is {}; data can only be {verb} a queued image.",
+                image.status.as_str()
+            )));
+        }
+        let (limit, by_quota) = self.upload_limit(image).await?;
+        if declared_size.is_some_and(|n| n > limit) {
+            return Err(self.too_large(image, limit, by_quota));
+        }
+        if !db::transition(self.db(), id, &[Status::Queued], to).await? {
+            return Err(ImageError::Conflict(format!("Image {id} is already receiving data.")));
+        }
+        Ok((limit, by_quota))
+    }
+
     /// `PUT /v2/images/{id}/file`.
     pub async fn upload(&self, caller: &AuthContext, id: &str, up: Upload) -> Result<Image> {
         let image = self.visible(caller, id).await?;
         self.enforce("upload_image", caller, &target(&image))?;
         self.check_ready_for_data(&image)?;
-        if image.status != Status::Queued {
-            return Err(ImageError::Conflict(format!(
-                "Image {id} is {}; data can only be uploaded to a queued image.",
-                image.status.as_str()
-            )));
-        }
-        let (limit, by_quota) = self.upload_limit(&image).await?;
-        if up.declared_size.is_some_and(|n| n > limit) {
-            return Err(self.too_large(&image, limit, by_quota));
-        }
-        if !db::transition(self.db(), id, &[Status::Queued], Status::Saving).await? {
-            return Err(ImageError::Conflict(format!("Image {id} is already receiving data.")));
-        }
+        let (limit, by_quota) = self.claim_for_data(&image, up.declared_size, Status::Saving, "uploaded to").await?;
         let svc = self.clone();
         tokio::spawn(async move {
             let store = svc.inner.store.clone();
@@ -274,19 +282,7 @@ impl ImageService {
     pub async fn stage(&self, caller: &AuthContext, id: &str, up: Upload) -> Result<()> {
         let image = self.visible(caller, id).await?;
         self.enforce("stage_image", caller, &target(&image))?;
-        if image.status != Status::Queued {
-            return Err(ImageError::Conflict(format!(
-                "Image {id} is {}; data can only be staged for a queued image.",
-                image.status.as_str()
-            )));
-        }
-        let (limit, by_quota) = self.upload_limit(&image).await?;
-        if up.declared_size.is_some_and(|n| n > limit) {
-            return Err(self.too_large(&image, limit, by_quota));
-        }
-        if !db::transition(self.db(), id, &[Status::Queued], Status::Uploading).await? {
-            return Err(ImageError::Conflict(format!("Image {id} is already receiving data.")));
-        }
+        let (limit, by_quota) = self.claim_for_data(&image, up.declared_size, Status::Uploading, "staged for").await?;
         let svc = self.clone();
         tokio::spawn(async move {
             let staged = svc.take_data(&image, up, &svc.inner.staging, limit, by_quota, false).await;

@@ -15,31 +15,7 @@ impl ImageService {
     /// Creates a queued image from the attributes of `POST /v2/images`.
     pub async fn create_image(&self, caller: &AuthContext, body: Map<String, Value>) -> Result<Image> {
         let now = now_micros();
-        let mut image = Image {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: None,
-            status: Status::Queued,
-            // Since Ocata, Glance creates images `shared` so that members can be added.
-            visibility: Visibility::Shared,
-            owner: caller.project_id().map(str::to_owned),
-            protected: false,
-            os_hidden: false,
-            disk_format: None,
-            container_format: None,
-            min_disk: 0,
-            min_ram: 0,
-            size: None,
-            virtual_size: None,
-            checksum: None,
-            os_hash_algo: None,
-            os_hash_value: None,
-            store: None,
-            location: None,
-            created_at: now,
-            updated_at: now,
-            properties: Default::default(),
-            tags: Vec::new(),
-        };
+        let mut image = Image::queued(uuid::Uuid::new_v4().to_string(), caller.project_id().map(str::to_owned), now);
         for (key, value) in &body {
             match key.as_str() {
                 "id" => match value.as_str() {

@@ -110,6 +110,37 @@ pub struct Image {
     pub tags: Vec<String>,
 }
 
+impl Image {
+    /// A new record with no data: Glance's defaults, visibility `shared` (since Ocata, so that
+    /// members can be added without a change of visibility).
+    pub fn queued(id: String, owner: Option<String>, now: i64) -> Image {
+        Image {
+            id,
+            name: None,
+            status: Status::Queued,
+            visibility: Visibility::Shared,
+            owner,
+            protected: false,
+            os_hidden: false,
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            size: None,
+            virtual_size: None,
+            checksum: None,
+            os_hash_algo: None,
+            os_hash_value: None,
+            store: None,
+            location: None,
+            created_at: now,
+            updated_at: now,
+            properties: BTreeMap::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// Whether a member has taken up an image shared with its project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberStatus {

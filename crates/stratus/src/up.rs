@@ -37,7 +37,7 @@ pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
     icfg.lockout_duration = Duration::from_secs(cfg.lockout_duration);
     icfg.cache_ttl = Duration::from_secs(cfg.cache_ttl);
     icfg.max_active_keys = cfg.max_active_keys;
-    Ok(IdentityService::open(&location, icfg, policy).await.context("opening the identity service")?)
+    IdentityService::open(&location, icfg, policy).await.context("opening the identity service")
 }
 
 pub async fn open_image(cfg: &Config) -> anyhow::Result<ImageService> {
@@ -48,7 +48,7 @@ pub async fn open_image(cfg: &Config) -> anyhow::Result<ImageService> {
     icfg.quota_bytes = cfg.image_quota_bytes;
     icfg.max_image_size = cfg.image_size_cap;
     icfg.qemu_img = cfg.qemu_img.clone();
-    Ok(ImageService::open(&location, icfg, policy).await.context("opening the image service")?)
+    ImageService::open(&location, icfg, policy).await.context("opening the image service")
 }
 
 /// The services of one process.

@@ -19,8 +19,16 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scope {
     Unscoped,
-    Project { id: String, name: String, domain_id: String, domain_name: String },
-    Domain { id: String, name: String },
+    Project {
+        id: String,
+        name: String,
+        domain_id: String,
+        domain_name: String,
+    },
+    Domain {
+        id: String,
+        name: String,
+    },
     System,
 }
 
@@ -102,7 +110,12 @@ pub async fn middleware(State(state): State<AuthState>, mut req: Request, next: 
     if let Some(raw) = req.headers().get("x-auth-token") {
         let token = match raw.to_str() {
             Ok(t) if !t.is_empty() => t.to_owned(),
-            _ => return unauthorized(&state.identity_uri, "The request you have made requires authentication."),
+            _ => {
+                return unauthorized(
+                    &state.identity_uri,
+                    "The request you have made requires authentication.",
+                )
+            }
         };
         match state.validator.validate(&token).await {
             Ok(ctx) => {

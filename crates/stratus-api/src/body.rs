@@ -13,7 +13,9 @@ use crate::error::{ApiError, ErrorKind};
 /// Parse `bytes` as JSON into `T`, with an error naming the failing path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("The request body is empty; a JSON object is required."));
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON object is required.",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -57,7 +59,10 @@ where
 /// Maps a failure to read the body (most often the size limit) to a fault.
 pub fn body_rejection(rej: axum::extract::rejection::BytesRejection) -> ApiError {
     if rej.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(ErrorKind::PayloadTooLarge, "The request body is larger than the server accepts.")
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "The request body is larger than the server accepts.",
+        )
     } else {
         ApiError::bad_request(format!("Could not read the request body: {rej}."))
     }

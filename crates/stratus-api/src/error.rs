@@ -106,7 +106,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into(), type_name: None, www_authenticate: None }
+        ApiError {
+            kind,
+            message: message.into(),
+            type_name: None,
+            www_authenticate: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadRequest, message)
@@ -174,7 +179,11 @@ impl ApiError {
 
     fn render(&self, style: FaultStyle) -> Response {
         let mut resp = (self.kind.status(), axum::Json(self.body(style))).into_response();
-        if let Some(v) = self.www_authenticate.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = self
+            .www_authenticate
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             resp.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
         }
         resp
@@ -192,11 +201,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Middleware re-rendering every [`ApiError`] a router produced in `style`.
-pub async fn render_faults(
-    style: FaultStyle,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+pub async fn render_faults(style: FaultStyle, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut resp = next.run(req).await;
     if style == FaultStyle::Identity {
         return resp;
@@ -256,12 +261,18 @@ mod tests {
             e.body(FaultStyle::Compute),
             json!({"itemNotFound": {"code": 404, "message": "Instance x could not be found."}})
         );
-        assert!(ApiError::conflict("c").body(FaultStyle::Compute).get("conflictingRequest").is_some());
+        assert!(ApiError::conflict("c")
+            .body(FaultStyle::Compute)
+            .get("conflictingRequest")
+            .is_some());
     }
 
     #[test]
     fn network_body_carries_type() {
         let e = ApiError::conflict("IP exhausted").with_type("IpAddressGenerationFailure");
-        assert_eq!(e.body(FaultStyle::Network)["NeutronError"]["type"], "IpAddressGenerationFailure");
+        assert_eq!(
+            e.body(FaultStyle::Network)["NeutronError"]["type"],
+            "IpAddressGenerationFailure"
+        );
     }
 }

@@ -58,11 +58,21 @@ pub fn page<T>(mut items: Vec<T>, req: &PageRequest, self_url: &str, id: impl Fn
         if items.len() > limit as usize {
             items.truncate(limit as usize);
             if let Some(last) = items.last() {
-                next = Some(with_query(self_url, &[("limit", &limit.to_string()), ("marker", &id(last))]));
+                next = Some(with_query(
+                    self_url,
+                    &[("limit", &limit.to_string()), ("marker", &id(last))],
+                ));
             }
         }
     }
-    (items, Links { self_: self_url.to_owned(), next, previous: None })
+    (
+        items,
+        Links {
+            self_: self_url.to_owned(),
+            next,
+            previous: None,
+        },
+    )
 }
 
 /// `url` with `params` set, replacing any existing values of the same names.
@@ -108,9 +118,14 @@ mod tests {
     #[test]
     fn next_link_carries_last_id() {
         let req = PageRequest::parse(Some("2"), None, 100).unwrap();
-        let (items, links) = page(vec!["a", "b", "c"], &req, "http://h/v3/projects?name=x&limit=2", |s| s.to_string());
+        let (items, links) = page(vec!["a", "b", "c"], &req, "http://h/v3/projects?name=x&limit=2", |s| {
+            s.to_string()
+        });
         assert_eq!(items, vec!["a", "b"]);
-        assert_eq!(links.next.as_deref(), Some("http://h/v3/projects?name=x&limit=2&marker=b"));
+        assert_eq!(
+            links.next.as_deref(),
+            Some("http://h/v3/projects?name=x&limit=2&marker=b")
+        );
         let (items, links) = page(vec!["a"], &req, "http://h/v3/projects", |s| s.to_string());
         assert_eq!(items.len(), 1);
         assert!(links.next.is_none());

@@ -40,7 +40,10 @@ enum Expr {
     Rule(String),
     SystemScope,
     /// A credential attribute compared with a literal or a target value.
-    Match { cred: CredKey, value: Value },
+    Match {
+        cred: CredKey,
+        value: Value,
+    },
     Not(Box<Expr>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
@@ -90,23 +93,36 @@ impl Policy {
     /// Parses `defaults` (a YAML or JSON map of name → rule) and, over it, the operator's file.
     pub fn load(defaults: &str, overrides: Option<&Path>) -> Result<Self, PolicyError> {
         let mut raw: HashMap<String, String> =
-            serde_yaml::from_str(defaults).map_err(|source| PolicyError::Format { path: "<defaults>".into(), source })?;
+            serde_yaml::from_str(defaults).map_err(|source| PolicyError::Format {
+                path: "<defaults>".into(),
+                source,
+            })?;
         if let Some(path) = overrides {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| PolicyError::File { path: path.display().to_string(), source })?;
-            let over: HashMap<String, String> = serde_yaml::from_str(&text)
-                .map_err(|source| PolicyError::Format { path: path.display().to_string(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| PolicyError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let over: HashMap<String, String> = serde_yaml::from_str(&text).map_err(|source| PolicyError::Format {
+                path: path.display().to_string(),
+                source,
+            })?;
             raw.extend(over);
         }
         let mut rules = HashMap::new();
         for (name, text) in &raw {
-            let expr = parse(text).map_err(|problem| PolicyError::Parse { name: name.clone(), problem })?;
+            let expr = parse(text).map_err(|problem| PolicyError::Parse {
+                name: name.clone(),
+                problem,
+            })?;
             rules.insert(name.clone(), expr);
         }
         let policy = Policy { rules };
         for (name, expr) in &policy.rules {
             if let Some(missing) = policy.undefined(expr) {
-                return Err(PolicyError::Undefined { name: name.clone(), missing });
+                return Err(PolicyError::Undefined {
+                    name: name.clone(),
+                    missing,
+                });
             }
         }
         Ok(policy)
@@ -138,7 +154,9 @@ impl Policy {
         if self.allows(action, ctx, target) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("You are not authorized to perform the requested action: {action}.")))
+            Err(ApiError::forbidden(format!(
+                "You are not authorized to perform the requested action: {action}."
+            )))
         }
     }
 
@@ -220,7 +238,11 @@ fn parse_or(t: &[String], pos: &mut usize) -> Result<Expr, String> {
         *pos += 1;
         items.push(parse_and(t, pos)?);
     }
-    Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+    Ok(if items.len() == 1 {
+        items.remove(0)
+    } else {
+        Expr::Or(items)
+    })
 }
 
 fn parse_and(t: &[String], pos: &mut usize) -> Result<Expr, String> {
@@ -229,7 +251,11 @@ fn parse_and(t: &[String], pos: &mut usize) -> Result<Expr, String> {
         *pos += 1;
         items.push(parse_not(t, pos)?);
     }
-    Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+    Ok(if items.len() == 1 {
+        items.remove(0)
+    } else {
+        Expr::And(items)
+    })
 }
 
 fn parse_not(t: &[String], pos: &mut usize) -> Result<Expr, String> {
@@ -259,7 +285,9 @@ fn parse_atom(t: &[String], pos: &mut usize) -> Result<Expr, String> {
 }
 
 fn parse_check(tok: &str) -> Result<Expr, String> {
-    let (kind, rest) = tok.split_once(':').ok_or_else(|| format!("'{tok}' is not a check of the form kind:value"))?;
+    let (kind, rest) = tok
+        .split_once(':')
+        .ok_or_else(|| format!("'{tok}' is not a check of the form kind:value"))?;
     if rest.is_empty() {
         return Err(format!("'{tok}' has no value"));
     }
@@ -274,10 +302,22 @@ fn parse_check(tok: &str) -> Result<Expr, String> {
         "role" => Expr::Role(rest.to_owned()),
         "rule" => Expr::Rule(rest.to_owned()),
         "system_scope" if rest == "all" => Expr::SystemScope,
-        "user_id" => Expr::Match { cred: CredKey::UserId, value: value() },
-        "project_id" => Expr::Match { cred: CredKey::ProjectId, value: value() },
-        "domain_id" => Expr::Match { cred: CredKey::DomainId, value: value() },
-        "user_domain_id" => Expr::Match { cred: CredKey::UserDomainId, value: value() },
+        "user_id" => Expr::Match {
+            cred: CredKey::UserId,
+            value: value(),
+        },
+        "project_id" => Expr::Match {
+            cred: CredKey::ProjectId,
+            value: value(),
+        },
+        "domain_id" => Expr::Match {
+            cred: CredKey::DomainId,
+            value: value(),
+        },
+        "user_domain_id" => Expr::Match {
+            cred: CredKey::UserDomainId,
+            value: value(),
+        },
         _ => return Err(format!("unsupported check '{tok}'")),
     })
 }
@@ -293,8 +333,19 @@ mod tests {
             user_name: "alice".into(),
             user_domain_id: "default".into(),
             user_domain_name: "Default".into(),
-            scope: Scope::Project { id: project.into(), name: "p".into(), domain_id: "default".into(), domain_name: "Default".into() },
-            roles: roles.iter().map(|r| RoleRef { id: format!("id-{r}"), name: r.to_string() }).collect(),
+            scope: Scope::Project {
+                id: project.into(),
+                name: "p".into(),
+                domain_id: "default".into(),
+                domain_name: "Default".into(),
+            },
+            roles: roles
+                .iter()
+                .map(|r| RoleRef {
+                    id: format!("id-{r}"),
+                    name: r.to_string(),
+                })
+                .collect(),
             methods: vec!["password".into()],
             audit_ids: vec![],
             issued_at: 0,
@@ -317,7 +368,9 @@ project_reader: "role:reader and project_id:%(target.project_id)s"
     #[test]
     fn personas_and_targets() {
         let p = Policy::load(RULES, None).unwrap();
-        let t = Target::new().with("target.project_id", "p1").with("target.user_id", "u1");
+        let t = Target::new()
+            .with("target.project_id", "p1")
+            .with("target.user_id", "u1");
         assert!(p.allows("thing:get", &ctx(&["reader"], "p1"), &t));
         assert!(!p.allows("thing:get", &ctx(&["reader"], "p2"), &t));
         assert!(p.allows("thing:get", &ctx(&["admin"], "p2"), &t));
@@ -328,7 +381,10 @@ project_reader: "role:reader and project_id:%(target.project_id)s"
         assert!(p.allows("thing:nested", &ctx(&["reader"], "p1"), &t));
         assert!(!p.allows("thing:nested", &ctx(&["reader"], "p2"), &t));
         assert!(!p.allows("thing:unknown", &ctx(&["admin"], "p1"), &t));
-        assert_eq!(p.enforce("thing:get", &ctx(&[], "p1"), &t).unwrap_err().kind, crate::ErrorKind::Forbidden);
+        assert_eq!(
+            p.enforce("thing:get", &ctx(&[], "p1"), &t).unwrap_err().kind,
+            crate::ErrorKind::Forbidden
+        );
     }
 
     #[test]
@@ -343,8 +399,17 @@ project_reader: "role:reader and project_id:%(target.project_id)s"
 
     #[test]
     fn bad_rules_fail_at_load() {
-        assert!(matches!(Policy::load("a: \"role:x and (\"", None), Err(PolicyError::Parse { .. })));
-        assert!(matches!(Policy::load("a: \"rule:b\"", None), Err(PolicyError::Undefined { .. })));
-        assert!(matches!(Policy::load("a: \"bogus:x\"", None), Err(PolicyError::Parse { .. })));
+        assert!(matches!(
+            Policy::load("a: \"role:x and (\"", None),
+            Err(PolicyError::Parse { .. })
+        ));
+        assert!(matches!(
+            Policy::load("a: \"rule:b\"", None),
+            Err(PolicyError::Undefined { .. })
+        ));
+        assert!(matches!(
+            Policy::load("a: \"bogus:x\"", None),
+            Err(PolicyError::Parse { .. })
+        ));
     }
 }

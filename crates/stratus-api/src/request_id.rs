@@ -16,7 +16,9 @@ pub struct RequestId(pub String);
 /// A caller's id is kept only when it has OpenStack's shape (`req-` and a UUID), so that a
 /// caller cannot write arbitrary text into our logs.
 fn accept(value: &str) -> bool {
-    value.strip_prefix("req-").is_some_and(|u| uuid::Uuid::parse_str(u).is_ok())
+    value
+        .strip_prefix("req-")
+        .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok())
 }
 
 pub fn generate() -> String {
@@ -36,7 +38,11 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut resp = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| {
-        tracing::info!(status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "response")
+        tracing::info!(
+            status = resp.status().as_u16(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "response"
+        )
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(HEADER, v);

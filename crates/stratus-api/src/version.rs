@@ -39,8 +39,15 @@ impl Version {
             id: id.to_owned(),
             status: "stable".to_owned(),
             updated: updated.to_owned(),
-            links: vec![Link { rel: "self".into(), href: href.to_owned(), media_type: None }],
-            media_types: vec![MediaType { base: "application/json".into(), media_type: media_type.to_owned() }],
+            links: vec![Link {
+                rel: "self".into(),
+                href: href.to_owned(),
+                media_type: None,
+            }],
+            media_types: vec![MediaType {
+                base: "application/json".into(),
+                media_type: media_type.to_owned(),
+            }],
             version: None,
             min_version: None,
         }

@@ -42,13 +42,28 @@ async fn catalog_unless_nocatalog(
     Ok(Some(s.svc.catalog(data.ctx.project_id()).await?))
 }
 
-pub async fn issue(State(s): State<ApiState>, q: Query, ValidJson(req): ValidJson<AuthRequest>) -> Result<Response, ApiError> {
+pub async fn issue(
+    State(s): State<ApiState>,
+    q: Query,
+    ValidJson(req): ValidJson<AuthRequest>,
+) -> Result<Response, ApiError> {
     let issued = s.svc.authenticate(req).await?;
     let catalog = catalog_unless_nocatalog(&s, &q, &issued.data).await?;
-    Ok(with_subject(&issued.token, (StatusCode::CREATED, Json(views::token(&issued.data, catalog.as_deref())))))
+    Ok(with_subject(
+        &issued.token,
+        (
+            StatusCode::CREATED,
+            Json(views::token(&issued.data, catalog.as_deref())),
+        ),
+    ))
 }
 
-pub async fn validate(State(s): State<ApiState>, caller: Caller, headers: HeaderMap, q: Query) -> Result<Response, ApiError> {
+pub async fn validate(
+    State(s): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    q: Query,
+) -> Result<Response, ApiError> {
     let token = subject(&headers)?;
     let data = s.svc.check_token(&caller, token).await?;
     let catalog = catalog_unless_nocatalog(&s, &q, &data).await?;
@@ -66,12 +81,22 @@ pub async fn revoke(State(s): State<ApiState>, caller: Caller, headers: HeaderMa
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn catalog(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn catalog(
+    State(s): State<ApiState>,
+    caller: Caller,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let c = s.svc.catalog(caller.project_id()).await?;
-    Ok(Json(json!({"catalog": views::catalog(&c), "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}})))
+    Ok(Json(
+        json!({"catalog": views::catalog(&c), "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}}),
+    ))
 }
 
-pub async fn projects(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn projects(
+    State(s): State<ApiState>,
+    caller: Caller,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let ps = s.svc.auth_projects(&caller).await?;
     Ok(Json(json!({
         "projects": ps.iter().map(|p| views::project(&s.base, p)).collect::<Vec<_>>(),
@@ -79,7 +104,11 @@ pub async fn projects(State(s): State<ApiState>, caller: Caller, uri: OriginalUr
     })))
 }
 
-pub async fn domains(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn domains(
+    State(s): State<ApiState>,
+    caller: Caller,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let ds = s.svc.auth_domains(&caller).await?;
     Ok(Json(json!({
         "domains": ds.iter().map(|d| views::domain(&s.base, d)).collect::<Vec<_>>(),
@@ -87,11 +116,19 @@ pub async fn domains(State(s): State<ApiState>, caller: Caller, uri: OriginalUri
     })))
 }
 
-pub async fn system(State(s): State<ApiState>, caller: Caller, uri: OriginalUri) -> Result<Json<serde_json::Value>, ApiError> {
-    s.svc.policy().enforce("identity:get_auth_system", &caller, &stratus_api::Target::new())?;
+pub async fn system(
+    State(s): State<ApiState>,
+    caller: Caller,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.svc
+        .policy()
+        .enforce("identity:get_auth_system", &caller, &stratus_api::Target::new())?;
     let has_system = caller.is_system() || s.svc.has_system_role(&caller.user_id).await?;
     let system = if has_system { json!([{"all": true}]) } else { json!([]) };
-    Ok(Json(json!({"system": system, "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}})))
+    Ok(Json(
+        json!({"system": system, "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null}}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -113,7 +150,9 @@ pub async fn change_password(
     Path(id): Path<String>,
     ValidJson(body): ValidJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    s.svc.change_password(&caller, &id, &body.user.original_password, &body.user.password).await?;
+    s.svc
+        .change_password(&caller, &id, &body.user.original_password, &body.user.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -129,7 +168,10 @@ pub async fn create_app_cred(
     Path(user_id): Path<String>,
     ValidJson(body): ValidJson<AppCredBody>,
 ) -> Result<Response, ApiError> {
-    let (ac, secret) = s.svc.create_app_cred(&caller, &user_id, body.application_credential).await?;
+    let (ac, secret) = s
+        .svc
+        .create_app_cred(&caller, &user_id, body.application_credential)
+        .await?;
     let mut v = views::app_cred(&s.base, &ac);
     v["secret"] = json!(secret);
     Ok((StatusCode::CREATED, Json(json!({"application_credential": v}))).into_response())
@@ -142,7 +184,10 @@ pub async fn list_app_creds(
     q: Query,
     uri: OriginalUri,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let list = s.svc.list_app_creds(&caller, &user_id, q.get("name").map(String::as_str)).await?;
+    let list = s
+        .svc
+        .list_app_creds(&caller, &user_id, q.get("name").map(String::as_str))
+        .await?;
     Ok(Json(json!({
         "application_credentials": list.iter().map(|a| views::app_cred(&s.base, a)).collect::<Vec<_>>(),
         "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null},

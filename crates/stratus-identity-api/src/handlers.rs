@@ -50,7 +50,15 @@ fn filter(q: &Query) -> Result<ListFilter, ApiError> {
 }
 
 /// A list response with pagination links.
-fn listing<T>(s: &ApiState, uri: &OriginalUri, key: &str, items: Vec<T>, req: &pagination::PageRequest, id: impl Fn(&T) -> String, view: impl Fn(&str, &T) -> Value) -> Json<Value> {
+fn listing<T>(
+    s: &ApiState,
+    uri: &OriginalUri,
+    key: &str,
+    items: Vec<T>,
+    req: &pagination::PageRequest,
+    id: impl Fn(&T) -> String,
+    view: impl Fn(&str, &T) -> Value,
+) -> Json<Value> {
     let (items, links) = pagination::page(items, req, &self_url(s, uri), id);
     Json(json!({key: items.iter().map(|i| view(&s.base, i)).collect::<Vec<_>>(), "links": links}))
 }
@@ -66,15 +74,28 @@ async fn list_domains(State(s): State<ApiState>, c: Caller, q: Query, uri: Origi
     let items = s.svc.list_domains(&c, filter(&q)?, &p).await?;
     Ok(listing(&s, &uri, "domains", items, &p, |d| d.id.clone(), views::domain))
 }
-async fn create_domain(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<DomainBody>) -> Result<Response, ApiError> {
+async fn create_domain(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<DomainBody>,
+) -> Result<Response, ApiError> {
     let d = s.svc.create_domain(&c, b.domain).await?;
     Ok(created("domain", views::domain(&s.base, &d)))
 }
 async fn get_domain(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"domain": views::domain(&s.base, &s.svc.get_domain(&c, &id).await?)})))
+    Ok(Json(
+        json!({"domain": views::domain(&s.base, &s.svc.get_domain(&c, &id).await?)}),
+    ))
 }
-async fn update_domain(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<DomainBody>) -> Out {
-    Ok(Json(json!({"domain": views::domain(&s.base, &s.svc.update_domain(&c, &id, b.domain).await?)})))
+async fn update_domain(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<DomainBody>,
+) -> Out {
+    Ok(Json(
+        json!({"domain": views::domain(&s.base, &s.svc.update_domain(&c, &id, b.domain).await?)}),
+    ))
 }
 async fn delete_domain(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_domain(&c, &id).await?;
@@ -86,17 +107,38 @@ async fn delete_domain(State(s): State<ApiState>, c: Caller, Path(id): Path<Stri
 async fn list_projects(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
     let p = page(&q)?;
     let items = s.svc.list_projects(&c, filter(&q)?, &p).await?;
-    Ok(listing(&s, &uri, "projects", items, &p, |x| x.id.clone(), views::project))
+    Ok(listing(
+        &s,
+        &uri,
+        "projects",
+        items,
+        &p,
+        |x| x.id.clone(),
+        views::project,
+    ))
 }
-async fn create_project(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<ProjectBody>) -> Result<Response, ApiError> {
+async fn create_project(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<ProjectBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_project(&c, b.project).await?;
     Ok(created("project", views::project(&s.base, &x)))
 }
 async fn get_project(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"project": views::project(&s.base, &s.svc.get_project(&c, &id).await?)})))
+    Ok(Json(
+        json!({"project": views::project(&s.base, &s.svc.get_project(&c, &id).await?)}),
+    ))
 }
-async fn update_project(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<ProjectBody>) -> Out {
-    Ok(Json(json!({"project": views::project(&s.base, &s.svc.update_project(&c, &id, b.project).await?)})))
+async fn update_project(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<ProjectBody>,
+) -> Out {
+    Ok(Json(
+        json!({"project": views::project(&s.base, &s.svc.update_project(&c, &id, b.project).await?)}),
+    ))
 }
 async fn delete_project(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_project(&c, &id).await?;
@@ -110,15 +152,28 @@ async fn list_users(State(s): State<ApiState>, c: Caller, q: Query, uri: Origina
     let items = s.svc.list_users(&c, filter(&q)?, &p).await?;
     Ok(listing(&s, &uri, "users", items, &p, |x| x.id.clone(), views::user))
 }
-async fn create_user(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<UserBody>) -> Result<Response, ApiError> {
+async fn create_user(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<UserBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_user(&c, b.user).await?;
     Ok(created("user", views::user(&s.base, &x)))
 }
 async fn get_user(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"user": views::user(&s.base, &s.svc.get_user(&c, &id).await?)})))
+    Ok(Json(
+        json!({"user": views::user(&s.base, &s.svc.get_user(&c, &id).await?)}),
+    ))
 }
-async fn update_user(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<UserBody>) -> Out {
-    Ok(Json(json!({"user": views::user(&s.base, &s.svc.update_user(&c, &id, b.user).await?)})))
+async fn update_user(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<UserBody>,
+) -> Out {
+    Ok(Json(
+        json!({"user": views::user(&s.base, &s.svc.update_user(&c, &id, b.user).await?)}),
+    ))
 }
 async fn delete_user(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_user(&c, &id).await?;
@@ -126,11 +181,27 @@ async fn delete_user(State(s): State<ApiState>, c: Caller, Path(id): Path<String
 }
 async fn user_projects(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, uri: OriginalUri) -> Out {
     let items = s.svc.user_projects(&c, &id).await?;
-    Ok(listing(&s, &uri, "projects", items, &Default::default(), |x| x.id.clone(), views::project))
+    Ok(listing(
+        &s,
+        &uri,
+        "projects",
+        items,
+        &Default::default(),
+        |x| x.id.clone(),
+        views::project,
+    ))
 }
 async fn user_groups(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, uri: OriginalUri) -> Out {
     let items = s.svc.user_groups(&c, &id).await?;
-    Ok(listing(&s, &uri, "groups", items, &Default::default(), |x| x.id.clone(), views::group))
+    Ok(listing(
+        &s,
+        &uri,
+        "groups",
+        items,
+        &Default::default(),
+        |x| x.id.clone(),
+        views::group,
+    ))
 }
 
 // ---------------------------------------------------------------- groups
@@ -140,15 +211,28 @@ async fn list_groups(State(s): State<ApiState>, c: Caller, q: Query, uri: Origin
     let items = s.svc.list_groups(&c, filter(&q)?, &p).await?;
     Ok(listing(&s, &uri, "groups", items, &p, |x| x.id.clone(), views::group))
 }
-async fn create_group(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<GroupBody>) -> Result<Response, ApiError> {
+async fn create_group(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<GroupBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_group(&c, b.group).await?;
     Ok(created("group", views::group(&s.base, &x)))
 }
 async fn get_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"group": views::group(&s.base, &s.svc.get_group(&c, &id).await?)})))
+    Ok(Json(
+        json!({"group": views::group(&s.base, &s.svc.get_group(&c, &id).await?)}),
+    ))
 }
-async fn update_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<GroupBody>) -> Out {
-    Ok(Json(json!({"group": views::group(&s.base, &s.svc.update_group(&c, &id, b.group).await?)})))
+async fn update_group(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<GroupBody>,
+) -> Out {
+    Ok(Json(
+        json!({"group": views::group(&s.base, &s.svc.update_group(&c, &id, b.group).await?)}),
+    ))
 }
 async fn delete_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_group(&c, &id).await?;
@@ -156,17 +240,37 @@ async fn delete_group(State(s): State<ApiState>, c: Caller, Path(id): Path<Strin
 }
 async fn group_users(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, uri: OriginalUri) -> Out {
     let items = s.svc.group_users(&c, &id).await?;
-    Ok(listing(&s, &uri, "users", items, &Default::default(), |x| x.id.clone(), views::user))
+    Ok(listing(
+        &s,
+        &uri,
+        "users",
+        items,
+        &Default::default(),
+        |x| x.id.clone(),
+        views::user,
+    ))
 }
-async fn add_member(State(s): State<ApiState>, c: Caller, Path((g, u)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn add_member(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((g, u)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     s.svc.add_user_to_group(&c, &g, &u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-async fn check_member(State(s): State<ApiState>, c: Caller, Path((g, u)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn check_member(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((g, u)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     s.svc.check_user_in_group(&c, &g, &u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-async fn remove_member(State(s): State<ApiState>, c: Caller, Path((g, u)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn remove_member(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((g, u)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     s.svc.remove_user_from_group(&c, &g, &u).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -178,15 +282,28 @@ async fn list_roles(State(s): State<ApiState>, c: Caller, q: Query, uri: Origina
     let items = s.svc.list_roles(&c, filter(&q)?, &p).await?;
     Ok(listing(&s, &uri, "roles", items, &p, |x| x.id.clone(), views::role))
 }
-async fn create_role(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<RoleBody>) -> Result<Response, ApiError> {
+async fn create_role(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<RoleBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_role(&c, b.role).await?;
     Ok(created("role", views::role(&s.base, &x)))
 }
 async fn get_role(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"role": views::role(&s.base, &s.svc.get_role(&c, &id).await?)})))
+    Ok(Json(
+        json!({"role": views::role(&s.base, &s.svc.get_role(&c, &id).await?)}),
+    ))
 }
-async fn update_role(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<RoleBody>) -> Out {
-    Ok(Json(json!({"role": views::role(&s.base, &s.svc.update_role(&c, &id, b.role).await?)})))
+async fn update_role(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<RoleBody>,
+) -> Out {
+    Ok(Json(
+        json!({"role": views::role(&s.base, &s.svc.update_role(&c, &id, b.role).await?)}),
+    ))
 }
 async fn delete_role(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_role(&c, &id).await?;
@@ -196,15 +313,28 @@ async fn delete_role(State(s): State<ApiState>, c: Caller, Path(id): Path<String
 fn inference(base: &str, prior: &Role, implies: &[Role]) -> Value {
     json!({"prior_role": views::role_ref(base, prior), "implies": implies.iter().map(|r| views::role_ref(base, r)).collect::<Vec<_>>()})
 }
-async fn put_implied(State(s): State<ApiState>, c: Caller, Path((p, i)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn put_implied(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let (pr, ir) = s.svc.create_implied_role(&c, &p, &i).await?;
-    Ok(created("role_inference", json!({"prior_role": views::role_ref(&s.base, &pr), "implies": views::role_ref(&s.base, &ir)})))
+    Ok(created(
+        "role_inference",
+        json!({"prior_role": views::role_ref(&s.base, &pr), "implies": views::role_ref(&s.base, &ir)}),
+    ))
 }
 async fn get_implied(State(s): State<ApiState>, c: Caller, Path((p, i)): Path<(String, String)>) -> Out {
     let (pr, ir) = s.svc.check_implied_role(&c, &p, &i).await?;
-    Ok(Json(json!({"role_inference": {"prior_role": views::role_ref(&s.base, &pr), "implies": views::role_ref(&s.base, &ir)}})))
+    Ok(Json(
+        json!({"role_inference": {"prior_role": views::role_ref(&s.base, &pr), "implies": views::role_ref(&s.base, &ir)}}),
+    ))
 }
-async fn delete_implied(State(s): State<ApiState>, c: Caller, Path((p, i)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn delete_implied(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     s.svc.delete_implied_role(&c, &p, &i).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -218,32 +348,66 @@ async fn list_implied(State(s): State<ApiState>, c: Caller, Path(p): Path<String
 }
 async fn role_inferences(State(s): State<ApiState>, c: Caller) -> Out {
     let list = s.svc.list_implied_roles(&c, None).await?;
-    Ok(Json(json!({"role_inferences": list.iter().map(|(p, i)| inference(&s.base, p, i)).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"role_inferences": list.iter().map(|(p, i)| inference(&s.base, p, i)).collect::<Vec<_>>()}),
+    ))
 }
 
 // ---------------------------------------------------------------- grants
 
 fn grant(actor: ActorKind, actor_id: String, target: TargetKind, target_id: String, role_id: String) -> Assignment {
-    Assignment { actor_kind: actor, actor_id, target_kind: target, target_id, role_id, via_group: None }
+    Assignment {
+        actor_kind: actor,
+        actor_id,
+        target_kind: target,
+        target_id,
+        role_id,
+        via_group: None,
+    }
 }
 
 macro_rules! grant_handlers {
     ($put:ident, $head:ident, $del:ident, $list:ident, $actor:expr, $target:expr) => {
-        async fn $put(State(s): State<ApiState>, c: Caller, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, ApiError> {
+        async fn $put(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((t, a, r)): Path<(String, String, String)>,
+        ) -> Result<StatusCode, ApiError> {
             s.svc.create_grant(&c, grant($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        async fn $head(State(s): State<ApiState>, c: Caller, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, ApiError> {
+        async fn $head(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((t, a, r)): Path<(String, String, String)>,
+        ) -> Result<StatusCode, ApiError> {
             s.svc.check_grant(&c, grant($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        async fn $del(State(s): State<ApiState>, c: Caller, Path((t, a, r)): Path<(String, String, String)>) -> Result<StatusCode, ApiError> {
+        async fn $del(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((t, a, r)): Path<(String, String, String)>,
+        ) -> Result<StatusCode, ApiError> {
             s.svc.revoke_grant(&c, grant($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        async fn $list(State(s): State<ApiState>, c: Caller, Path((t, a)): Path<(String, String)>, uri: OriginalUri) -> Out {
+        async fn $list(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((t, a)): Path<(String, String)>,
+            uri: OriginalUri,
+        ) -> Out {
             let roles = s.svc.list_grants(&c, $actor, &a, $target, &t).await?;
-            Ok(listing(&s, &uri, "roles", roles, &Default::default(), |x| x.id.clone(), views::role))
+            Ok(listing(
+                &s,
+                &uri,
+                "roles",
+                roles,
+                &Default::default(),
+                |x| x.id.clone(),
+                views::role,
+            ))
         }
     };
 }
@@ -252,23 +416,52 @@ grant_handlers!(put_pg, head_pg, del_pg, list_pg, ActorKind::Group, TargetKind::
 grant_handlers!(put_du, head_du, del_du, list_du, ActorKind::User, TargetKind::Domain);
 grant_handlers!(put_dg, head_dg, del_dg, list_dg, ActorKind::Group, TargetKind::Domain);
 
-async fn put_su(State(s): State<ApiState>, c: Caller, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    s.svc.create_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r)).await?;
+async fn put_su(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc
+        .create_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-async fn head_su(State(s): State<ApiState>, c: Caller, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    s.svc.check_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r)).await?;
+async fn head_su(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc
+        .check_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-async fn del_su(State(s): State<ApiState>, c: Caller, Path((a, r)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    s.svc.revoke_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r)).await?;
+async fn del_su(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((a, r)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc
+        .revoke_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
-    const KNOWN: [&str; 8] = ["user.id", "group.id", "scope.project.id", "scope.domain.id", "scope.system", "role.id", "effective", "include_names"];
+    const KNOWN: [&str; 8] = [
+        "user.id",
+        "group.id",
+        "scope.project.id",
+        "scope.domain.id",
+        "scope.system",
+        "role.id",
+        "effective",
+        "include_names",
+    ];
     if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("Unsupported filter '{k}' on role assignments.")));
+        return Err(ApiError::bad_request(format!(
+            "Unsupported filter '{k}' on role assignments."
+        )));
     }
     let f = AssignmentFilter {
         user_id: q.get("user.id").cloned(),
@@ -310,7 +503,9 @@ async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: O
         }
         out.push(v);
     }
-    Ok(Json(json!({"role_assignments": out, "links": {"self": self_url(&s, &uri), "next": null, "previous": null}})))
+    Ok(Json(
+        json!({"role_assignments": out, "links": {"self": self_url(&s, &uri), "next": null, "previous": null}}),
+    ))
 }
 
 // ---------------------------------------------------------------- catalog
@@ -320,15 +515,28 @@ async fn list_regions(State(s): State<ApiState>, c: Caller, q: Query, uri: Origi
     let items = s.svc.list_regions(&c, filter(&q)?, &p).await?;
     Ok(listing(&s, &uri, "regions", items, &p, |x| x.id.clone(), views::region))
 }
-async fn create_region(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<RegionBody>) -> Result<Response, ApiError> {
+async fn create_region(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<RegionBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_region(&c, b.region).await?;
     Ok(created("region", views::region(&s.base, &x)))
 }
 async fn get_region(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"region": views::region(&s.base, &s.svc.get_region(&c, &id).await?)})))
+    Ok(Json(
+        json!({"region": views::region(&s.base, &s.svc.get_region(&c, &id).await?)}),
+    ))
 }
-async fn update_region(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<RegionBody>) -> Out {
-    Ok(Json(json!({"region": views::region(&s.base, &s.svc.update_region(&c, &id, b.region).await?)})))
+async fn update_region(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<RegionBody>,
+) -> Out {
+    Ok(Json(
+        json!({"region": views::region(&s.base, &s.svc.update_region(&c, &id, b.region).await?)}),
+    ))
 }
 async fn delete_region(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_region(&c, &id).await?;
@@ -337,17 +545,38 @@ async fn delete_region(State(s): State<ApiState>, c: Caller, Path(id): Path<Stri
 async fn list_services(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
     let p = page(&q)?;
     let items = s.svc.list_services(&c, filter(&q)?, &p).await?;
-    Ok(listing(&s, &uri, "services", items, &p, |x| x.id.clone(), views::service))
+    Ok(listing(
+        &s,
+        &uri,
+        "services",
+        items,
+        &p,
+        |x| x.id.clone(),
+        views::service,
+    ))
 }
-async fn create_service(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<ServiceBody>) -> Result<Response, ApiError> {
+async fn create_service(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<ServiceBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_service(&c, b.service).await?;
     Ok(created("service", views::service(&s.base, &x)))
 }
 async fn get_service(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"service": views::service(&s.base, &s.svc.get_service(&c, &id).await?)})))
+    Ok(Json(
+        json!({"service": views::service(&s.base, &s.svc.get_service(&c, &id).await?)}),
+    ))
 }
-async fn update_service(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<ServiceBody>) -> Out {
-    Ok(Json(json!({"service": views::service(&s.base, &s.svc.update_service(&c, &id, b.service).await?)})))
+async fn update_service(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<ServiceBody>,
+) -> Out {
+    Ok(Json(
+        json!({"service": views::service(&s.base, &s.svc.update_service(&c, &id, b.service).await?)}),
+    ))
 }
 async fn delete_service(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_service(&c, &id).await?;
@@ -356,17 +585,38 @@ async fn delete_service(State(s): State<ApiState>, c: Caller, Path(id): Path<Str
 async fn list_endpoints(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
     let p = page(&q)?;
     let items = s.svc.list_endpoints(&c, filter(&q)?, &p).await?;
-    Ok(listing(&s, &uri, "endpoints", items, &p, |x| x.id.clone(), views::endpoint))
+    Ok(listing(
+        &s,
+        &uri,
+        "endpoints",
+        items,
+        &p,
+        |x| x.id.clone(),
+        views::endpoint,
+    ))
 }
-async fn create_endpoint(State(s): State<ApiState>, c: Caller, ValidJson(b): ValidJson<EndpointBody>) -> Result<Response, ApiError> {
+async fn create_endpoint(
+    State(s): State<ApiState>,
+    c: Caller,
+    ValidJson(b): ValidJson<EndpointBody>,
+) -> Result<Response, ApiError> {
     let x = s.svc.create_endpoint(&c, b.endpoint).await?;
     Ok(created("endpoint", views::endpoint(&s.base, &x)))
 }
 async fn get_endpoint(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    Ok(Json(json!({"endpoint": views::endpoint(&s.base, &s.svc.get_endpoint(&c, &id).await?)})))
+    Ok(Json(
+        json!({"endpoint": views::endpoint(&s.base, &s.svc.get_endpoint(&c, &id).await?)}),
+    ))
 }
-async fn update_endpoint(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, ValidJson(b): ValidJson<EndpointBody>) -> Out {
-    Ok(Json(json!({"endpoint": views::endpoint(&s.base, &s.svc.update_endpoint(&c, &id, b.endpoint).await?)})))
+async fn update_endpoint(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<EndpointBody>,
+) -> Out {
+    Ok(Json(
+        json!({"endpoint": views::endpoint(&s.base, &s.svc.update_endpoint(&c, &id, b.endpoint).await?)}),
+    ))
 }
 async fn delete_endpoint(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     s.svc.delete_endpoint(&c, &id).await?;
@@ -376,9 +626,15 @@ async fn delete_endpoint(State(s): State<ApiState>, c: Caller, Path(id): Path<St
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/domains", get(list_domains).post(create_domain))
-        .route("/domains/{id}", get(get_domain).patch(update_domain).delete(delete_domain))
+        .route(
+            "/domains/{id}",
+            get(get_domain).patch(update_domain).delete(delete_domain),
+        )
         .route("/projects", get(list_projects).post(create_project))
-        .route("/projects/{id}", get(get_project).patch(update_project).delete(delete_project))
+        .route(
+            "/projects/{id}",
+            get(get_project).patch(update_project).delete(delete_project),
+        )
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/users/{id}/projects", get(user_projects))
@@ -386,26 +642,59 @@ pub fn routes() -> Router<ApiState> {
         .route("/groups", get(list_groups).post(create_group))
         .route("/groups/{id}", get(get_group).patch(update_group).delete(delete_group))
         .route("/groups/{id}/users", get(group_users))
-        .route("/groups/{g}/users/{u}", put(add_member).head(check_member).delete(remove_member))
+        .route(
+            "/groups/{g}/users/{u}",
+            put(add_member).head(check_member).delete(remove_member),
+        )
         .route("/roles", get(list_roles).post(create_role))
         .route("/roles/{id}", get(get_role).patch(update_role).delete(delete_role))
         .route("/roles/{id}/implies", get(list_implied))
-        .route("/roles/{p}/implies/{i}", put(put_implied).get(get_implied).head(get_implied).delete(delete_implied))
+        .route(
+            "/roles/{p}/implies/{i}",
+            put(put_implied)
+                .get(get_implied)
+                .head(get_implied)
+                .delete(delete_implied),
+        )
         .route("/role_inferences", get(role_inferences))
         .route("/projects/{t}/users/{a}/roles", get(list_pu))
-        .route("/projects/{t}/users/{a}/roles/{r}", put(put_pu).head(head_pu).get(head_pu).delete(del_pu))
+        .route(
+            "/projects/{t}/users/{a}/roles/{r}",
+            put(put_pu).head(head_pu).get(head_pu).delete(del_pu),
+        )
         .route("/projects/{t}/groups/{a}/roles", get(list_pg))
-        .route("/projects/{t}/groups/{a}/roles/{r}", put(put_pg).head(head_pg).get(head_pg).delete(del_pg))
+        .route(
+            "/projects/{t}/groups/{a}/roles/{r}",
+            put(put_pg).head(head_pg).get(head_pg).delete(del_pg),
+        )
         .route("/domains/{t}/users/{a}/roles", get(list_du))
-        .route("/domains/{t}/users/{a}/roles/{r}", put(put_du).head(head_du).get(head_du).delete(del_du))
+        .route(
+            "/domains/{t}/users/{a}/roles/{r}",
+            put(put_du).head(head_du).get(head_du).delete(del_du),
+        )
         .route("/domains/{t}/groups/{a}/roles", get(list_dg))
-        .route("/domains/{t}/groups/{a}/roles/{r}", put(put_dg).head(head_dg).get(head_dg).delete(del_dg))
-        .route("/system/users/{a}/roles/{r}", put(put_su).head(head_su).get(head_su).delete(del_su))
+        .route(
+            "/domains/{t}/groups/{a}/roles/{r}",
+            put(put_dg).head(head_dg).get(head_dg).delete(del_dg),
+        )
+        .route(
+            "/system/users/{a}/roles/{r}",
+            put(put_su).head(head_su).get(head_su).delete(del_su),
+        )
         .route("/role_assignments", get(role_assignments))
         .route("/regions", get(list_regions).post(create_region))
-        .route("/regions/{id}", get(get_region).patch(update_region).delete(delete_region))
+        .route(
+            "/regions/{id}",
+            get(get_region).patch(update_region).delete(delete_region),
+        )
         .route("/services", get(list_services).post(create_service))
-        .route("/services/{id}", get(get_service).patch(update_service).delete(delete_service))
+        .route(
+            "/services/{id}",
+            get(get_service).patch(update_service).delete(delete_service),
+        )
         .route("/endpoints", get(list_endpoints).post(create_endpoint))
-        .route("/endpoints/{id}", get(get_endpoint).patch(update_endpoint).delete(delete_endpoint))
+        .route(
+            "/endpoints/{id}",
+            get(get_endpoint).patch(update_endpoint).delete(delete_endpoint),
+        )
 }

@@ -37,7 +37,11 @@ pub const MAX_LIMIT: u32 = 1000;
 pub(crate) type Query = axum::extract::Query<HashMap<String, String>>;
 
 pub(crate) fn page(q: &HashMap<String, String>) -> Result<PageRequest, ApiError> {
-    PageRequest::parse(q.get("limit").map(String::as_str), q.get("marker").map(String::as_str), MAX_LIMIT)
+    PageRequest::parse(
+        q.get("limit").map(String::as_str),
+        q.get("marker").map(String::as_str),
+        MAX_LIMIT,
+    )
 }
 
 /// Query booleans as Keystone reads them: a bare `?name` or `true`/`1` is true.
@@ -46,7 +50,9 @@ pub(crate) fn flag(q: &HashMap<String, String>, key: &str) -> Result<Option<bool
         None => Ok(None),
         Some(v) if v.is_empty() || v == "true" || v == "1" || v == "yes" => Ok(Some(true)),
         Some(v) if v == "false" || v == "0" || v == "no" => Ok(Some(false)),
-        Some(v) => Err(ApiError::bad_request(format!("Invalid value '{v}' for query parameter '{key}': expected true or false."))),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "Invalid value '{v}' for query parameter '{key}': expected true or false."
+        ))),
     }
 }
 
@@ -66,29 +72,55 @@ async fn version_v3(State(state): State<ApiState>) -> Json<serde_json::Value> {
 }
 
 fn version(state: &ApiState) -> Version {
-    Version::new("v3.14", "2020-04-07T00:00:00Z", &format!("{}/", state.base), "application/vnd.openstack.identity-v3+json")
+    Version::new(
+        "v3.14",
+        "2020-04-07T00:00:00Z",
+        &format!("{}/", state.base),
+        "application/vnd.openstack.identity-v3+json",
+    )
 }
 
 /// The router mounted at `/identity`.
 pub fn router(svc: IdentityService, public_url: &str) -> Router {
     let base: Arc<str> = format!("{}/identity/v3", public_url.trim_end_matches('/')).into();
-    let state = ApiState { svc: svc.clone(), base: base.clone() };
-    let auth = AuthState { validator: Arc::new(svc), identity_uri: base };
+    let state = ApiState {
+        svc: svc.clone(),
+        base: base.clone(),
+    };
+    let auth = AuthState {
+        validator: Arc::new(svc),
+        identity_uri: base,
+    };
     let v3 = handlers::routes()
-        .route("/auth/tokens", post(auth::issue).get(auth::validate).head(auth::check).delete(auth::revoke))
+        .route(
+            "/auth/tokens",
+            post(auth::issue)
+                .get(auth::validate)
+                .head(auth::check)
+                .delete(auth::revoke),
+        )
         .route("/auth/catalog", get(auth::catalog))
         .route("/auth/projects", get(auth::projects))
         .route("/auth/domains", get(auth::domains))
         .route("/auth/system", get(auth::system))
         .route("/users/{id}/password", post(auth::change_password))
-        .route("/users/{id}/application_credentials", get(auth::list_app_creds).post(auth::create_app_cred))
-        .route("/users/{id}/application_credentials/{ac}", get(auth::get_app_cred).delete(auth::delete_app_cred))
+        .route(
+            "/users/{id}/application_credentials",
+            get(auth::list_app_creds).post(auth::create_app_cred),
+        )
+        .route(
+            "/users/{id}/application_credentials/{ac}",
+            get(auth::get_app_cred).delete(auth::delete_app_cred),
+        )
         .route("/", get(version_v3));
     Router::new()
         .route("/", get(versions))
         .nest("/v3", v3)
         .fallback(stratus_api::error::not_found_fallback)
-        .layer(axum::middleware::from_fn_with_state(auth, stratus_api::auth::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            stratus_api::auth::middleware,
+        ))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
         .with_state(state)
 }

@@ -111,7 +111,12 @@ pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
     });
     match &c.scope {
         Scope::Unscoped => {}
-        Scope::Project { id, name, domain_id, domain_name } => {
+        Scope::Project {
+            id,
+            name,
+            domain_id,
+            domain_name,
+        } => {
             t["project"] = json!({"id": id, "name": name, "domain": {"id": domain_id, "name": domain_name}});
             t["is_domain"] = json!(false);
         }
@@ -119,7 +124,11 @@ pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
         Scope::System => t["system"] = json!({"all": true}),
     }
     if c.scope != Scope::Unscoped {
-        t["roles"] = json!(c.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect::<Vec<_>>());
+        t["roles"] = json!(c
+            .roles
+            .iter()
+            .map(|r| json!({"id": r.id, "name": r.name}))
+            .collect::<Vec<_>>());
     }
     if let Some((id, name, restricted)) = &data.application_credential {
         t["application_credential"] = json!({"id": id, "name": name, "restricted": restricted});

@@ -271,10 +271,7 @@ impl IdentityService {
                 stack.extend(next.iter().cloned());
             }
             if let Some(name) = g.names.get(&id) {
-                out.push(RoleRef {
-                    id,
-                    name: name.clone(),
-                });
+                out.push(RoleRef { id, name: name.clone() });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -306,8 +303,7 @@ impl IdentityService {
         let AuthBody { identity, scope } = req.auth;
         if identity.methods.is_empty() {
             return Err(IdentityError::Validation(
-                "Invalid input for field 'auth.identity.methods': at least one method is required."
-                    .into(),
+                "Invalid input for field 'auth.identity.methods': at least one method is required.".into(),
             ));
         }
         for m in &identity.methods {
@@ -323,7 +319,9 @@ impl IdentityService {
 
         if has("application_credential") {
             let ac = identity.application_credential.ok_or_else(|| {
-                IdentityError::Validation("Invalid input for field 'auth.identity.application_credential': required by the method.".into())
+                IdentityError::Validation(
+                    "Invalid input for field 'auth.identity.application_credential': required by the method.".into(),
+                )
             })?;
             if scope.is_some() {
                 return Err(IdentityError::Unauthenticated(
@@ -336,8 +334,7 @@ impl IdentityService {
         let (user, methods, expires_at, audit_chain) = if has("password") {
             let pw = identity.password.ok_or_else(|| {
                 IdentityError::Validation(
-                    "Invalid input for field 'auth.identity.password': required by the method."
-                        .into(),
+                    "Invalid input for field 'auth.identity.password': required by the method.".into(),
                 )
             })?;
             let user = self.auth_password(pw.user).await?;
@@ -410,7 +407,9 @@ impl IdentityService {
             (Some(id), _) => store::get_user(self.db(), id).await?,
             (None, Some(name)) => {
                 let d = u.domain.as_ref().ok_or_else(|| {
-                    IdentityError::Validation(format!("Invalid input for field '{field}.domain': a user given by name needs its domain."))
+                    IdentityError::Validation(format!(
+                        "Invalid input for field '{field}.domain': a user given by name needs its domain."
+                    ))
                 })?;
                 let domain = self.find_domain(d, &format!("{field}.domain")).await?;
                 store::get_user_by_name(self.db(), &domain.id, name).await?
@@ -452,8 +451,7 @@ impl IdentityService {
             .await?
             .ok_or_else(unauthenticated)?;
         if let Some(limit) = self.inner.cfg.lockout_failure_attempts {
-            let until = creds.failed_auth_at.unwrap_or(0)
-                + self.inner.cfg.lockout_duration.as_micros() as i64;
+            let until = creds.failed_auth_at.unwrap_or(0) + self.inner.cfg.lockout_duration.as_micros() as i64;
             if creds.failed_auth_count >= limit as i64 && now_micros() < until {
                 return Err(IdentityError::Unauthenticated(format!(
                     "The account is locked for user: {}.",
@@ -465,8 +463,7 @@ impl IdentityService {
             Some(h) => self.verify_secret(&password, h).await?,
             None => false,
         };
-        if self.inner.cfg.lockout_failure_attempts.is_some() || (ok && creds.failed_auth_count != 0)
-        {
+        if self.inner.cfg.lockout_failure_attempts.is_some() || (ok && creds.failed_auth_count != 0) {
             store::record_auth_result(self.db(), &user.id, ok).await?;
         }
         if !ok {
@@ -477,18 +474,14 @@ impl IdentityService {
         Ok(user)
     }
 
-    async fn auth_app_cred(
-        &self,
-        ac: AppCredReq,
-        now: i64,
-        max_expiry: i64,
-    ) -> Result<IssuedToken> {
+    async fn auth_app_cred(&self, ac: AppCredReq, now: i64, max_expiry: i64) -> Result<IssuedToken> {
         let row = match (&ac.id, &ac.name) {
             (Some(id), _) => store::get_app_cred(self.db(), id).await?,
             (None, Some(name)) => {
                 let u = ac.user.as_ref().ok_or_else(|| {
                     IdentityError::Validation(
-                        "Invalid input for field 'auth.identity.application_credential.user': required with a name.".into(),
+                        "Invalid input for field 'auth.identity.application_credential.user': required with a name."
+                            .into(),
                     )
                 })?;
                 let user = self.find_user(u, "auth.identity.application_credential.user").await?;
@@ -496,7 +489,8 @@ impl IdentityService {
             }
             (None, None) => {
                 return Err(IdentityError::Validation(
-                    "Invalid input for field 'auth.identity.application_credential': an id or a name is required.".into(),
+                    "Invalid input for field 'auth.identity.application_credential': an id or a name is required."
+                        .into(),
                 ))
             }
         }
@@ -544,7 +538,9 @@ impl IdentityService {
             .filter(|b| **b)
             .count();
         if given != 1 {
-            return Err(IdentityError::Validation("Invalid input for field 'auth.scope': give exactly one of project, domain or system.".into()));
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'auth.scope': give exactly one of project, domain or system.".into(),
+            ));
         }
         if let Some(p) = t.project {
             let project = match (&p.id, &p.name) {
@@ -553,26 +549,28 @@ impl IdentityService {
                     let d = p.domain.as_ref().ok_or_else(|| {
                         IdentityError::Validation("Invalid input for field 'auth.scope.project.domain': a project given by name needs its domain.".into())
                     })?;
-                    let domain = self.domain_by_ref(d).await?.ok_or_else(|| {
-                        IdentityError::Unauthenticated("The scope's domain was not found.".into())
-                    })?;
+                    let domain = self
+                        .domain_by_ref(d)
+                        .await?
+                        .ok_or_else(|| IdentityError::Unauthenticated("The scope's domain was not found.".into()))?;
                     store::get_project_by_name(self.db(), &domain.id, name).await?
                 }
-                (None, None) => return Err(IdentityError::Validation(
-                    "Invalid input for field 'auth.scope.project': an id or a name is required."
-                        .into(),
-                )),
+                (None, None) => {
+                    return Err(IdentityError::Validation(
+                        "Invalid input for field 'auth.scope.project': an id or a name is required.".into(),
+                    ))
+                }
             };
-            let project = project.ok_or_else(|| {
-                IdentityError::Unauthenticated("The project to scope to was not found.".into())
-            })?;
+            let project = project
+                .ok_or_else(|| IdentityError::Unauthenticated("The project to scope to was not found.".into()))?;
             return Ok(TokenScope::Project(project.id));
         }
         if let Some(d) = t.domain {
             require_id_or_name(&d, "auth.scope.domain")?;
-            let domain = self.domain_by_ref(&d).await?.ok_or_else(|| {
-                IdentityError::Unauthenticated("The domain to scope to was not found.".into())
-            })?;
+            let domain = self
+                .domain_by_ref(&d)
+                .await?
+                .ok_or_else(|| IdentityError::Unauthenticated("The domain to scope to was not found.".into()))?;
             return Ok(TokenScope::Domain(domain.id));
         }
         match t.system {
@@ -587,13 +585,8 @@ impl IdentityService {
     /// has a role there.
     async fn default_scope(&self, user: &User) -> Result<TokenScope> {
         if let Some(p) = &user.default_project_id {
-            if store::get_project(self.db(), p)
-                .await?
-                .is_some_and(|p| p.enabled)
-                && !self
-                    .effective_roles(&user.id, TargetKind::Project, p)
-                    .await?
-                    .is_empty()
+            if store::get_project(self.db(), p).await?.is_some_and(|p| p.enabled)
+                && !self.effective_roles(&user.id, TargetKind::Project, p).await?.is_empty()
             {
                 return Ok(TokenScope::Project(p.clone()));
             }
@@ -623,15 +616,11 @@ impl IdentityService {
             .map_err(|_| invalid_token())?;
         let payload = TokenPayload::decode(&bytes).ok_or_else(invalid_token)?;
         if payload.expires_at <= now_micros() {
-            return Err(IdentityError::Unauthenticated(
-                "The token has expired.".into(),
-            ));
+            return Err(IdentityError::Unauthenticated("The token has expired.".into()));
         }
         let mut data = self.token_data(&payload, Some(token)).await?;
         if self.is_revoked(&payload, &data.ctx).await? {
-            return Err(IdentityError::Unauthenticated(
-                "The token has been revoked.".into(),
-            ));
+            return Err(IdentityError::Unauthenticated("The token has been revoked.".into()));
         }
         Arc::make_mut(&mut data.ctx).token = token.to_owned();
         if let Ok(mut cache) = self.inner.caches.tokens.lock() {
@@ -652,9 +641,7 @@ impl IdentityService {
         let (scope, mut roles) = match &p.scope {
             TokenScope::Unscoped => (Scope::Unscoped, vec![]),
             TokenScope::Project(id) => {
-                let project: Project = store::get_project(self.db(), id)
-                    .await?
-                    .ok_or_else(invalid_token)?;
+                let project: Project = store::get_project(self.db(), id).await?.ok_or_else(invalid_token)?;
                 let domain = store::get_domain(self.db(), &project.domain_id)
                     .await?
                     .ok_or_else(invalid_token)?;
@@ -664,9 +651,7 @@ impl IdentityService {
                         project.id
                     )));
                 }
-                let roles = self
-                    .effective_roles(&user.id, TargetKind::Project, id)
-                    .await?;
+                let roles = self.effective_roles(&user.id, TargetKind::Project, id).await?;
                 (
                     Scope::Project {
                         id: project.id,
@@ -678,18 +663,14 @@ impl IdentityService {
                 )
             }
             TokenScope::Domain(id) => {
-                let domain = store::get_domain(self.db(), id)
-                    .await?
-                    .ok_or_else(invalid_token)?;
+                let domain = store::get_domain(self.db(), id).await?.ok_or_else(invalid_token)?;
                 if !domain.enabled {
                     return Err(IdentityError::Unauthenticated(format!(
                         "Domain {} is disabled.",
                         domain.id
                     )));
                 }
-                let roles = self
-                    .effective_roles(&user.id, TargetKind::Domain, id)
-                    .await?;
+                let roles = self.effective_roles(&user.id, TargetKind::Domain, id).await?;
                 (
                     Scope::Domain {
                         id: domain.id,
@@ -700,15 +681,12 @@ impl IdentityService {
             }
             TokenScope::System => (
                 Scope::System,
-                self.effective_roles(&user.id, TargetKind::System, SYSTEM_ALL)
-                    .await?,
+                self.effective_roles(&user.id, TargetKind::System, SYSTEM_ALL).await?,
             ),
         };
         let mut app_cred = None;
         if let Some(ac_id) = &p.application_credential_id {
-            let row = store::get_app_cred(self.db(), ac_id)
-                .await?
-                .ok_or_else(invalid_token)?;
+            let row = store::get_app_cred(self.db(), ac_id).await?.ok_or_else(invalid_token)?;
             let allowed: Vec<String> = serde_json::from_str(&row.roles).unwrap_or_default();
             let allowed = self.expand_implied(allowed).await?;
             roles.retain(|r| allowed.iter().any(|a| a.id == r.id));
@@ -776,9 +754,7 @@ impl IdentityService {
                 && e.domain_id
                     .as_deref()
                     .is_none_or(|x| Some(x) == domain || x == ctx.user_domain_id)
-                && e.audit_id
-                    .as_deref()
-                    .is_none_or(|a| p.audit_ids.iter().any(|t| t == a))
+                && e.audit_id.as_deref().is_none_or(|a| p.audit_ids.iter().any(|t| t == a))
         }))
     }
 
@@ -802,11 +778,7 @@ impl IdentityService {
         };
         store::insert_revocation(self.db(), &e).await?;
         // Old events can no longer match any live token.
-        store::prune_revocations(
-            self.db(),
-            now - 2 * self.inner.cfg.token_expiration.as_micros() as i64,
-        )
-        .await?;
+        store::prune_revocations(self.db(), now - 2 * self.inner.cfg.token_expiration.as_micros() as i64).await?;
         self.changed();
         Ok(())
     }
@@ -823,8 +795,7 @@ impl IdentityService {
             &stratus_api::Target::new().with("target.token.user_id", data.ctx.user_id.as_str()),
         )?;
         let audit = data.ctx.audit_ids.first().cloned();
-        self.revoke_matching(None, None, None, audit.as_deref())
-            .await
+        self.revoke_matching(None, None, None, audit.as_deref()).await
     }
 
     /// `GET /v3/auth/tokens`: validates the subject token on behalf of a caller.
@@ -855,10 +826,7 @@ impl IdentityService {
                 match (needs, project_id) {
                     (false, _) => true,
                     (true, Some(p)) => {
-                        ep.url = ep
-                            .url
-                            .replace("$(project_id)s", p)
-                            .replace("%(project_id)s", p);
+                        ep.url = ep.url.replace("$(project_id)s", p).replace("%(project_id)s", p);
                         true
                     }
                     (true, None) => false,

@@ -6,9 +6,7 @@
 use stratus_api::pagination::PageRequest;
 
 use crate::error::Result;
-use crate::model::{
-    ActorKind, Assignment, Domain, Endpoint, Project, Region, Role, Service, TargetKind, User,
-};
+use crate::model::{ActorKind, Assignment, Domain, Endpoint, Project, Region, Role, Service, TargetKind, User};
 use crate::store::{self, Filters, Val};
 use crate::{new_id, IdentityService};
 
@@ -160,13 +158,11 @@ impl IdentityService {
         };
         for interface in ["public", "internal", "admin"] {
             let mut f = Filters::new();
-            f.eq("service_id", Some(&service.id))
-                .eq("interface", Some(interface));
+            f.eq("service_id", Some(&service.id)).eq("interface", Some(interface));
             match store::list_endpoints(db, f, &all).await?.into_iter().next() {
                 Some(e) if e.url == s.url => {}
                 Some(e) => {
-                    store::update(db, "endpoints", &e.id, vec![("url", Val::S(s.url.clone()))])
-                        .await?;
+                    store::update(db, "endpoints", &e.id, vec![("url", Val::S(s.url.clone()))]).await?;
                 }
                 None => {
                     store::insert_endpoint(

@@ -38,9 +38,7 @@ impl IdentityConfig {
             max_active_keys: 3,
             cache_ttl: Duration::from_secs(1),
             public_url,
-            max_concurrent_hashes: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            max_concurrent_hashes: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
     }
 }

@@ -30,15 +30,9 @@ pub enum IdentityError {
 
 impl IdentityError {
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        IdentityError::NotFound {
-            kind,
-            id: id.into(),
-        }
+        IdentityError::NotFound { kind, id: id.into() }
     }
-    pub fn internal(
-        what: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn internal(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         IdentityError::Internal {
             what: what.into(),
             source: Some(Box::new(source)),
@@ -48,9 +42,7 @@ impl IdentityError {
 
 /// Maps a store conflict (a unique or foreign key refusing the write) to a 409 saying
 /// `message`; any other store error passes through.
-pub(crate) fn on_conflict(
-    message: impl FnOnce() -> String,
-) -> impl FnOnce(StoreError) -> IdentityError {
+pub(crate) fn on_conflict(message: impl FnOnce() -> String) -> impl FnOnce(StoreError) -> IdentityError {
     move |e| match e {
         StoreError::Conflict(_) => IdentityError::Conflict(message()),
         e => e.into(),
@@ -73,9 +65,9 @@ impl From<IdentityError> for ApiError {
             IdentityError::Unauthenticated(m) => ApiError::unauthorized(m.clone()),
             IdentityError::Denied(m) => ApiError::forbidden(m.clone()),
             IdentityError::TooLarge(m) => ApiError::new(ErrorKind::PayloadTooLarge, m.clone()),
-            IdentityError::Store(StoreError::Conflict(_)) => {
-                ApiError::conflict("Conflict occurred attempting to store the resource: it already exists or is in use.")
-            }
+            IdentityError::Store(StoreError::Conflict(_)) => ApiError::conflict(
+                "Conflict occurred attempting to store the resource: it already exists or is in use.",
+            ),
             IdentityError::Store(_) | IdentityError::Internal { .. } => ApiError::internal(&e),
         }
     }

@@ -17,22 +17,15 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> IdentityError {
 
 impl KeyRepository {
     pub fn new(dir: &Path) -> Self {
-        KeyRepository {
-            dir: dir.to_owned(),
-        }
+        KeyRepository { dir: dir.to_owned() }
     }
 
     /// Key indexes present, ascending.
     fn indexes(&self) -> Result<Vec<u64>> {
         let mut out = Vec::new();
-        let rd =
-            fs::read_dir(&self.dir).map_err(io_err(format!("reading {}", self.dir.display())))?;
+        let rd = fs::read_dir(&self.dir).map_err(io_err(format!("reading {}", self.dir.display())))?;
         for entry in rd.flatten() {
-            if let Some(n) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u64>().ok())
-            {
+            if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
                 out.push(n);
             }
         }
@@ -48,8 +41,7 @@ impl KeyRepository {
 
     /// Creates the repository with a staged and a primary key, unless it already has keys.
     pub fn setup(&self) -> Result<()> {
-        fs::create_dir_all(&self.dir)
-            .map_err(io_err(format!("creating {}", self.dir.display())))?;
+        fs::create_dir_all(&self.dir).map_err(io_err(format!("creating {}", self.dir.display())))?;
         restrict_dir(&self.dir).map_err(io_err("restricting key repository".into()))?;
         if self.indexes()?.is_empty() {
             self.write_key(0, &fernet::Fernet::generate_key())?;
@@ -65,8 +57,7 @@ impl KeyRepository {
         let next = idx.last().copied().unwrap_or(0) + 1;
         let staged = self.dir.join("0");
         if staged.exists() {
-            fs::rename(&staged, self.dir.join(next.to_string()))
-                .map_err(io_err("promoting staged key".into()))?;
+            fs::rename(&staged, self.dir.join(next.to_string())).map_err(io_err("promoting staged key".into()))?;
         } else {
             self.write_key(next, &fernet::Fernet::generate_key())?;
         }
@@ -77,8 +68,7 @@ impl KeyRepository {
         let keep_others = max_active.saturating_sub(1).max(1);
         while idx.len() > keep_others {
             let oldest = idx.remove(0);
-            fs::remove_file(self.dir.join(oldest.to_string()))
-                .map_err(io_err("removing old key".into()))?;
+            fs::remove_file(self.dir.join(oldest.to_string())).map_err(io_err("removing old key".into()))?;
         }
         Ok(())
     }
@@ -100,8 +90,7 @@ impl KeyRepository {
         let mut keys = Vec::new();
         for i in idx {
             let path = self.dir.join(i.to_string());
-            let text =
-                fs::read_to_string(&path).map_err(io_err(format!("reading {}", path.display())))?;
+            let text = fs::read_to_string(&path).map_err(io_err(format!("reading {}", path.display())))?;
             let f = fernet::Fernet::new(text.trim()).ok_or_else(|| IdentityError::Internal {
                 what: format!("{} is not a Fernet key", path.display()),
                 source: None,

@@ -115,11 +115,9 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| {
-            chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f)
-                .ok()
-                .map(|t| t.and_utc().timestamp_micros())
-        })
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"].iter().find_map(|f| {
+        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f)
+            .ok()
+            .map(|t| t.and_utc().timestamp_micros())
+    })
 }

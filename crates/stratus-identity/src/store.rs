@@ -19,13 +19,7 @@ fn after(f: &mut Filters, page: &PageRequest) {
 }
 
 /// `SELECT cols FROM table [WHERE ...] ORDER BY id [LIMIT n]`, after the page's marker, as models.
-async fn list<R, T>(
-    db: &Db,
-    cols: &str,
-    table: &str,
-    mut f: Filters,
-    page: &PageRequest,
-) -> Result<Vec<T>>
+async fn list<R, T>(db: &Db, cols: &str, table: &str, mut f: Filters, page: &PageRequest) -> Result<Vec<T>>
 where
     R: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     T: From<R>,
@@ -61,10 +55,7 @@ where
 /// Whether a row with this id exists, to tell a bad marker from an empty page.
 pub(crate) async fn exists(db: &Db, table: &str, id: &str) -> Result<bool> {
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE id = $1");
-    let n: i64 = sqlx::query_scalar(&sql)
-        .bind(id)
-        .fetch_one(&db.pool)
-        .await?;
+    let n: i64 = sqlx::query_scalar(&sql).bind(id).fetch_one(&db.pool).await?;
     Ok(n > 0)
 }
 
@@ -78,11 +69,7 @@ pub(crate) async fn update(db: &Db, table: &str, id: &str, sets: Vec<(&str, Val)
         .enumerate()
         .map(|(i, (c, _))| format!("{c} = ${}", i + 1))
         .collect();
-    let sql = format!(
-        "UPDATE {table} SET {} WHERE id = ${}",
-        cols.join(", "),
-        sets.len() + 1
-    );
+    let sql = format!("UPDATE {table} SET {} WHERE id = ${}", cols.join(", "), sets.len() + 1);
     let mut args: Vec<Val> = sets.into_iter().map(|(_, v)| v).collect();
     args.push(Val::S(id.to_owned()));
     let r = sqlx::query_with(&sql, stratus_store::sql::arguments(&args))
@@ -347,11 +334,7 @@ pub(crate) async fn get_project(db: &Db, id: &str) -> Result<Option<Project>> {
     find::<ProjectRow, _>(db, PROJECT_COLS, "projects", &[("id", id)]).await
 }
 
-pub(crate) async fn get_project_by_name(
-    db: &Db,
-    domain_id: &str,
-    name: &str,
-) -> Result<Option<Project>> {
+pub(crate) async fn get_project_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<Project>> {
     find::<ProjectRow, _>(
         db,
         PROJECT_COLS,
@@ -366,12 +349,10 @@ pub(crate) async fn list_projects(db: &Db, f: Filters, page: &PageRequest) -> Re
 }
 
 pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE parent_id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?)
 }
 
 // ---------------------------------------------------------------- users
@@ -400,13 +381,7 @@ pub(crate) async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
 }
 
 pub(crate) async fn get_user_by_name(db: &Db, domain_id: &str, name: &str) -> Result<Option<User>> {
-    find::<UserRow, _>(
-        db,
-        USER_COLS,
-        "users",
-        &[("domain_id", domain_id), ("name", name)],
-    )
-    .await
+    find::<UserRow, _>(db, USER_COLS, "users", &[("domain_id", domain_id), ("name", name)]).await
 }
 
 pub(crate) async fn list_users(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<User>> {
@@ -432,10 +407,12 @@ pub(crate) async fn get_credentials(db: &Db, user_id: &str) -> Result<Option<Cre
 
 pub(crate) async fn record_auth_result(db: &Db, user_id: &str, ok: bool) -> Result<()> {
     if ok {
-        sqlx::query("UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1 AND failed_auth_count <> 0")
-            .bind(user_id)
-            .execute(&db.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET failed_auth_count = 0, failed_auth_at = NULL WHERE id = $1 AND failed_auth_count <> 0",
+        )
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
     } else {
         sqlx::query("UPDATE users SET failed_auth_count = failed_auth_count + 1, failed_auth_at = $1 WHERE id = $2")
             .bind(now_micros())
@@ -500,20 +477,22 @@ pub(crate) async fn remove_member(db: &Db, group_id: &str, user_id: &str) -> Res
 }
 
 pub(crate) async fn is_member(db: &Db, group_id: &str, user_id: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2",
-    )
-    .bind(group_id)
-    .bind(user_id)
-    .fetch_one(&db.pool)
-    .await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group_id)
+        .bind(user_id)
+        .fetch_one(&db.pool)
+        .await?;
     Ok(n > 0)
 }
 
 pub(crate) async fn group_members(db: &Db, group_id: &str) -> Result<Vec<User>> {
     let sql = format!(
         "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.id",
-        USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(sqlx::query_as::<_, UserRow>(&sql)
         .bind(group_id)
@@ -527,7 +506,11 @@ pub(crate) async fn group_members(db: &Db, group_id: &str) -> Result<Vec<User>> 
 pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
     let sql = format!(
         "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = $1 ORDER BY g.id",
-        GROUP_COLS.split(", ").map(|c| format!("g.{c}")).collect::<Vec<_>>().join(", ")
+        GROUP_COLS
+            .split(", ")
+            .map(|c| format!("g.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(sqlx::query_as::<_, GroupRow>(&sql)
         .bind(user_id)
@@ -602,12 +585,11 @@ pub(crate) async fn add_implied_role(db: &Db, prior: &str, implied: &str) -> Res
 }
 
 pub(crate) async fn remove_implied_role(db: &Db, prior: &str, implied: &str) -> Result<bool> {
-    let r =
-        sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
-            .bind(prior)
-            .bind(implied)
-            .execute(&db.pool)
-            .await?;
+    let r = sqlx::query("DELETE FROM implied_roles WHERE prior_role_id = $1 AND implied_role_id = $2")
+        .bind(prior)
+        .bind(implied)
+        .execute(&db.pool)
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -726,11 +708,7 @@ pub(crate) async fn direct_role_ids(
 }
 
 /// Targets of a kind on which a user holds any role, directly or through groups.
-pub(crate) async fn targets_of_user(
-    db: &Db,
-    user_id: &str,
-    target: TargetKind,
-) -> Result<Vec<String>> {
+pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT target_id FROM assignments WHERE target_kind = $1 AND \
          ((actor_kind = 'user' AND actor_id = $2) OR (actor_kind = 'group' AND actor_id IN \
@@ -764,15 +742,17 @@ pub(crate) async fn list_regions(db: &Db, f: Filters, page: &PageRequest) -> Res
 }
 
 pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
-    sqlx::query("INSERT INTO services (id, type, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&s.id)
-        .bind(&s.service_type)
-        .bind(&s.name)
-        .bind(&s.description)
-        .bind(flag(s.enabled))
-        .bind(now_micros())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO services (id, type, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&s.id)
+    .bind(&s.service_type)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(flag(s.enabled))
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -804,11 +784,7 @@ pub(crate) async fn get_endpoint(db: &Db, id: &str) -> Result<Option<Endpoint>> 
     find::<EndpointRow, _>(db, ENDPOINT_COLS, "endpoints", &[("id", id)]).await
 }
 
-pub(crate) async fn list_endpoints(
-    db: &Db,
-    f: Filters,
-    page: &PageRequest,
-) -> Result<Vec<Endpoint>> {
+pub(crate) async fn list_endpoints(db: &Db, f: Filters, page: &PageRequest) -> Result<Vec<Endpoint>> {
     list::<EndpointRow, _>(db, ENDPOINT_COLS, "endpoints", f, page).await
 }
 
@@ -834,8 +810,7 @@ pub(crate) struct AppCredRow {
     pub unrestricted: i64,
     pub roles: String,
 }
-const APPCRED_COLS: &str =
-    "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles";
+const APPCRED_COLS: &str = "id, name, user_id, project_id, secret_hash, description, expires_at, unrestricted, roles";
 
 pub(crate) async fn insert_app_cred(db: &Db, r: &AppCredRow) -> Result<()> {
     sqlx::query(
@@ -861,11 +836,7 @@ pub(crate) async fn get_app_cred(db: &Db, id: &str) -> Result<Option<AppCredRow>
     find::<AppCredRow, _>(db, APPCRED_COLS, "application_credentials", &[("id", id)]).await
 }
 
-pub(crate) async fn get_app_cred_by_name(
-    db: &Db,
-    user_id: &str,
-    name: &str,
-) -> Result<Option<AppCredRow>> {
+pub(crate) async fn get_app_cred_by_name(db: &Db, user_id: &str, name: &str) -> Result<Option<AppCredRow>> {
     find::<AppCredRow, _>(
         db,
         APPCRED_COLS,
@@ -875,11 +846,7 @@ pub(crate) async fn get_app_cred_by_name(
     .await
 }
 
-pub(crate) async fn list_app_creds(
-    db: &Db,
-    user_id: &str,
-    name: Option<&str>,
-) -> Result<Vec<AppCredRow>> {
+pub(crate) async fn list_app_creds(db: &Db, user_id: &str, name: Option<&str>) -> Result<Vec<AppCredRow>> {
     let mut f = Filters::new();
     f.eq("user_id", Some(user_id)).eq("name", name);
     let sql = format!(
@@ -922,10 +889,7 @@ pub(crate) async fn insert_revocation(db: &Db, e: &RevocationEvent) -> Result<()
 }
 
 /// Events that can still match an unexpired token.
-pub(crate) async fn revocations_since(
-    db: &Db,
-    oldest_relevant: i64,
-) -> Result<Vec<RevocationEvent>> {
+pub(crate) async fn revocations_since(db: &Db, oldest_relevant: i64) -> Result<Vec<RevocationEvent>> {
     Ok(sqlx::query_as::<_, RevocationEvent>(
         "SELECT id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at FROM revocation_events \
          WHERE revoked_at >= $1 ORDER BY revoked_at",

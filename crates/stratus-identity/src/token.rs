@@ -113,13 +113,8 @@ impl TokenPayload {
             scope,
             self.issued_at,
             self.expires_at,
-            self.audit_ids
-                .iter()
-                .filter_map(|a| pack_audit(a))
-                .collect(),
-            self.application_credential_id
-                .as_deref()
-                .map(PackedId::pack),
+            self.audit_ids.iter().filter_map(|a| pack_audit(a)).collect(),
+            self.application_credential_id.as_deref().map(PackedId::pack),
         );
         // Serialising plain data into a Vec cannot fail.
         rmp_serde::to_vec(&packed).unwrap_or_default()

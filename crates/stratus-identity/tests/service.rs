@@ -23,8 +23,7 @@ fn password(user: &str, pw: &str, project: Option<&str>) -> AuthRequest {
     let mut v = serde_json::json!({"auth": {"identity": {"methods": ["password"],
         "password": {"user": {"name": user, "domain": {"id": "default"}, "password": pw}}}}});
     if let Some(p) = project {
-        v["auth"]["scope"] =
-            serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
+        v["auth"]["scope"] = serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
     }
     serde_json::from_value(v).expect("auth request")
 }
@@ -52,13 +51,7 @@ async fn lifecycle(backend: Backend) {
         .authenticate(password("admin", "s3cret", Some("admin")))
         .await
         .expect("admin token");
-    let names: Vec<_> = admin
-        .data
-        .ctx
-        .roles
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
+    let names: Vec<_> = admin.data.ctx.roles.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,
         ["admin", "member", "reader"],
@@ -66,10 +59,7 @@ async fn lifecycle(backend: Backend) {
     );
     let ctx = svc.validate(&admin.token).await.expect("valid").ctx;
     assert_eq!(ctx.user_name, "admin");
-    assert_eq!(
-        svc.catalog(None).await.expect("catalog")[0].endpoints.len(),
-        3
-    );
+    assert_eq!(svc.catalog(None).await.expect("catalog")[0].endpoints.len(), 3);
 
     // A role through a group, and its implied roles.
     let p = svc
@@ -103,13 +93,9 @@ async fn lifecycle(backend: Backend) {
         )
         .await
         .expect("group");
-    svc.add_user_to_group(&ctx, &g.id, &u.id)
-        .await
-        .expect("member");
+    svc.add_user_to_group(&ctx, &g.id, &u.id).await.expect("member");
     assert!(
-        svc.authenticate(password("dana", "pw", Some("web")))
-            .await
-            .is_err(),
+        svc.authenticate(password("dana", "pw", Some("web"))).await.is_err(),
         "no role yet"
     );
     let member = svc
@@ -137,13 +123,7 @@ async fn lifecycle(backend: Backend) {
         .authenticate(password("dana", "pw", Some("web")))
         .await
         .expect("dana token");
-    let names: Vec<_> = dana
-        .data
-        .ctx
-        .roles
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
+    let names: Vec<_> = dana.data.ctx.roles.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["member", "reader"]);
 
     // Removing the group's role revokes dana's token; revoking a token refuses it.
@@ -155,20 +135,12 @@ async fn lifecycle(backend: Backend) {
         .expect("admin");
     svc.revoke_token(&ctx, &again.token).await.expect("revoke");
     assert!(svc.validate(&again.token).await.is_err());
-    assert!(
-        svc.validate(&admin.token).await.is_ok(),
-        "other tokens stand"
-    );
+    assert!(svc.validate(&admin.token).await.is_ok(), "other tokens stand");
 
     // A token made by one node validates on another sharing the keys and the store.
     let other = service(&loc, keys.path()).await;
     assert_eq!(
-        other
-            .validate(&admin.token)
-            .await
-            .expect("other node")
-            .ctx
-            .user_id,
+        other.validate(&admin.token).await.expect("other node").ctx.user_id,
         ctx.user_id
     );
     assert!(

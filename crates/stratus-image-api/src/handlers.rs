@@ -29,13 +29,19 @@ async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 pub(crate) async fn create_image(State(s): State<ApiState>, caller: Caller, req: Request) -> Out {
     let ct = content_type(req.headers()).to_owned();
     if !ct.is_empty() && !ct.contains("json") {
-        return Err(ApiError::new(ErrorKind::UnsupportedMediaType, format!("Content type '{ct}' is not supported; use application/json.")));
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!("Content type '{ct}' is not supported; use application/json."),
+        ));
     }
     let body: Map<String, Value> = parse_json(&read_body(req).await?)?;
     let image = s.svc.create_image(&caller, body).await?;
@@ -44,7 +50,10 @@ pub(crate) async fn create_image(State(s): State<ApiState>, caller: Caller, req:
     if let Ok(v) = HeaderValue::from_str(&format!("{}/v2/images/{}", s.base, image.id)) {
         h.insert(header::LOCATION, v);
     }
-    h.insert("OpenStack-image-import-methods", HeaderValue::from_static("glance-direct"));
+    h.insert(
+        "OpenStack-image-import-methods",
+        HeaderValue::from_static("glance-direct"),
+    );
     h.insert("OpenStack-image-store-ids", HeaderValue::from_static("file"));
     Ok(resp)
 }
@@ -64,7 +73,10 @@ pub(crate) async fn list_images(State(s): State<ApiState>, caller: Caller, RawQu
 }
 
 pub(crate) async fn get_image(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>) -> Out {
-    Ok(json_body(StatusCode::OK, views::image(&s.svc.get_image(&caller, &id).await?)))
+    Ok(json_body(
+        StatusCode::OK,
+        views::image(&s.svc.get_image(&caller, &id).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -77,29 +89,46 @@ struct PatchOp {
 
 /// The attribute a JSON pointer names; only top-level attributes can be patched.
 fn attribute(path: &str) -> Result<String, ApiError> {
-    let rest = path.strip_prefix('/').ok_or_else(|| ApiError::bad_request(format!("Invalid JSON pointer '{path}': it must start with '/'.")))?;
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid JSON pointer '{path}': it must start with '/'.")))?;
     let mut segments = rest.split('/');
     let first = segments.next().unwrap_or("").replace("~1", "/").replace("~0", "~");
     if first.is_empty() {
-        return Err(ApiError::bad_request(format!("Invalid JSON pointer '{path}': it names no attribute.")));
+        return Err(ApiError::bad_request(format!(
+            "Invalid JSON pointer '{path}': it names no attribute."
+        )));
     }
     if segments.next().is_some() {
         // Deep paths (/locations/0) address attributes users may not write at all.
         stratus_image::check_writable(&first).map_err(ApiError::from)?;
-        return Err(ApiError::bad_request(format!("Invalid JSON pointer '{path}': only top-level attributes can be changed.")));
+        return Err(ApiError::bad_request(format!(
+            "Invalid JSON pointer '{path}': only top-level attributes can be changed."
+        )));
     }
     Ok(first)
 }
 
-pub(crate) async fn update_image(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>, req: Request) -> Out {
-    let ct = content_type(req.headers()).split(';').next().unwrap_or("").trim().to_owned();
+pub(crate) async fn update_image(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let ct = content_type(req.headers())
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     if ct != PATCH_MEDIA_TYPE {
         let mut resp = ApiError::new(
             ErrorKind::UnsupportedMediaType,
             format!("Content type '{ct}' is not supported for PATCH; use {PATCH_MEDIA_TYPE}."),
         )
         .into_response();
-        resp.headers_mut().insert("Accept-Patch", HeaderValue::from_static(PATCH_MEDIA_TYPE));
+        resp.headers_mut()
+            .insert("Accept-Patch", HeaderValue::from_static(PATCH_MEDIA_TYPE));
         return Ok(resp);
     }
     let ops: Vec<PatchOp> = parse_json(&read_body(req).await?)?;
@@ -109,7 +138,10 @@ pub(crate) async fn update_image(State(s): State<ApiState>, caller: Caller, Path
         changes.push(match (op.op.as_str(), op.value) {
             ("add" | "replace", Some(v)) => Change::Set(attr, v),
             ("add" | "replace", None) => {
-                return Err(ApiError::bad_request(format!("Invalid operation {n}: '{}' needs a value.", op.op)))
+                return Err(ApiError::bad_request(format!(
+                    "Invalid operation {n}: '{}' needs a value.",
+                    op.op
+                )))
             }
             ("remove", _) => Change::Remove(attr),
             (other, _) => {
@@ -156,18 +188,37 @@ fn upload_from(headers: &HeaderMap, body: Body) -> Result<Upload, ApiError> {
         }
         (a, b) => a.or(b),
     };
-    let content_md5 = headers.get("content-md5").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let content_md5 = headers
+        .get("content-md5")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
-    Ok(Upload { body, declared_size: declared, content_md5 })
+    Ok(Upload {
+        body,
+        declared_size: declared,
+        content_md5,
+    })
 }
 
-pub(crate) async fn upload(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Out {
+pub(crate) async fn upload(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Out {
     let up = upload_from(&headers, body)?;
     s.svc.upload(&caller, &id, up).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn stage(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Out {
+pub(crate) async fn stage(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Out {
     let up = upload_from(&headers, body)?;
     s.svc.stage(&caller, &id, up).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -175,9 +226,21 @@ pub(crate) async fn stage(State(s): State<ApiState>, caller: Caller, Path(id): P
 
 /// `Range: bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are not served.
 fn parse_range(headers: &HeaderMap) -> Result<Option<ByteRange>, ApiError> {
-    let Some(v) = headers.get(header::RANGE) else { return Ok(None) };
-    let bad = || ApiError::new(ErrorKind::RangeNotSatisfiable, "Invalid Range header: expected one range of bytes=START-END.");
-    let spec = v.to_str().map_err(|_| bad())?.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let Some(v) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::new(
+            ErrorKind::RangeNotSatisfiable,
+            "Invalid Range header: expected one range of bytes=START-END.",
+        )
+    };
+    let spec = v
+        .to_str()
+        .map_err(|_| bad())?
+        .trim()
+        .strip_prefix("bytes=")
+        .ok_or_else(bad)?;
     if spec.contains(',') {
         return Err(bad());
     }
@@ -191,7 +254,12 @@ fn parse_range(headers: &HeaderMap) -> Result<Option<ByteRange>, ApiError> {
     }))
 }
 
-pub(crate) async fn download(State(s): State<ApiState>, caller: Caller, Path(id): Path<String>, headers: HeaderMap) -> Out {
+pub(crate) async fn download(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Out {
     let range = parse_range(&headers)?;
     let dl = s.svc.download(&caller, &id, range).await?;
     let Some(data) = dl.data else {
@@ -200,7 +268,10 @@ pub(crate) async fn download(State(s): State<ApiState>, caller: Caller, Path(id)
     let stream = tokio_util::io::ReaderStream::with_capacity(data.reader.take(data.length), 256 * 1024);
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(data.length));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if data.partial {
@@ -238,11 +309,19 @@ pub(crate) async fn import(State(s): State<ApiState>, caller: Caller, Path(id): 
     let body: ImportBody = parse_json(&read_body(req).await?)?;
     let known: Vec<String> = s.svc.stores().into_iter().map(|(id, _, _)| id).collect();
     if let Some(bad) = body.stores.iter().flatten().find(|st| !known.contains(st)) {
-        return Err(ApiError::bad_request(format!("Unknown store '{bad}'; stores here: {}.", known.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "Unknown store '{bad}'; stores here: {}.",
+            known.join(", ")
+        )));
     }
     // The remaining method fields belong to web-download and glance-download, which are
     // refused by name below; all_stores has one store to mean here.
-    let _ = (&body.method.uri, &body.method.glance_image_id, &body.method.glance_region, &body.method.glance_service_interface);
+    let _ = (
+        &body.method.uri,
+        &body.method.glance_image_id,
+        &body.method.glance_region,
+        &body.method.glance_service_interface,
+    );
     let _ = (body.all_stores, body.all_stores_must_succeed);
     s.svc.import(&caller, &id, &body.method.name).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -263,7 +342,11 @@ pub(crate) async fn add_tag(State(s): State<ApiState>, caller: Caller, Path((id,
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn remove_tag(State(s): State<ApiState>, caller: Caller, Path((id, tag)): Path<(String, String)>) -> Out {
+pub(crate) async fn remove_tag(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> Out {
     s.svc.remove_tag(&caller, &id, &tag).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -297,8 +380,15 @@ pub(crate) async fn list_members(State(s): State<ApiState>, caller: Caller, Path
     ))
 }
 
-pub(crate) async fn get_member(State(s): State<ApiState>, caller: Caller, Path((id, member)): Path<(String, String)>) -> Out {
-    Ok(json_body(StatusCode::OK, views::member(&s.svc.get_member(&caller, &id, &member).await?)))
+pub(crate) async fn get_member(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((id, member)): Path<(String, String)>,
+) -> Out {
+    Ok(json_body(
+        StatusCode::OK,
+        views::member(&s.svc.get_member(&caller, &id, &member).await?),
+    ))
 }
 
 pub(crate) async fn update_member(
@@ -312,7 +402,11 @@ pub(crate) async fn update_member(
     Ok(json_body(StatusCode::OK, views::member(&m)))
 }
 
-pub(crate) async fn remove_member(State(s): State<ApiState>, caller: Caller, Path((id, member)): Path<(String, String)>) -> Out {
+pub(crate) async fn remove_member(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((id, member)): Path<(String, String)>,
+) -> Out {
     s.svc.remove_member(&caller, &id, &member).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

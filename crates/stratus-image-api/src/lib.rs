@@ -67,8 +67,14 @@ async fn versions_ok(State(state): State<ApiState>) -> Json<serde_json::Value> {
 /// The router mounted at `/image`.
 pub fn router(svc: ImageService, validator: Arc<dyn TokenValidator>, public_url: &str) -> Router {
     let public_url = public_url.trim_end_matches('/');
-    let state = ApiState { svc, base: format!("{public_url}/image").into() };
-    let auth = AuthState { validator, identity_uri: format!("{public_url}/identity/v3").into() };
+    let state = ApiState {
+        svc,
+        base: format!("{public_url}/image").into(),
+    };
+    let auth = AuthState {
+        validator,
+        identity_uri: format!("{public_url}/identity/v3").into(),
+    };
     use handlers::*;
     let data = Router::new()
         .route("/images/{id}/file", put(upload).get(download))
@@ -83,7 +89,10 @@ pub fn router(svc: ImageService, validator: Arc<dyn TokenValidator>, public_url:
         .route("/images/{id}/actions/reactivate", post(reactivate))
         .route("/images/{id}/tags/{tag}", put(add_tag).delete(remove_tag))
         .route("/images/{id}/members", get(list_members).post(add_member))
-        .route("/images/{id}/members/{member}", get(get_member).put(update_member).delete(remove_member))
+        .route(
+            "/images/{id}/members/{member}",
+            get(get_member).put(update_member).delete(remove_member),
+        )
         .route("/schemas/image", get(schema_image))
         .route("/schemas/images", get(schema_images))
         .route("/schemas/member", get(schema_member))
@@ -97,8 +106,13 @@ pub fn router(svc: ImageService, validator: Arc<dyn TokenValidator>, public_url:
         .route("/versions", get(versions_ok))
         .nest("/v2", v2)
         .fallback(stratus_api::error::not_found_fallback)
-        .layer(axum::middleware::from_fn_with_state(auth, stratus_api::auth::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            stratus_api::auth::middleware,
+        ))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
-        .layer(axum::middleware::from_fn(|req, next| stratus_api::error::render_faults(FaultStyle::Image, req, next)))
+        .layer(axum::middleware::from_fn(|req, next| {
+            stratus_api::error::render_faults(FaultStyle::Image, req, next)
+        }))
         .with_state(state)
 }

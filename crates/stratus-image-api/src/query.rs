@@ -29,7 +29,11 @@ fn boolean(key: &str, v: &str) -> Result<bool, ApiError> {
 }
 
 fn size(key: &str, v: &str) -> Result<i64, ApiError> {
-    v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| bad(format!("Invalid value '{v}' for '{key}': expected an integer of 0 or more.")))
+    v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+        bad(format!(
+            "Invalid value '{v}' for '{key}': expected an integer of 0 or more."
+        ))
+    })
 }
 
 fn sort_key(k: &str) -> Result<SortKey, ApiError> {
@@ -50,7 +54,9 @@ fn parse_time(s: &str) -> Option<i64> {
         return Some(t.timestamp_micros());
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"].iter().find_map(|f| {
-        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f).ok().map(|t| t.and_utc().timestamp_micros())
+        chrono::NaiveDateTime::parse_from_str(s.trim_end_matches('Z'), f)
+            .ok()
+            .map(|t| t.and_utc().timestamp_micros())
     })
 }
 
@@ -59,7 +65,11 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
         Some(q) => serde_urlencoded::from_str(q).map_err(|e| bad(format!("Malformed query string: {e}.")))?,
         None => Vec::new(),
     };
-    let mut q = ImageQuery { limit: DEFAULT_LIMIT, member_status: Some(MemberStatus::Accepted), ..Default::default() };
+    let mut q = ImageQuery {
+        limit: DEFAULT_LIMIT,
+        member_status: Some(MemberStatus::Accepted),
+        ..Default::default()
+    };
     let mut marker = None;
     let (mut sort_keys, mut sort_dirs, mut sort) = (Vec::new(), Vec::new(), None::<String>);
     for (k, v) in &pairs {
@@ -78,7 +88,9 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
                 q.visibility = match v.as_str() {
                     "all" => VisibilityFilter::All,
                     other => VisibilityFilter::Only(Visibility::parse(other).ok_or_else(|| {
-                        bad(format!("Invalid visibility '{other}': expected public, private, shared, community or all."))
+                        bad(format!(
+                            "Invalid visibility '{other}': expected public, private, shared, community or all."
+                        ))
                     })?),
                 }
             }
@@ -86,7 +98,9 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
                 q.member_status = match v.to_ascii_lowercase().as_str() {
                     "all" => None,
                     other => Some(MemberStatus::parse(other).ok_or_else(|| {
-                        bad(format!("Invalid member_status '{other}': expected pending, accepted, rejected or all."))
+                        bad(format!(
+                            "Invalid member_status '{other}': expected pending, accepted, rejected or all."
+                        ))
                     })?),
                 }
             }
@@ -101,17 +115,31 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
             "os_hidden" => q.os_hidden = boolean(k, v)?,
             "tag" => q.tags.push(v.clone()),
             "created_at" | "updated_at" => {
-                let (op, at) = v.split_once(':').ok_or_else(|| bad(format!("Invalid filter '{k}={v}': expected OPERATOR:TIME, such as gt:2026-01-01T00:00:00Z.")))?;
-                let op = Cmp::parse(op).ok_or_else(|| bad(format!("Invalid operator '{op}' in '{k}': expected eq, neq, gt, gte, lt or lte.")))?;
+                let (op, at) = v.split_once(':').ok_or_else(|| {
+                    bad(format!(
+                        "Invalid filter '{k}={v}': expected OPERATOR:TIME, such as gt:2026-01-01T00:00:00Z."
+                    ))
+                })?;
+                let op = Cmp::parse(op).ok_or_else(|| {
+                    bad(format!(
+                        "Invalid operator '{op}' in '{k}': expected eq, neq, gt, gte, lt or lte."
+                    ))
+                })?;
                 let at = parse_time(at).ok_or_else(|| bad(format!("Invalid time '{at}' in '{k}'.")))?;
-                q.times.push(TimeFilter { updated: k == "updated_at", op, at });
+                q.times.push(TimeFilter {
+                    updated: k == "updated_at",
+                    op,
+                    at,
+                });
             }
             _ => q.properties.push((k.clone(), v.clone())),
         }
     }
     if let Some(s) = sort {
         if !sort_keys.is_empty() || !sort_dirs.is_empty() {
-            return Err(bad("The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.".into()));
+            return Err(bad(
+                "The 'sort' parameter cannot be combined with 'sort_key' or 'sort_dir'.".into(),
+            ));
         }
         for item in s.split(',').filter(|i| !i.is_empty()) {
             let (k, d) = item.split_once(':').unwrap_or((item, "desc"));
@@ -119,10 +147,16 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
         }
     } else {
         if sort_dirs.len() > 1 && sort_dirs.len() != sort_keys.len() {
-            return Err(bad("Give one sort_dir for every sort_key, or a single one for all.".into()));
+            return Err(bad(
+                "Give one sort_dir for every sort_key, or a single one for all.".into()
+            ));
         }
         for (n, k) in sort_keys.iter().enumerate() {
-            let d = sort_dirs.get(n).or(sort_dirs.first()).map(String::as_str).unwrap_or("desc");
+            let d = sort_dirs
+                .get(n)
+                .or(sort_dirs.first())
+                .map(String::as_str)
+                .unwrap_or("desc");
             q.sort.push((sort_key(k)?, sort_dir(d)?));
         }
         if sort_keys.is_empty() {
@@ -131,7 +165,11 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
         }
     }
     let params = pairs.into_iter().filter(|(k, _)| k != "marker").collect();
-    Ok(ListRequest { query: q, marker, params })
+    Ok(ListRequest {
+        query: q,
+        marker,
+        params,
+    })
 }
 
 /// The `next` link: the same query, after `last`.
@@ -147,12 +185,18 @@ mod tests {
 
     #[test]
     fn filters_sorting_and_properties() {
-        let r = parse(Some("name=cirros&tag=a&tag=b&os_hidden=True&sort=name:asc,size&hw_disk_bus=virtio&marker=m&limit=5000")).unwrap();
+        let r = parse(Some(
+            "name=cirros&tag=a&tag=b&os_hidden=True&sort=name:asc,size&hw_disk_bus=virtio&marker=m&limit=5000",
+        ))
+        .unwrap();
         assert_eq!(r.query.name.as_deref(), Some("cirros"));
         assert_eq!(r.query.tags, vec!["a", "b"]);
         assert!(r.query.os_hidden);
         assert_eq!(r.query.sort, vec![(SortKey::Name, false), (SortKey::Size, true)]);
-        assert_eq!(r.query.properties, vec![("hw_disk_bus".to_string(), "virtio".to_string())]);
+        assert_eq!(
+            r.query.properties,
+            vec![("hw_disk_bus".to_string(), "virtio".to_string())]
+        );
         assert_eq!(r.query.limit, MAX_LIMIT);
         assert_eq!(r.marker.as_deref(), Some("m"));
         assert!(!r.params.iter().any(|(k, _)| k == "marker"));
@@ -161,7 +205,16 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_parameter() {
-        for q in ["limit=-1", "visibility=secret", "status=sleeping", "sort_key=nope", "sort_dir=up", "size_min=x", "created_at=gt:yesterday", "sort=name&sort_key=size"] {
+        for q in [
+            "limit=-1",
+            "visibility=secret",
+            "status=sleeping",
+            "sort_key=nope",
+            "sort_dir=up",
+            "size_min=x",
+            "created_at=gt:yesterday",
+            "sort=name&sort_key=size",
+        ] {
             assert!(parse(Some(q)).is_err(), "{q}");
         }
     }

@@ -88,7 +88,9 @@ pub(crate) fn is_uuid(s: &str) -> bool {
 
 fn format(key: &str, v: &Value, allowed: &[&str]) -> Result<Option<String>> {
     match string_or_null(key, v, 255)? {
-        Some(f) if !allowed.contains(&f.as_str()) => Err(invalid(key, &format!("must be one of {}", allowed.join(", ")))),
+        Some(f) if !allowed.contains(&f.as_str()) => {
+            Err(invalid(key, &format!("must be one of {}", allowed.join(", "))))
+        }
         f => Ok(f),
     }
 }
@@ -102,14 +104,17 @@ pub(crate) fn set(image: &mut Image, key: &str, v: &Value, cfg: &ImageConfig) ->
         "name" => image.name = string_or_null(key, v, 255)?,
         "visibility" => {
             let s = v.as_str().unwrap_or_default();
-            image.visibility = Visibility::parse(s).ok_or_else(|| invalid(key, "must be one of public, private, shared, community"))?;
+            image.visibility = Visibility::parse(s)
+                .ok_or_else(|| invalid(key, "must be one of public, private, shared, community"))?;
         }
         "protected" => image.protected = boolean(key, v)?,
         "os_hidden" => image.os_hidden = boolean(key, v)?,
         "disk_format" | "container_format" => {
             // Glance fixes the formats once data has been accepted for them.
             if image.status != Status::Queued {
-                return Err(ImageError::Denied(format!("Attribute '{key}' can be only replaced for a queued image.")));
+                return Err(ImageError::Denied(format!(
+                    "Attribute '{key}' can be only replaced for a queued image."
+                )));
             }
             if key == "disk_format" {
                 image.disk_format = format(key, v, DISK_FORMATS)?;
@@ -120,7 +125,9 @@ pub(crate) fn set(image: &mut Image, key: &str, v: &Value, cfg: &ImageConfig) ->
         "min_disk" => image.min_disk = non_negative(key, v)?,
         "min_ram" => image.min_ram = non_negative(key, v)?,
         "tags" => {
-            let Value::Array(items) = v else { return Err(invalid(key, "expected a list of strings")) };
+            let Value::Array(items) = v else {
+                return Err(invalid(key, "expected a list of strings"));
+            };
             let mut tags: Vec<String> = Vec::new();
             for t in items {
                 let t = string_or_null(key, t, 255)?.ok_or_else(|| invalid(key, "tags are strings"))?;
@@ -132,7 +139,10 @@ pub(crate) fn set(image: &mut Image, key: &str, v: &Value, cfg: &ImageConfig) ->
                 }
             }
             if tags.len() > cfg.max_tags {
-                return Err(ImageError::OverLimit(format!("An image may have at most {} tags.", cfg.max_tags)));
+                return Err(ImageError::OverLimit(format!(
+                    "An image may have at most {} tags.",
+                    cfg.max_tags
+                )));
             }
             tags.sort();
             image.tags = tags;
@@ -193,7 +203,8 @@ pub(crate) fn check_formats(image: &Image) -> Result<()> {
         && image.disk_format != image.container_format
     {
         return Err(ImageError::Validation(
-            "Invalid mix of disk and container formats: when one is aki, ari or ami, the other must be the same.".into(),
+            "Invalid mix of disk and container formats: when one is aki, ari or ami, the other must be the same."
+                .into(),
         ));
     }
     Ok(())
@@ -214,10 +225,15 @@ mod tests {
         let mut i = image();
         for k in ["checksum", "size", "status", "os_hash_value", "self"] {
             let e = set(&mut i, k, &json!("x"), &cfg).unwrap_err();
-            assert!(matches!(e, ImageError::Denied(ref m) if m.contains("read-only")), "{k}: {e}");
+            assert!(
+                matches!(e, ImageError::Denied(ref m) if m.contains("read-only")),
+                "{k}: {e}"
+            );
         }
         for k in ["location", "os_glance_import_task", "deleted"] {
-            assert!(matches!(set(&mut i, k, &json!("x"), &cfg).unwrap_err(), ImageError::Denied(ref m) if m.contains("reserved")));
+            assert!(
+                matches!(set(&mut i, k, &json!("x"), &cfg).unwrap_err(), ImageError::Denied(ref m) if m.contains("reserved"))
+            );
         }
     }
 
@@ -234,9 +250,15 @@ mod tests {
         assert_eq!(i.tags, vec!["a", "b"]);
         set(&mut i, "hw_disk_bus", &json!("virtio"), &cfg).unwrap();
         remove(&mut i, "hw_disk_bus").unwrap();
-        assert!(matches!(remove(&mut i, "hw_disk_bus").unwrap_err(), ImageError::Conflict(_)));
+        assert!(matches!(
+            remove(&mut i, "hw_disk_bus").unwrap_err(),
+            ImageError::Conflict(_)
+        ));
         assert!(matches!(remove(&mut i, "name").unwrap_err(), ImageError::Denied(_)));
         i.status = Status::Active;
-        assert!(matches!(set(&mut i, "disk_format", &json!("raw"), &cfg).unwrap_err(), ImageError::Denied(_)));
+        assert!(matches!(
+            set(&mut i, "disk_format", &json!("raw"), &cfg).unwrap_err(),
+            ImageError::Denied(_)
+        ));
     }
 }

@@ -107,13 +107,21 @@ impl ImageService {
                 image.owner.as_deref().unwrap_or("")
             ))
         } else {
-            ImageError::OverLimit(format!("Image data is larger than the {limit} bytes this cloud accepts."))
+            ImageError::OverLimit(format!(
+                "Image data is larger than the {limit} bytes this cloud accepts."
+            ))
         }
     }
 
     /// Checks a queued image can take `declared_size` bytes within its owner's quota and moves it to `to`
     /// atomically, so that one upload at a time wins; returns the byte limit for the data.
-    async fn claim_for_data(&self, image: &Image, declared_size: Option<u64>, to: Status, verb: &str) -> Result<(u64, bool)> {
+    async fn claim_for_data(
+        &self,
+        image: &Image,
+        declared_size: Option<u64>,
+        to: Status,
+        verb: &str,
+    ) -> Result<(u64, bool)> {
         let id = &image.id;
         if image.status != Status::Queued {
             return Err(ImageError::Conflict(format!(
@@ -136,7 +144,9 @@ impl ImageService {
         let image = self.visible(caller, id).await?;
         self.enforce("upload_image", caller, &target(&image))?;
         self.check_ready_for_data(&image)?;
-        let (limit, by_quota) = self.claim_for_data(&image, up.declared_size, Status::Saving, "uploaded to").await?;
+        let (limit, by_quota) = self
+            .claim_for_data(&image, up.declared_size, Status::Saving, "uploaded to")
+            .await?;
         let svc = self.clone();
         tokio::spawn(async move {
             let store = svc.inner.store.clone();
@@ -161,10 +171,15 @@ impl ImageService {
             Ok(record) => {
                 if db::activate(self.db(), &image.id, from, &record).await? {
                     tracing::info!(image = %image.id, size = record.size, "image active");
-                    return db::get_image(self.db(), &image.id).await?.ok_or_else(|| ImageError::NotFound(image.id.clone()));
+                    return db::get_image(self.db(), &image.id)
+                        .await?
+                        .ok_or_else(|| ImageError::NotFound(image.id.clone()));
                 }
                 let _ = store.delete(&record.location).await;
-                Err(ImageError::Conflict(format!("Image {} was deleted while its data was being received.", image.id)))
+                Err(ImageError::Conflict(format!(
+                    "Image {} was deleted while its data was being received.",
+                    image.id
+                )))
             }
             Err((revert, e)) => {
                 let to = match revert {
@@ -190,13 +205,20 @@ impl ImageService {
     ) -> std::result::Result<DataRecord, (Revert, ImageError)> {
         let killed = |e: ImageError| (Revert::Killed, e);
         let refused = |e: ImageError| (Revert::Queued, e);
-        let writer = store.begin(&image.id).map_err(|e| killed(ImageError::internal("starting to write image data", e)))?;
-        let want_sha256 = image.properties.get("owner_specified.openstack.sha256").is_some_and(|v| !v.is_empty());
+        let writer = store
+            .begin(&image.id)
+            .map_err(|e| killed(ImageError::internal("starting to write image data", e)))?;
+        let want_sha256 = image
+            .properties
+            .get("owner_specified.openstack.sha256")
+            .is_some_and(|v| !v.is_empty());
         let got = match ingest(up.body, writer, limit, want_sha256).await {
             Ok(g) => g,
             Err(IngestError::TooLarge { .. }) => return Err(refused(self.too_large(image, limit, by_quota))),
             Err(IngestError::Source(m)) => {
-                return Err(killed(ImageError::Validation(format!("The upload was interrupted: {m}."))))
+                return Err(killed(ImageError::Validation(format!(
+                    "The upload was interrupted: {m}."
+                ))))
             }
             Err(e @ IngestError::Store(_)) => return Err(killed(ImageError::internal("writing image data", e))),
         };
@@ -212,7 +234,13 @@ impl ImageService {
                 got.md5
             ))));
         }
-        let owner_said = |k: &str| image.properties.get(k).filter(|v| !v.is_empty()).map(|v| v.to_ascii_lowercase());
+        let owner_said = |k: &str| {
+            image
+                .properties
+                .get(k)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.to_ascii_lowercase())
+        };
         if let Some(md5) = owner_said("owner_specified.openstack.md5").filter(|m| *m != got.md5) {
             return Err(refused(ImageError::Validation(format!(
                 "Checksum verification failed: the data's MD5 is {}, the image's owner_specified.openstack.md5 says {md5}.",
@@ -228,7 +256,10 @@ impl ImageService {
         }
         let mut virtual_size = None;
         if inspect {
-            let (disk, container) = (image.disk_format.as_deref().unwrap_or("raw"), image.container_format.as_deref().unwrap_or("bare"));
+            let (disk, container) = (
+                image.disk_format.as_deref().unwrap_or("raw"),
+                image.container_format.as_deref().unwrap_or("bare"),
+            );
             match self.inner.inspector.inspect(got.writer.path(), disk, container).await {
                 Ok(i) => virtual_size = i.virtual_size,
                 Err(InspectError::Refused(r)) => return Err(refused(ImageError::Validation(r.to_string()))),
@@ -260,7 +291,8 @@ impl ImageService {
                 "The requested image has been deactivated. Image data download is prohibited.".into(),
             ));
         }
-        let (Some(location), Some(total), Status::Active | Status::Deactivated) = (image.location.clone(), image.size, image.status)
+        let (Some(location), Some(total), Status::Active | Status::Deactivated) =
+            (image.location.clone(), image.size, image.status)
         else {
             return Ok(Download { image, data: None });
         };
@@ -274,18 +306,36 @@ impl ImageService {
             return Err(ImageError::RangeNotSatisfiable(total));
         }
         let length = if total == 0 { 0 } else { end - start + 1 };
-        let reader = self.inner.store.open(&location, start).await.map_err(|e| ImageError::internal("opening image data", e))?;
-        Ok(Download { image, data: Some(DownloadData { reader, start, length, total, partial: range.is_some() }) })
+        let reader = self
+            .inner
+            .store
+            .open(&location, start)
+            .await
+            .map_err(|e| ImageError::internal("opening image data", e))?;
+        Ok(Download {
+            image,
+            data: Some(DownloadData {
+                reader,
+                start,
+                length,
+                total,
+                partial: range.is_some(),
+            }),
+        })
     }
 
     /// `PUT /v2/images/{id}/stage`: the first half of `glance-direct`.
     pub async fn stage(&self, caller: &AuthContext, id: &str, up: Upload) -> Result<()> {
         let image = self.visible(caller, id).await?;
         self.enforce("stage_image", caller, &target(&image))?;
-        let (limit, by_quota) = self.claim_for_data(&image, up.declared_size, Status::Uploading, "staged for").await?;
+        let (limit, by_quota) = self
+            .claim_for_data(&image, up.declared_size, Status::Uploading, "staged for")
+            .await?;
         let svc = self.clone();
         tokio::spawn(async move {
-            let staged = svc.take_data(&image, up, &svc.inner.staging, limit, by_quota, false).await;
+            let staged = svc
+                .take_data(&image, up, &svc.inner.staging, limit, by_quota, false)
+                .await;
             match staged {
                 Ok(record) => {
                     db::set_size(svc.db(), &image.id, record.size).await?;
@@ -343,11 +393,17 @@ impl ImageService {
         };
         let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::with_capacity(reader, 1 << 20));
         let declared = image.size.map(|s| s as u64);
-        let up = Upload { body, declared_size: declared, content_md5: None };
+        let up = Upload {
+            body,
+            declared_size: declared,
+            content_md5: None,
+        };
         // The quota was applied when the data was staged.
         let limit = self.config().max_image_size;
         let store = self.inner.store.clone();
-        let result = self.receive(image.clone(), up, store, limit, false, Status::Importing).await;
+        let result = self
+            .receive(image.clone(), up, store, limit, false, Status::Importing)
+            .await;
         if result.is_err() {
             // A failed import leaves the image queued, as Glance does; Killed is for uploads.
             db::transition(self.db(), &image.id, &[Status::Killed], Status::Queued).await?;
@@ -357,8 +413,18 @@ impl ImageService {
 
     /// Repairs what a crash left: partial data, images stuck mid-upload, deletes not finished.
     pub(crate) async fn recover(&self) -> Result<()> {
-        let swept = self.inner.store.sweep().await.map_err(|e| ImageError::internal("sweeping partial image data", e))?
-            + self.inner.staging.sweep().await.map_err(|e| ImageError::internal("sweeping partial staged data", e))?;
+        let swept = self
+            .inner
+            .store
+            .sweep()
+            .await
+            .map_err(|e| ImageError::internal("sweeping partial image data", e))?
+            + self
+                .inner
+                .staging
+                .sweep()
+                .await
+                .map_err(|e| ImageError::internal("sweeping partial staged data", e))?;
         if swept > 0 {
             tracing::warn!(files = swept, "removed partial image data left by an interrupted write");
         }

@@ -85,7 +85,12 @@ fn mutable_vals(i: &Image) -> Vec<Val> {
 
 pub(crate) async fn insert_image(db: &Db, i: &Image) -> Result<()> {
     let mut tx = db.pool.begin().await?;
-    let mut vals = vec![Val::from(i.id.as_str()), i.status.as_str().into(), i.created_at.into(), i.updated_at.into()];
+    let mut vals = vec![
+        Val::from(i.id.as_str()),
+        i.status.as_str().into(),
+        i.created_at.into(),
+        i.updated_at.into(),
+    ];
     vals.extend(mutable_vals(i));
     sqlx::query_with(
         "INSERT INTO images (id, status, created_at, updated_at, name, visibility, owner, protected, os_hidden, \
@@ -100,8 +105,14 @@ pub(crate) async fn insert_image(db: &Db, i: &Image) -> Result<()> {
 }
 
 async fn write_children(tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &Image) -> Result<()> {
-    sqlx::query("DELETE FROM image_properties WHERE image_id = $1").bind(&i.id).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM image_tags WHERE image_id = $1").bind(&i.id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM image_properties WHERE image_id = $1")
+        .bind(&i.id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
+        .bind(&i.id)
+        .execute(&mut **tx)
+        .await?;
     for (k, v) in &i.properties {
         sqlx::query("INSERT INTO image_properties (image_id, name, value) VALUES ($1, $2, $3)")
             .bind(&i.id)
@@ -111,7 +122,11 @@ async fn write_children(tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &Image) ->
             .await?;
     }
     for t in &i.tags {
-        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)").bind(&i.id).bind(t).execute(&mut **tx).await?;
+        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
+            .bind(&i.id)
+            .bind(t)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -122,7 +137,11 @@ async fn write_children(tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &Image) ->
 pub(crate) async fn update_image(db: &Db, i: &Image, seen_updated_at: i64) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
     let mut vals = mutable_vals(i);
-    vals.extend([Val::from(i.updated_at), Val::from(i.id.as_str()), Val::from(seen_updated_at)]);
+    vals.extend([
+        Val::from(i.updated_at),
+        Val::from(i.id.as_str()),
+        Val::from(seen_updated_at),
+    ]);
     let r = sqlx::query_with(
         "UPDATE images SET name = $1, visibility = $2, owner = $3, protected = $4, os_hidden = $5, disk_format = $6, \
          container_format = $7, min_disk = $8, min_ram = $9, updated_at = $10 \
@@ -141,7 +160,11 @@ pub(crate) async fn update_image(db: &Db, i: &Image, seen_updated_at: i64) -> Re
 
 pub(crate) async fn get_image(db: &Db, id: &str) -> Result<Option<Image>> {
     let sql = format!("SELECT {IMAGE_COLS} FROM images WHERE id = $1 AND deleted = 0");
-    let Some(row) = sqlx::query_as::<_, ImageRow>(&sql).bind(id).fetch_optional(&db.pool).await? else {
+    let Some(row) = sqlx::query_as::<_, ImageRow>(&sql)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+    else {
         return Ok(None);
     };
     let mut images = vec![Image::from(row)];
@@ -352,7 +375,12 @@ fn member_clause(f: &mut Filters, project: &str, status: Option<MemberStatus>) -
     format!("EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = images.id AND m.member = {p}{status})")
 }
 
-pub(crate) async fn list_images(db: &Db, viewer: &Viewer, q: &ImageQuery, marker: Option<&Image>) -> Result<Vec<Image>> {
+pub(crate) async fn list_images(
+    db: &Db,
+    viewer: &Viewer,
+    q: &ImageQuery,
+    marker: Option<&Image>,
+) -> Result<Vec<Image>> {
     let mut f = Filters::new();
     f.clause("deleted = 0");
     match (viewer.admin, viewer.project.as_deref(), q.visibility) {
@@ -377,7 +405,11 @@ pub(crate) async fn list_images(db: &Db, viewer: &Viewer, q: &ImageQuery, marker
         (false, Some(p), vis) => {
             let owner = f.bind(p);
             let member = member_clause(&mut f, p, q.member_status);
-            let community = if vis == VisibilityFilter::All { " OR visibility = 'community'" } else { "" };
+            let community = if vis == VisibilityFilter::All {
+                " OR visibility = 'community'"
+            } else {
+                ""
+            };
             f.clause(format!(
                 "(owner = {owner} OR visibility = 'public' OR (visibility = 'shared' AND {member}){community})"
             ));
@@ -401,7 +433,10 @@ pub(crate) async fn list_images(db: &Db, viewer: &Viewer, q: &ImageQuery, marker
         f.raw(|p| format!("{col} {} {p}", t.op.sql()), t.at);
     }
     for t in &q.tags {
-        f.raw(|p| format!("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.tag = {p})"), t.as_str());
+        f.raw(
+            |p| format!("EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = images.id AND t.tag = {p})"),
+            t.as_str(),
+        );
     }
     for (k, v) in &q.properties {
         let pk = f.bind(k.as_str());
@@ -423,13 +458,26 @@ pub(crate) async fn list_images(db: &Db, viewer: &Viewer, q: &ImageQuery, marker
             for (prev, _) in &keys[..n] {
                 parts.push(format!("{} = {}", prev.expr(), f.bind(prev.value(m))));
             }
-            parts.push(format!("{} {} {}", key.expr(), if *desc { "<" } else { ">" }, f.bind(key.value(m))));
+            parts.push(format!(
+                "{} {} {}",
+                key.expr(),
+                if *desc { "<" } else { ">" },
+                f.bind(key.value(m))
+            ));
             alternatives.push(format!("({})", parts.join(" AND ")));
         }
         f.clause(format!("({})", alternatives.join(" OR ")));
     }
-    let order: Vec<String> = keys.iter().map(|(k, d)| format!("{} {}", k.expr(), if *d { "DESC" } else { "ASC" })).collect();
-    let sql = format!("SELECT {IMAGE_COLS} FROM images{} ORDER BY {} LIMIT {}", f.sql(), order.join(", "), q.limit as u64 + 1);
+    let order: Vec<String> = keys
+        .iter()
+        .map(|(k, d)| format!("{} {}", k.expr(), if *d { "DESC" } else { "ASC" }))
+        .collect();
+    let sql = format!(
+        "SELECT {IMAGE_COLS} FROM images{} ORDER BY {} LIMIT {}",
+        f.sql(),
+        order.join(", "),
+        q.limit as u64 + 1
+    );
     let rows: Vec<ImageRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
     let mut images: Vec<Image> = rows.into_iter().map(Into::into).collect();
     attach_children(db, &mut images).await?;
@@ -447,7 +495,11 @@ pub(crate) async fn transition(db: &Db, id: &str, from: &[Status], to: Status) -
         "UPDATE images SET status = {to_p}, updated_at = {now} WHERE id = {id_p} AND deleted = 0 AND status IN ({})",
         from.join(", ")
     );
-    Ok(sqlx::query_with(&sql, f.args()).execute(&db.pool).await?.rows_affected() > 0)
+    Ok(sqlx::query_with(&sql, f.args())
+        .execute(&db.pool)
+        .await?
+        .rows_affected()
+        > 0)
 }
 
 /// What a completed upload records.
@@ -481,7 +533,12 @@ pub(crate) async fn activate(db: &Db, id: &str, from: Status, d: &DataRecord) ->
 }
 
 pub(crate) async fn set_size(db: &Db, id: &str, size: i64) -> Result<()> {
-    sqlx::query("UPDATE images SET size = $1, updated_at = $2 WHERE id = $3").bind(size).bind(now_micros()).bind(id).execute(&db.pool).await?;
+    sqlx::query("UPDATE images SET size = $1, updated_at = $2 WHERE id = $3")
+        .bind(size)
+        .bind(now_micros())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -495,7 +552,10 @@ pub(crate) async fn mark_deleted(db: &Db, id: &str) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     for table in ["image_properties", "image_tags", "image_members"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1")).bind(id).execute(&mut *tx).await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE image_id = $1"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -503,19 +563,22 @@ pub(crate) async fn mark_deleted(db: &Db, id: &str) -> Result<()> {
 
 /// Images left in `status` (by a crash), with their store locations.
 pub(crate) async fn in_status(db: &Db, status: Status) -> Result<Vec<(String, Option<String>)>> {
-    Ok(sqlx::query_as("SELECT id, location FROM images WHERE status = $1 AND deleted = 0")
-        .bind(status.as_str())
-        .fetch_all(&db.pool)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT id, location FROM images WHERE status = $1 AND deleted = 0")
+            .bind(status.as_str())
+            .fetch_all(&db.pool)
+            .await?,
+    )
 }
 
 /// (images, bytes) a project holds, counting every image not deleted.
 pub(crate) async fn usage(db: &Db, owner: &str) -> Result<(i64, i64)> {
-    let (n, bytes): (i64, Option<i64>) =
-        sqlx::query_as("SELECT COUNT(*), CAST(SUM(COALESCE(size, 0)) AS BIGINT) FROM images WHERE owner = $1 AND deleted = 0")
-            .bind(owner)
-            .fetch_one(&db.pool)
-            .await?;
+    let (n, bytes): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(COALESCE(size, 0)) AS BIGINT) FROM images WHERE owner = $1 AND deleted = 0",
+    )
+    .bind(owner)
+    .fetch_one(&db.pool)
+    .await?;
     Ok((n, bytes.unwrap_or(0)))
 }
 
@@ -525,7 +588,10 @@ pub(crate) async fn tally(db: &Db, owner: &str, statuses: &[Status]) -> Result<(
     f.eq("owner", Some(owner)).clause("deleted = 0");
     let list: Vec<String> = statuses.iter().map(|s| f.bind(s.as_str())).collect();
     f.clause(format!("status IN ({})", list.join(", ")));
-    let sql = format!("SELECT COUNT(*), CAST(SUM(COALESCE(size, 0)) AS BIGINT) FROM images{}", f.sql());
+    let sql = format!(
+        "SELECT COUNT(*), CAST(SUM(COALESCE(size, 0)) AS BIGINT) FROM images{}",
+        f.sql()
+    );
     let (n, bytes): (i64, Option<i64>) = sqlx::query_as_with(&sql, f.args()).fetch_one(&db.pool).await?;
     Ok((n, bytes.unwrap_or(0)))
 }
@@ -538,8 +604,16 @@ pub(crate) async fn add_tag(db: &Db, id: &str, tag: &str) -> Result<()> {
         .fetch_one(&mut *tx)
         .await?;
     if n == 0 {
-        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)").bind(id).bind(tag).execute(&mut *tx).await?;
-        sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2").bind(now_micros()).bind(id).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO image_tags (image_id, tag) VALUES ($1, $2)")
+            .bind(id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -547,9 +621,17 @@ pub(crate) async fn add_tag(db: &Db, id: &str, tag: &str) -> Result<()> {
 
 /// False when the image had no such tag.
 pub(crate) async fn remove_tag(db: &Db, id: &str, tag: &str) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM image_tags WHERE image_id = $1 AND tag = $2").bind(id).bind(tag).execute(&db.pool).await?;
+    let r = sqlx::query("DELETE FROM image_tags WHERE image_id = $1 AND tag = $2")
+        .bind(id)
+        .bind(tag)
+        .execute(&db.pool)
+        .await?;
     if r.rows_affected() > 0 {
-        sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2").bind(now_micros()).bind(id).execute(&db.pool).await?;
+        sqlx::query("UPDATE images SET updated_at = $1 WHERE id = $2")
+            .bind(now_micros())
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
     }
     Ok(r.rows_affected() > 0)
 }
@@ -580,25 +662,38 @@ impl From<MemberRow> for Member {
 const MEMBER_COLS: &str = "image_id, member, status, created_at, updated_at";
 
 pub(crate) async fn insert_member(db: &Db, m: &Member) -> Result<()> {
-    sqlx::query("INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&m.image_id)
-        .bind(&m.member_id)
-        .bind(m.status.as_str())
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO image_members (image_id, member, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&m.image_id)
+    .bind(&m.member_id)
+    .bind(m.status.as_str())
+    .bind(m.created_at)
+    .bind(m.updated_at)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
 pub(crate) async fn get_member(db: &Db, image_id: &str, member: &str) -> Result<Option<Member>> {
     let sql = format!("SELECT {MEMBER_COLS} FROM image_members WHERE image_id = $1 AND member = $2");
-    Ok(sqlx::query_as::<_, MemberRow>(&sql).bind(image_id).bind(member).fetch_optional(&db.pool).await?.map(Into::into))
+    Ok(sqlx::query_as::<_, MemberRow>(&sql)
+        .bind(image_id)
+        .bind(member)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(Into::into))
 }
 
 pub(crate) async fn list_members(db: &Db, image_id: &str) -> Result<Vec<Member>> {
     let sql = format!("SELECT {MEMBER_COLS} FROM image_members WHERE image_id = $1 ORDER BY created_at, member");
-    Ok(sqlx::query_as::<_, MemberRow>(&sql).bind(image_id).fetch_all(&db.pool).await?.into_iter().map(Into::into).collect())
+    Ok(sqlx::query_as::<_, MemberRow>(&sql)
+        .bind(image_id)
+        .fetch_all(&db.pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 pub(crate) async fn set_member_status(db: &Db, image_id: &str, member: &str, status: MemberStatus) -> Result<bool> {
@@ -622,5 +717,10 @@ pub(crate) async fn delete_member(db: &Db, image_id: &str, member: &str) -> Resu
 }
 
 pub(crate) async fn count_members(db: &Db, image_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM image_members WHERE image_id = $1").bind(image_id).fetch_one(&db.pool).await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM image_members WHERE image_id = $1")
+            .bind(image_id)
+            .fetch_one(&db.pool)
+            .await?,
+    )
 }

@@ -35,7 +35,10 @@ pub enum ImageError {
 
 impl ImageError {
     pub fn internal(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        ImageError::Internal { what: what.into(), source: Some(Box::new(source)) }
+        ImageError::Internal {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
     }
 }
 
@@ -62,7 +65,9 @@ impl From<ImageError> for ApiError {
             ImageError::OverLimit(m) => ApiError::new(ErrorKind::PayloadTooLarge, m.clone()),
             ImageError::Unavailable(m) => ApiError::unavailable(m.clone()),
             ImageError::RangeNotSatisfiable(_) => ApiError::new(ErrorKind::RangeNotSatisfiable, e.to_string()),
-            ImageError::Store(StoreError::Conflict(_)) => ApiError::conflict("The image record changed or already exists."),
+            ImageError::Store(StoreError::Conflict(_)) => {
+                ApiError::conflict("The image record changed or already exists.")
+            }
             ImageError::Store(_) | ImageError::Internal { .. } => ApiError::internal(&e),
         }
     }

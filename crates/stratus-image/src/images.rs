@@ -15,12 +15,20 @@ impl ImageService {
     /// Creates a queued image from the attributes of `POST /v2/images`.
     pub async fn create_image(&self, caller: &AuthContext, body: Map<String, Value>) -> Result<Image> {
         let now = now_micros();
-        let mut image = Image::queued(uuid::Uuid::new_v4().to_string(), caller.project_id().map(str::to_owned), now);
+        let mut image = Image::queued(
+            uuid::Uuid::new_v4().to_string(),
+            caller.project_id().map(str::to_owned),
+            now,
+        );
         for (key, value) in &body {
             match key.as_str() {
                 "id" => match value.as_str() {
                     Some(id) if attrs::is_uuid(id) => image.id = id.to_lowercase(),
-                    _ => return Err(ImageError::Validation("Invalid value for attribute 'id': expected a UUID.".into())),
+                    _ => {
+                        return Err(ImageError::Validation(
+                            "Invalid value for attribute 'id': expected a UUID.".into(),
+                        ))
+                    }
                 },
                 // Glance ignores a null kernel or ramdisk on create.
                 "kernel_id" | "ramdisk_id" if value.is_null() => {}
@@ -45,7 +53,9 @@ impl ImageService {
             }
         }
         db::insert_image(self.db(), &image).await.map_err(|e| match e {
-            stratus_store::StoreError::Conflict(_) => ImageError::Conflict(format!("An image with ID {} already exists.", image.id)),
+            stratus_store::StoreError::Conflict(_) => {
+                ImageError::Conflict(format!("An image with ID {} already exists.", image.id))
+            }
             e => e.into(),
         })?;
         tracing::info!(image = %image.id, owner = ?image.owner, "image created");
@@ -69,7 +79,9 @@ impl ImageService {
         if is_admin(caller) || matches!(image.visibility, Visibility::Public | Visibility::Community) {
             return Ok(true);
         }
-        let Some(project) = caller.project_id() else { return Ok(false) };
+        let Some(project) = caller.project_id() else {
+            return Ok(false);
+        };
         if image.owner.as_deref() == Some(project) {
             return Ok(true);
         }
@@ -93,15 +105,26 @@ impl ImageService {
 
     /// One page of images, `limit + 1` long when there is a next page.
     pub async fn list_images(&self, caller: &AuthContext, q: &ImageQuery, marker: Option<&str>) -> Result<Vec<Image>> {
-        self.enforce("get_images", caller, &stratus_api::Target::new().opt("owner", caller.project_id()))?;
+        self.enforce(
+            "get_images",
+            caller,
+            &stratus_api::Target::new().opt("owner", caller.project_id()),
+        )?;
         let marker = match marker {
             Some(m) => match db::get_image(self.db(), m).await? {
                 Some(i) if self.can_see(caller, &i).await? => Some(i),
-                _ => return Err(ImageError::Validation(format!("Invalid marker. Image {m} could not be found."))),
+                _ => {
+                    return Err(ImageError::Validation(format!(
+                        "Invalid marker. Image {m} could not be found."
+                    )))
+                }
             },
             None => None,
         };
-        let viewer = Viewer { admin: is_admin(caller), project: caller.project_id().map(str::to_owned) };
+        let viewer = Viewer {
+            admin: is_admin(caller),
+            project: caller.project_id().map(str::to_owned),
+        };
         Ok(db::list_images(self.db(), &viewer, q, marker.as_ref()).await?)
     }
 
@@ -121,7 +144,9 @@ impl ImageService {
             }
             attrs::check_formats(&image)?;
             if image.owner != before.owner && !is_admin(caller) {
-                return Err(ImageError::Denied("Only an administrator may change the owner of an image.".into()));
+                return Err(ImageError::Denied(
+                    "Only an administrator may change the owner of an image.".into(),
+                ));
             }
             self.check_visibility_change(caller, &image, before.visibility)?;
             if image == before {
@@ -132,7 +157,9 @@ impl ImageService {
                 return Ok(image);
             }
         }
-        Err(ImageError::Conflict(format!("Image {id} is being changed by another request; try again.")))
+        Err(ImageError::Conflict(format!(
+            "Image {id} is being changed by another request; try again."
+        )))
     }
 
     /// Deletes an image and its data. The record goes through `pending_delete` so that data
@@ -141,17 +168,23 @@ impl ImageService {
         let image = self.visible(caller, id).await?;
         self.enforce("delete_image", caller, &target(&image))?;
         if image.protected {
-            return Err(ImageError::Denied(format!("Image {id} is protected and cannot be deleted.")));
+            return Err(ImageError::Denied(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
         }
-        let from: Vec<Status> =
-            Status::ALL.into_iter().filter(|s| !matches!(s, Status::PendingDelete | Status::Deleted)).collect();
+        let from: Vec<Status> = Status::ALL
+            .into_iter()
+            .filter(|s| !matches!(s, Status::PendingDelete | Status::Deleted))
+            .collect();
         if !db::transition(self.db(), id, &from, Status::PendingDelete).await? {
             return Err(ImageError::NotFound(id.to_owned()));
         }
         // A protect racing the delete: the flag was read before the transition.
         if db::get_image(self.db(), id).await?.is_some_and(|i| i.protected) {
             db::transition(self.db(), id, &[Status::PendingDelete], image.status).await?;
-            return Err(ImageError::Denied(format!("Image {id} is protected and cannot be deleted.")));
+            return Err(ImageError::Denied(format!(
+                "Image {id} is protected and cannot be deleted."
+            )));
         }
         self.purge(id, image.location.as_deref()).await?;
         tracing::info!(image = %id, "image deleted");
@@ -161,9 +194,17 @@ impl ImageService {
     /// Removes the data of a `pending_delete` image, then its record.
     pub(crate) async fn purge(&self, id: &str, location: Option<&str>) -> Result<()> {
         if let Some(loc) = location {
-            self.inner.store.delete(loc).await.map_err(|e| ImageError::internal("deleting image data", e))?;
+            self.inner
+                .store
+                .delete(loc)
+                .await
+                .map_err(|e| ImageError::internal("deleting image data", e))?;
         }
-        self.inner.staging.delete(id).await.map_err(|e| ImageError::internal("deleting staged data", e))?;
+        self.inner
+            .staging
+            .delete(id)
+            .await
+            .map_err(|e| ImageError::internal("deleting staged data", e))?;
         db::mark_deleted(self.db(), id).await?;
         Ok(())
     }
@@ -172,10 +213,15 @@ impl ImageService {
         let image = self.visible(caller, id).await?;
         self.enforce("modify_image", caller, &target(&image))?;
         if tag.is_empty() || tag.chars().count() > 255 {
-            return Err(ImageError::Validation("Invalid tag: tags are 1 to 255 characters.".into()));
+            return Err(ImageError::Validation(
+                "Invalid tag: tags are 1 to 255 characters.".into(),
+            ));
         }
         if !image.tags.iter().any(|t| t == tag) && image.tags.len() >= self.config().max_tags {
-            return Err(ImageError::OverLimit(format!("An image may have at most {} tags.", self.config().max_tags)));
+            return Err(ImageError::OverLimit(format!(
+                "An image may have at most {} tags.",
+                self.config().max_tags
+            )));
         }
         db::add_tag(self.db(), id, tag).await?;
         Ok(())
@@ -219,8 +265,12 @@ impl ImageService {
             .ok_or_else(|| ImageError::Validation("Usage is per project: use a project-scoped token.".into()))?;
         self.enforce("get_usage", caller, &stratus_api::Target::new().with("owner", project))?;
         let (image_count, image_size_total) = db::usage(self.db(), project).await?;
-        let (image_count_uploading, _) =
-            db::tally(self.db(), project, &[Status::Saving, Status::Uploading, Status::Importing]).await?;
+        let (image_count_uploading, _) = db::tally(
+            self.db(),
+            project,
+            &[Status::Saving, Status::Uploading, Status::Importing],
+        )
+        .await?;
         let (_, image_stage_total) = db::tally(self.db(), project, &[Status::Uploading, Status::Importing]).await?;
         Ok(Usage {
             image_count,

@@ -158,7 +158,13 @@ where
         return Err(f);
     }
     let writer = written.map_err(IngestError::Store)?;
-    Ok(Ingested { writer, size, md5, sha512, sha256 })
+    Ok(Ingested {
+        writer,
+        size,
+        md5,
+        sha512,
+        sha256,
+    })
 }
 
 #[cfg(test)]
@@ -178,8 +184,13 @@ mod tests {
         let got = ingest(chunks(b"hello world", 3), w, 100, true).await.expect("ingest");
         assert_eq!(got.size, 11);
         assert_eq!(got.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
-        assert_eq!(got.sha256.as_deref(), Some("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"));
-        assert!(got.sha512.starts_with("309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f"));
+        assert_eq!(
+            got.sha256.as_deref(),
+            Some("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
+        );
+        assert!(got
+            .sha512
+            .starts_with("309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f"));
         assert_eq!(std::fs::read(got.writer.path()).expect("read"), b"hello world");
     }
 
@@ -188,9 +199,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = FilesystemStore::open(dir.path()).expect("store");
         let w = store.begin("abc").expect("begin");
-        let err = ingest(chunks(b"hello world", 4), w, 5, false).await.err().expect("too large");
+        let err = ingest(chunks(b"hello world", 4), w, 5, false)
+            .await
+            .err()
+            .expect("too large");
         assert!(matches!(err, IngestError::TooLarge { limit: 5 }));
-        let broken = futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err("connection reset".to_string())]);
+        let broken = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err("connection reset".to_string()),
+        ]);
         let w = store.begin("abc").expect("begin");
         let err = ingest(broken, w, 100, false).await.err().expect("broken");
         assert!(matches!(err, IngestError::Source(_)));

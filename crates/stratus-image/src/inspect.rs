@@ -20,7 +20,10 @@ pub enum Detected {
     /// No known header: a raw disk, a kernel, a ramdisk.
     Raw,
     Iso,
-    Qcow2 { backing_file: bool, data_file: bool },
+    Qcow2 {
+        backing_file: bool,
+        data_file: bool,
+    },
     Vmdk,
     /// A VMDK text descriptor: all of its data lives in other files.
     VmdkDescriptor,
@@ -49,10 +52,14 @@ impl Detected {
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map(u32::from_be_bytes)
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_be_bytes)
 }
 fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes)
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
 }
 
 /// Recognises the format from the first bytes and the last 512 (a fixed VHD's footer).
@@ -63,7 +70,10 @@ pub fn detect(head: &[u8], tail: &[u8]) -> Detected {
         let backing_file = be_u64(head, 8).unwrap_or(0) != 0;
         let version = be_u32(head, 4).unwrap_or(0);
         let data_file = version >= 3 && be_u64(head, 72).unwrap_or(0) & 0b100 != 0;
-        return Detected::Qcow2 { backing_file, data_file };
+        return Detected::Qcow2 {
+            backing_file,
+            data_file,
+        };
     }
     if head.starts_with(b"KDMV") {
         return Detected::Vmdk;
@@ -102,7 +112,9 @@ pub enum Refusal {
     FormatMismatch { declared: String, found: &'static str },
     #[error("Image data is a qcow2 image with a backing file; images that refer to other files are not accepted.")]
     BackingFile,
-    #[error("Image data is a qcow2 image with an external data file; images that refer to other files are not accepted.")]
+    #[error(
+        "Image data is a qcow2 image with an external data file; images that refer to other files are not accepted."
+    )]
     DataFile,
     #[error("Image data is a VMDK descriptor that refers to other files; upload a monolithicSparse or streamOptimized VMDK.")]
     VmdkDescriptor,
@@ -134,7 +146,12 @@ pub struct Inspector {
 }
 
 impl Inspector {
-    pub async fn inspect(&self, path: &Path, disk_format: &str, container_format: &str) -> Result<Inspection, InspectError> {
+    pub async fn inspect(
+        &self,
+        path: &Path,
+        disk_format: &str,
+        container_format: &str,
+    ) -> Result<Inspection, InspectError> {
         let size = tokio::fs::metadata(path).await?.len() as i64;
         // Only bare containers hold a disk as it is; ova, docker and compressed hold archives.
         if !matches!(container_format, "bare" | "ami" | "aki" | "ari") {
@@ -158,10 +175,16 @@ impl Inspector {
             other => found.name() == other,
         };
         if !declared_ok {
-            return Err(Refusal::FormatMismatch { declared: disk_format.to_owned(), found: found.name() }.into());
+            return Err(Refusal::FormatMismatch {
+                declared: disk_format.to_owned(),
+                found: found.name(),
+            }
+            .into());
         }
         match found {
-            Detected::Raw | Detected::Iso => Ok(Inspection { virtual_size: Some(size) }),
+            Detected::Raw | Detected::Iso => Ok(Inspection {
+                virtual_size: Some(size),
+            }),
             _ => self.qemu_img_info(path, found.name()).await,
         }
     }
@@ -177,15 +200,27 @@ impl Inspector {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Err(InspectError::NoQemuImg(format.to_owned(), e)),
             Err(_) => {
-                return Err(Refusal::Invalid { format: format.to_owned(), detail: "qemu-img took too long to read it".into() }.into())
+                return Err(Refusal::Invalid {
+                    format: format.to_owned(),
+                    detail: "qemu-img took too long to read it".into(),
+                }
+                .into())
             }
         };
         if !out.status.success() {
-            let detail = String::from_utf8_lossy(&out.stderr).trim().replace(&*path.to_string_lossy(), "<image>");
-            return Err(Refusal::Invalid { format: format.to_owned(), detail }.into());
+            let detail = String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace(&*path.to_string_lossy(), "<image>");
+            return Err(Refusal::Invalid {
+                format: format.to_owned(),
+                detail,
+            }
+            .into());
         }
-        let info: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| Refusal::Invalid { format: format.to_owned(), detail: format!("unreadable qemu-img output: {e}") })?;
+        let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Refusal::Invalid {
+            format: format.to_owned(),
+            detail: format!("unreadable qemu-img output: {e}"),
+        })?;
         if info.get("backing-filename").is_some() || info.get("full-backing-filename").is_some() {
             return Err(Refusal::BackingFile.into());
         }
@@ -199,7 +234,9 @@ impl Inspector {
                 return Err(Refusal::VmdkDescriptor.into());
             }
         }
-        Ok(Inspection { virtual_size: info["virtual-size"].as_i64() })
+        Ok(Inspection {
+            virtual_size: info["virtual-size"].as_i64(),
+        })
     }
 }
 
@@ -231,13 +268,40 @@ mod tests {
 
     #[test]
     fn recognises_formats_by_their_headers() {
-        assert_eq!(detect(&qcow2_header(3, 0, 0), &[]), Detected::Qcow2 { backing_file: false, data_file: false });
-        assert_eq!(detect(&qcow2_header(3, 512, 0), &[]), Detected::Qcow2 { backing_file: true, data_file: false });
-        assert_eq!(detect(&qcow2_header(3, 0, 4), &[]), Detected::Qcow2 { backing_file: false, data_file: true });
+        assert_eq!(
+            detect(&qcow2_header(3, 0, 0), &[]),
+            Detected::Qcow2 {
+                backing_file: false,
+                data_file: false
+            }
+        );
+        assert_eq!(
+            detect(&qcow2_header(3, 512, 0), &[]),
+            Detected::Qcow2 {
+                backing_file: true,
+                data_file: false
+            }
+        );
+        assert_eq!(
+            detect(&qcow2_header(3, 0, 4), &[]),
+            Detected::Qcow2 {
+                backing_file: false,
+                data_file: true
+            }
+        );
         // Version 2 has no incompatible_features field: those bytes belong to other data.
-        assert_eq!(detect(&qcow2_header(2, 0, 4), &[]), Detected::Qcow2 { backing_file: false, data_file: false });
+        assert_eq!(
+            detect(&qcow2_header(2, 0, 4), &[]),
+            Detected::Qcow2 {
+                backing_file: false,
+                data_file: false
+            }
+        );
         assert_eq!(detect(b"KDMV\x01\0\0\0", &[]), Detected::Vmdk);
-        assert_eq!(detect(b"# Disk DescriptorFile\nversion=1", &[]), Detected::VmdkDescriptor);
+        assert_eq!(
+            detect(b"# Disk DescriptorFile\nversion=1", &[]),
+            Detected::VmdkDescriptor
+        );
         assert_eq!(detect(b"plain bytes", b"conectix"), Detected::Vhd);
         let mut iso = vec![0u8; 0x8010];
         iso[0x8001..0x8006].copy_from_slice(b"CD001");

@@ -97,12 +97,29 @@ impl ImageService {
         Self::open_with_store(location, cfg, policy, Arc::new(store)).await
     }
 
-    pub async fn open_with_store(location: &Location, cfg: ImageConfig, policy: Policy, store: Arc<dyn ImageStore>) -> Result<Self> {
+    pub async fn open_with_store(
+        location: &Location,
+        cfg: ImageConfig,
+        policy: Policy,
+        store: Arc<dyn ImageStore>,
+    ) -> Result<Self> {
         let db = Db::open(location, "image", &db::MIGRATOR).await?;
         let staging = FilesystemStore::open(&cfg.data_dir.join("staging"))
             .map_err(|e| ImageError::internal("opening the image staging area", e))?;
-        let inspector = inspect::Inspector { qemu_img: cfg.qemu_img.clone(), timeout: cfg.inspect_timeout };
-        let svc = ImageService { inner: Arc::new(Inner { db, cfg, policy, store, staging, inspector }) };
+        let inspector = inspect::Inspector {
+            qemu_img: cfg.qemu_img.clone(),
+            timeout: cfg.inspect_timeout,
+        };
+        let svc = ImageService {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                policy,
+                store,
+                staging,
+                inspector,
+            }),
+        };
         svc.recover().await?;
         Ok(svc)
     }
@@ -113,7 +130,11 @@ impl ImageService {
 
     /// The stores images are kept in, as `(id, description, default)`.
     pub fn stores(&self) -> Vec<(String, String, bool)> {
-        vec![(self.inner.store.id().to_owned(), self.inner.store.description().to_owned(), true)]
+        vec![(
+            self.inner.store.id().to_owned(),
+            self.inner.store.description().to_owned(),
+            true,
+        )]
     }
 
     /// The import methods this service runs.

@@ -27,7 +27,9 @@ impl ImageService {
             return Err(ImageError::Validation("Invalid member: expected a project id.".into()));
         }
         if image.owner.as_deref() == Some(member) {
-            return Err(ImageError::Validation("The owner of an image cannot be one of its members.".into()));
+            return Err(ImageError::Validation(
+                "The owner of an image cannot be one of its members.".into(),
+            ));
         }
         if db::count_members(self.db(), image_id).await? as usize >= self.config().max_members {
             return Err(ImageError::OverLimit(format!(
@@ -57,7 +59,9 @@ impl ImageService {
         let image = self.visible(caller, image_id).await?;
         self.enforce("get_members", caller, &crate::target(&image))?;
         if image.visibility != Visibility::Shared {
-            return Err(ImageError::Denied(format!("Image {image_id} is not shared; it has no members.")));
+            return Err(ImageError::Denied(format!(
+                "Image {image_id} is not shared; it has no members."
+            )));
         }
         let mut members = db::list_members(self.db(), image_id).await?;
         if !is_admin(caller) && image.owner.as_deref() != caller.project_id() {
@@ -72,18 +76,30 @@ impl ImageService {
         let owner_or_admin = is_admin(caller) || image.owner.as_deref() == caller.project_id();
         match db::get_member(self.db(), image_id, member).await? {
             Some(m) if owner_or_admin || Some(member) == caller.project_id() => Ok(m),
-            _ => Err(ImageError::NotFoundOther(format!("Project {member} is not a member of image {image_id}."))),
+            _ => Err(ImageError::NotFoundOther(format!(
+                "Project {member} is not a member of image {image_id}."
+            ))),
         }
     }
 
     /// The member project accepts, rejects or defers an image shared with it.
-    pub async fn set_member_status(&self, caller: &AuthContext, image_id: &str, member: &str, status: &str) -> Result<Member> {
+    pub async fn set_member_status(
+        &self,
+        caller: &AuthContext,
+        image_id: &str,
+        member: &str,
+        status: &str,
+    ) -> Result<Member> {
         let status = MemberStatus::parse(status).ok_or_else(|| {
-            ImageError::Validation(format!("Invalid member status '{status}': expected pending, accepted or rejected."))
+            ImageError::Validation(format!(
+                "Invalid member status '{status}': expected pending, accepted or rejected."
+            ))
         })?;
         let image = self.visible(caller, image_id).await?;
         if db::get_member(self.db(), image_id, member).await?.is_none() {
-            return Err(ImageError::NotFoundOther(format!("Project {member} is not a member of image {image_id}.")));
+            return Err(ImageError::NotFoundOther(format!(
+                "Project {member} is not a member of image {image_id}."
+            )));
         }
         self.enforce("modify_member", caller, &member_target(&image, member))?;
         db::set_member_status(self.db(), image_id, member, status).await?;
@@ -94,7 +110,9 @@ impl ImageService {
         let image = self.visible(caller, image_id).await?;
         self.enforce("delete_member", caller, &member_target(&image, member))?;
         if !db::delete_member(self.db(), image_id, member).await? {
-            return Err(ImageError::NotFoundOther(format!("Project {member} is not a member of image {image_id}.")));
+            return Err(ImageError::NotFoundOther(format!(
+                "Project {member} is not a member of image {image_id}."
+            )));
         }
         Ok(())
     }

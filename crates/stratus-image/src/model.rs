@@ -61,7 +61,12 @@ pub enum Visibility {
 }
 
 impl Visibility {
-    pub const ALL: [Visibility; 4] = [Visibility::Public, Visibility::Private, Visibility::Shared, Visibility::Community];
+    pub const ALL: [Visibility; 4] = [
+        Visibility::Public,
+        Visibility::Private,
+        Visibility::Shared,
+        Visibility::Community,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Visibility::Public => "public",
@@ -76,7 +81,9 @@ impl Visibility {
 }
 
 /// Disk formats Glance accepts by default.
-pub const DISK_FORMATS: &[&str] = &["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"];
+pub const DISK_FORMATS: &[&str] = &[
+    "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+];
 /// Container formats Glance accepts by default.
 pub const CONTAINER_FORMATS: &[&str] = &["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"];
 
@@ -158,7 +165,9 @@ impl MemberStatus {
         }
     }
     pub fn parse(s: &str) -> Option<MemberStatus> {
-        [MemberStatus::Pending, MemberStatus::Accepted, MemberStatus::Rejected].into_iter().find(|m| m.as_str() == s)
+        [MemberStatus::Pending, MemberStatus::Accepted, MemberStatus::Rejected]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
 }
 

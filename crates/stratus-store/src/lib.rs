@@ -139,7 +139,10 @@ impl Db {
                     })
                     .connect_with(opts)
                     .await?;
-                Db { pool, backend: Backend::Sqlite }
+                Db {
+                    pool,
+                    backend: Backend::Sqlite,
+                }
             }
             Location::Postgres(url) => {
                 let opts = AnyConnectOptions::from_str(url)?.disable_statement_logging();
@@ -147,7 +150,10 @@ impl Db {
                     let mut conn = sqlx::AnyConnection::connect_with(&opts).await?;
                     // Concurrent first starts race on CREATE SCHEMA; IF NOT EXISTS is not
                     // atomic in PostgreSQL, so a unique violation here means another won.
-                    match conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {service}").as_str()).await {
+                    match conn
+                        .execute(format!("CREATE SCHEMA IF NOT EXISTS {service}").as_str())
+                        .await
+                    {
                         Ok(_) => {}
                         Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => {}
                         Err(e) => return Err(e.into()),
@@ -166,13 +172,16 @@ impl Db {
                     })
                     .connect_with(opts)
                     .await?;
-                Db { pool, backend: Backend::Postgres }
+                Db {
+                    pool,
+                    backend: Backend::Postgres,
+                }
             }
         };
-        migrator
-            .run(&db.pool)
-            .await
-            .map_err(|source| StoreError::Migrate { service: service.to_owned(), source })?;
+        migrator.run(&db.pool).await.map_err(|source| StoreError::Migrate {
+            service: service.to_owned(),
+            source,
+        })?;
         tracing::debug!(service, backend = ?db.backend, "store open");
         Ok(db)
     }

@@ -126,7 +126,9 @@ mod tests {
     #[test]
     fn placeholders_number_in_order() {
         let mut f = Filters::new();
-        f.eq("name", Some("a")).eq::<&str>("owner", None).eq_flag("enabled", Some(true));
+        f.eq("name", Some("a"))
+            .eq::<&str>("owner", None)
+            .eq_flag("enabled", Some(true));
         f.raw(|p| format!("size >= {p}"), 10i64);
         assert_eq!(f.sql(), " WHERE name = $1 AND enabled = $2 AND size >= $3");
         assert_eq!(f.args, vec![Val::S("a".into()), Val::I(1), Val::I(10)]);

@@ -25,7 +25,11 @@ impl TestLocation {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
-                TestLocation { location: Location::sqlite_in(dir.path()), _dir: Some(dir), pg_db: None }
+                TestLocation {
+                    location: Location::sqlite_in(dir.path()),
+                    _dir: Some(dir),
+                    pg_db: None,
+                }
             }
             Backend::Postgres => {
                 install_drivers();
@@ -35,10 +39,16 @@ impl TestLocation {
                 let mut conn = sqlx::AnyConnection::connect_with(&opts).await.unwrap_or_else(|e| {
                     panic!("PostgreSQL at {admin} is required by this test and is not reachable: {e}")
                 });
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create test database");
                 conn.close().await.ok();
                 let (base, _) = admin.rsplit_once('/').expect("postgres url has a database");
-                TestLocation { location: Location::Postgres(format!("{base}/{name}")), _dir: None, pg_db: Some(name) }
+                TestLocation {
+                    location: Location::Postgres(format!("{base}/{name}")),
+                    _dir: None,
+                    pg_db: Some(name),
+                }
             }
         }
     }
@@ -49,7 +59,9 @@ impl TestLocation {
             let admin = postgres_admin_url();
             if let Ok(opts) = AnyConnectOptions::from_str(&admin) {
                 if let Ok(mut conn) = sqlx::AnyConnection::connect_with(&opts).await {
-                    let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
                     let _ = conn.close().await;
                 }
             }

@@ -64,7 +64,10 @@ async fn services_are_isolated_by_schema_on_postgres() {
         .execute(&a.pool)
         .await
         .expect("insert in alpha");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items").fetch_one(&b.pool).await.expect("count");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
+        .fetch_one(&b.pool)
+        .await
+        .expect("count");
     assert_eq!(n, 0, "beta must not see alpha's rows");
     a.close().await;
     b.close().await;
@@ -75,7 +78,10 @@ async fn services_are_isolated_by_schema_on_postgres() {
 fn locations_parse() {
     use stratus_store::Location;
     assert!(matches!(Location::parse("sqlite:///tmp/x"), Ok(Location::Sqlite(_))));
-    assert!(matches!(Location::parse("postgres://u@h/db"), Ok(Location::Postgres(_))));
+    assert!(matches!(
+        Location::parse("postgres://u@h/db"),
+        Ok(Location::Postgres(_))
+    ));
     assert!(Location::parse("mysql://x").is_err());
     assert!(Location::parse("sqlite://").is_err());
 }

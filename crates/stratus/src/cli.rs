@@ -112,12 +112,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&args)?;
             crate::up::run(cfg).await
         }
-        Command::Identity { command: IdentityCommand::RotateKeys(common) } => {
+        Command::Identity {
+            command: IdentityCommand::RotateKeys(common),
+        } => {
             let cfg = Config::load(&UpArgs::from_common(common))?;
             let repo = stratus_identity::KeyRepository::new(&cfg.key_repository());
             repo.setup()?;
             repo.rotate(cfg.max_active_keys)?;
-            println!("rotated the Fernet keys in {} ({} keys)", cfg.key_repository().display(), repo.key_count()?);
+            println!(
+                "rotated the Fernet keys in {} ({} keys)",
+                cfg.key_repository().display(),
+                repo.key_count()?
+            );
             Ok(())
         }
     }

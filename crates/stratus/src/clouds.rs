@@ -57,13 +57,23 @@ pub fn write(path: &Path, public_url: &str, password: &str, region: &str) -> any
 pub fn read_password(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-    v.get("clouds")?.get("stratus")?.get("auth")?.get("password")?.as_str().map(str::to_owned)
+    v.get("clouds")?
+        .get("stratus")?
+        .get("auth")?
+        .get("password")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 #[cfg(unix)]
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content.as_bytes())
 }

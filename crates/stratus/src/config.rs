@@ -68,9 +68,22 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let data_dir = args.common.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("stratus-data"));
-        let bind = args.bind.clone().or(file.bind).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let public_url = args.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{bind}"));
+        let data_dir = args
+            .common
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("stratus-data"));
+        let bind = args
+            .bind
+            .clone()
+            .or(file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{bind}"));
         let database = args
             .database
             .clone()
@@ -80,7 +93,11 @@ impl Config {
         if !(4..=31).contains(&rounds) {
             anyhow::bail!("password_hash_rounds must be between 4 and 31, not {rounds}");
         }
-        let log_format = args.log_format.clone().or(file.log_format).unwrap_or_else(|| "text".to_owned());
+        let log_format = args
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".to_owned());
         if log_format != "text" && log_format != "json" {
             anyhow::bail!("log_format must be text or json, not {log_format}");
         }
@@ -94,21 +111,35 @@ impl Config {
             bind,
             database,
             admin_password: args.admin_password.clone().or(file.admin_password),
-            region: args.region.clone().or(file.region).unwrap_or_else(|| "RegionOne".to_owned()),
+            region: args
+                .region
+                .clone()
+                .or(file.region)
+                .unwrap_or_else(|| "RegionOne".to_owned()),
             password_hash_rounds: rounds,
             token_expiration: args.token_expiration.or(file.token_expiration).unwrap_or(3600),
-            lockout_failure_attempts: args.lockout_failure_attempts.or(file.lockout_failure_attempts).filter(|n| *n > 0),
+            lockout_failure_attempts: args
+                .lockout_failure_attempts
+                .or(file.lockout_failure_attempts)
+                .filter(|n| *n > 0),
             lockout_duration: args.lockout_duration.or(file.lockout_duration).unwrap_or(1800),
             cache_ttl: args.cache_ttl.or(file.cache_ttl).unwrap_or(1),
             policy_file: args.policy_file.clone().or(file.policy_file),
-            max_request_body_size: args.max_request_body_size.or(file.max_request_body_size).unwrap_or(114_688),
+            max_request_body_size: args
+                .max_request_body_size
+                .or(file.max_request_body_size)
+                .unwrap_or(114_688),
             max_active_keys,
             json_logs: log_format == "json",
             image_quota_images: args.image_quota_images.or(file.image_quota_images).filter(|n| *n > 0),
             image_quota_bytes: args.image_quota_bytes.or(file.image_quota_bytes).filter(|n| *n > 0),
             image_size_cap: args.image_size_cap.or(file.image_size_cap).unwrap_or(1 << 40),
             image_policy_file: args.image_policy_file.clone().or(file.image_policy_file),
-            qemu_img: args.qemu_img.clone().or(file.qemu_img).unwrap_or_else(|| PathBuf::from("qemu-img")),
+            qemu_img: args
+                .qemu_img
+                .clone()
+                .or(file.qemu_img)
+                .unwrap_or_else(|| PathBuf::from("qemu-img")),
         })
     }
 

@@ -15,21 +15,36 @@ use crate::config::Config;
 
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// The services this binary provides, as the catalog lists them.
 fn catalog(public_url: &str) -> Vec<CatalogService> {
     vec![
-        CatalogService { service_type: "identity".into(), name: "keystone".into(), url: format!("{public_url}/identity") },
-        CatalogService { service_type: "image".into(), name: "glance".into(), url: format!("{public_url}/image") },
+        CatalogService {
+            service_type: "identity".into(),
+            name: "keystone".into(),
+            url: format!("{public_url}/identity"),
+        },
+        CatalogService {
+            service_type: "image".into(),
+            name: "glance".into(),
+            url: format!("{public_url}/image"),
+        },
     ]
 }
 
 pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
     let location = Location::parse(&cfg.database)?;
-    let policy = Policy::load(stratus_identity::DEFAULT_POLICY, cfg.policy_file.as_deref()).context("loading the identity policy")?;
+    let policy = Policy::load(stratus_identity::DEFAULT_POLICY, cfg.policy_file.as_deref())
+        .context("loading the identity policy")?;
     let mut icfg = IdentityConfig::new(cfg.key_repository(), cfg.public_url.clone());
     icfg.password_hash_rounds = cfg.password_hash_rounds;
     icfg.token_expiration = Duration::from_secs(cfg.token_expiration);
@@ -37,18 +52,23 @@ pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
     icfg.lockout_duration = Duration::from_secs(cfg.lockout_duration);
     icfg.cache_ttl = Duration::from_secs(cfg.cache_ttl);
     icfg.max_active_keys = cfg.max_active_keys;
-    IdentityService::open(&location, icfg, policy).await.context("opening the identity service")
+    IdentityService::open(&location, icfg, policy)
+        .await
+        .context("opening the identity service")
 }
 
 pub async fn open_image(cfg: &Config) -> anyhow::Result<ImageService> {
     let location = Location::parse(&cfg.database)?;
-    let policy = Policy::load(stratus_image::DEFAULT_POLICY, cfg.image_policy_file.as_deref()).context("loading the image policy")?;
+    let policy = Policy::load(stratus_image::DEFAULT_POLICY, cfg.image_policy_file.as_deref())
+        .context("loading the image policy")?;
     let mut icfg = ImageConfig::new(cfg.data_dir.join("images"));
     icfg.quota_images = cfg.image_quota_images;
     icfg.quota_bytes = cfg.image_quota_bytes;
     icfg.max_image_size = cfg.image_size_cap;
     icfg.qemu_img = cfg.qemu_img.clone();
-    ImageService::open(&location, icfg, policy).await.context("opening the image service")
+    ImageService::open(&location, icfg, policy)
+        .await
+        .context("opening the image service")
 }
 
 /// The services of one process.
@@ -62,8 +82,14 @@ pub struct Services {
 pub fn app(services: Services, cfg: &Config) -> Router {
     let validator: std::sync::Arc<dyn stratus_api::TokenValidator> = std::sync::Arc::new(services.identity.clone());
     Router::new()
-        .nest("/identity", stratus_identity_api::router(services.identity, &cfg.public_url))
-        .nest("/image", stratus_image_api::router(services.image, validator, &cfg.public_url))
+        .nest(
+            "/identity",
+            stratus_identity_api::router(services.identity, &cfg.public_url),
+        )
+        .nest(
+            "/image",
+            stratus_image_api::router(services.image, validator, &cfg.public_url),
+        )
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -85,14 +111,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
     let first_start = !identity.is_bootstrapped().await?;
     let password = if first_start {
-        cfg.admin_password.clone().unwrap_or_else(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>())
-        })
+        cfg.admin_password
+            .clone()
+            .unwrap_or_else(|| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>()))
     } else {
         crate::clouds::read_password(&clouds_path).unwrap_or_default()
     };
     identity
-        .bootstrap(&Bootstrap { admin_password: password.clone(), region: cfg.region.clone(), services: catalog(&cfg.public_url) })
+        .bootstrap(&Bootstrap {
+            admin_password: password.clone(),
+            region: cfg.region.clone(),
+            services: catalog(&cfg.public_url),
+        })
         .await
         .context("bootstrapping identity")?;
     if first_start || !password.is_empty() {
@@ -101,15 +131,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::warn!(path = %clouds_path.display(), "no clouds.yaml with the admin password to update; the admin password is unchanged");
     }
 
-    let listener = tokio::net::TcpListener::bind(&cfg.bind).await.with_context(|| format!("listening on {}", cfg.bind))?;
+    let listener = tokio::net::TcpListener::bind(&cfg.bind)
+        .await
+        .with_context(|| format!("listening on {}", cfg.bind))?;
     tracing::info!(bind = %cfg.bind, public_url = %cfg.public_url, database = %redact(&cfg.database), first_start, "stratus is up");
     println!("export OS_CLIENT_CONFIG_FILE={}", clouds_path.display());
     println!("export OS_CLOUD=stratus");
 
     spawn_key_reloader(identity.clone());
     // Clients write both /identity/v3 and /identity/v3/; routes are declared without the slash.
-    let app = tower::Layer::layer(&tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(), app(Services { identity: identity.clone(), image: image.clone() }, &cfg));
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    let app = tower::Layer::layer(
+        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+        app(
+            Services {
+                identity: identity.clone(),
+                image: image.clone(),
+            },
+            &cfg,
+        ),
+    );
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
     identity.close().await;
     image.close().await;
     tracing::info!("stopped");

@@ -7,7 +7,11 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 async fn issue(c: &Client, s: &Server, body: &Value) -> reqwest::Response {
-    c.post(format!("{}/auth/tokens", s.identity())).json(body).send().await.expect("request")
+    c.post(format!("{}/auth/tokens", s.identity()))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn token(c: &Client, s: &Server, body: &Value) -> String {
@@ -31,15 +35,29 @@ async fn expect_error(r: reqwest::Response, status: StatusCode, needle: &str) {
 }
 
 async fn validate(c: &Client, s: &Server, auth: &str, subject: &str) -> reqwest::Response {
-    c.get(format!("{}/auth/tokens", s.identity())).header("x-auth-token", auth).header("x-subject-token", subject).send().await.expect("request")
+    c.get(format!("{}/auth/tokens", s.identity()))
+        .header("x-auth-token", auth)
+        .header("x-subject-token", subject)
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn get(c: &Client, s: &Server, path: &str, tok: &str) -> reqwest::Response {
-    c.get(format!("{}{path}", s.identity())).header("x-auth-token", tok).send().await.expect("request")
+    c.get(format!("{}{path}", s.identity()))
+        .header("x-auth-token", tok)
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn post(c: &Client, s: &Server, path: &str, tok: &str, body: Value) -> reqwest::Response {
-    c.post(format!("{}{path}", s.identity())).header("x-auth-token", tok).json(&body).send().await.expect("request")
+    c.post(format!("{}{path}", s.identity()))
+        .header("x-auth-token", tok)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
 }
 
 #[tokio::test]
@@ -49,11 +67,24 @@ async fn bad_requests_get_clear_4xx() {
     let adm = admin(&c, &s).await;
 
     // malformed and mistyped bodies
-    let r = c.post(format!("{}/auth/tokens", s.identity())).header("content-type", "application/json").body("{not json").send().await.expect("req");
+    let r = c
+        .post(format!("{}/auth/tokens", s.identity()))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("req");
     expect_error(r, StatusCode::BAD_REQUEST, "Malformed request body").await;
     let r = issue(&c, &s, &json!({"auth": {"identity": {"methods": "password"}}})).await;
     expect_error(r, StatusCode::BAD_REQUEST, "auth.identity.methods").await;
-    let r = post(&c, &s, "/projects", &adm, json!({"project": {"name": "x", "colour": "red"}})).await;
+    let r = post(
+        &c,
+        &s,
+        "/projects",
+        &adm,
+        json!({"project": {"name": "x", "colour": "red"}}),
+    )
+    .await;
     expect_error(r, StatusCode::BAD_REQUEST, "unknown field `colour`").await;
     let r = post(&c, &s, "/projects", &adm, json!({"project": {"name": ""}})).await;
     expect_error(r, StatusCode::BAD_REQUEST, "project.name").await;
@@ -74,12 +105,28 @@ async fn bad_requests_get_clear_4xx() {
     let r = post(&c, &s, "/projects", &adm, json!({"project": {"name": "p2"}})).await;
     let p2: Value = r.json().await.expect("json");
     let p2 = p2["project"]["id"].as_str().expect("id").to_owned();
-    let r = post(&c, &s, "/users", &adm, json!({"user": {"name": "bob", "password": "bob-pw"}})).await;
+    let r = post(
+        &c,
+        &s,
+        "/users",
+        &adm,
+        json!({"user": {"name": "bob", "password": "bob-pw"}}),
+    )
+    .await;
     let bob: Value = r.json().await.expect("json");
     let bob = bob["user"]["id"].as_str().expect("id").to_owned();
-    let roles: Value = get(&c, &s, "/roles?name=member", &adm).await.json().await.expect("json");
+    let roles: Value = get(&c, &s, "/roles?name=member", &adm)
+        .await
+        .json()
+        .await
+        .expect("json");
     let member = roles["roles"][0]["id"].as_str().expect("member role").to_owned();
-    let r = c.put(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity())).header("x-auth-token", &adm).send().await.expect("req");
+    let r = c
+        .put(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity()))
+        .header("x-auth-token", &adm)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     // scope to a project the user has no role on
@@ -88,7 +135,12 @@ async fn bad_requests_get_clear_4xx() {
 
     // member refused an admin call
     let bt = token(&c, &s, &password_auth("bob", "bob-pw", Some("p1"))).await;
-    expect_error(get(&c, &s, "/users", &bt).await, StatusCode::FORBIDDEN, "identity:list_users").await;
+    expect_error(
+        get(&c, &s, "/users", &bt).await,
+        StatusCode::FORBIDDEN,
+        "identity:list_users",
+    )
+    .await;
 
     // tampered, foreign-key and missing tokens
     let mut tampered = bt.clone().into_bytes();
@@ -97,69 +149,179 @@ async fn bad_requests_get_clear_4xx() {
     let tampered = String::from_utf8(tampered).expect("ascii");
     let r = get(&c, &s, "/auth/projects", &tampered).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers()["www-authenticate"].to_str().expect("hdr").starts_with("Keystone uri="));
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .expect("hdr")
+        .starts_with("Keystone uri="));
     expect_error(validate(&c, &s, &adm, &tampered).await, StatusCode::NOT_FOUND, "token").await;
     let other = Server::start(&[]);
     let foreign = admin(&c, &other).await;
-    expect_error(get(&c, &s, "/auth/projects", &foreign).await, StatusCode::UNAUTHORIZED, "invalid").await;
+    expect_error(
+        get(&c, &s, "/auth/projects", &foreign).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid",
+    )
+    .await;
     drop(other);
     let r = c.get(format!("{}/projects", s.identity())).send().await.expect("req");
     expect_error(r, StatusCode::UNAUTHORIZED, "requires authentication").await;
 
     // revoked token
-    let r = c.delete(format!("{}/auth/tokens", s.identity())).header("x-auth-token", &adm).header("x-subject-token", &bt).send().await.expect("req");
+    let r = c
+        .delete(format!("{}/auth/tokens", s.identity()))
+        .header("x-auth-token", &adm)
+        .header("x-subject-token", &bt)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    expect_error(get(&c, &s, "/auth/projects", &bt).await, StatusCode::UNAUTHORIZED, "revoked").await;
+    expect_error(
+        get(&c, &s, "/auth/projects", &bt).await,
+        StatusCode::UNAUTHORIZED,
+        "revoked",
+    )
+    .await;
     expect_error(validate(&c, &s, &adm, &bt).await, StatusCode::NOT_FOUND, "token").await;
 
     // role assignment removal revokes bob's tokens for that project
     let bt = token(&c, &s, &password_auth("bob", "bob-pw", Some("p1"))).await;
-    let r = c.delete(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity())).header("x-auth-token", &adm).send().await.expect("req");
+    let r = c
+        .delete(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity()))
+        .header("x-auth-token", &adm)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(get(&c, &s, "/auth/projects", &bt).await.status(), StatusCode::UNAUTHORIZED);
-    let r = c.put(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity())).header("x-auth-token", &adm).send().await.expect("req");
+    assert_eq!(
+        get(&c, &s, "/auth/projects", &bt).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .put(format!("{}/projects/{p1}/users/{bob}/roles/{member}", s.identity()))
+        .header("x-auth-token", &adm)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     // disabled project, then disabled user
     let bt = token(&c, &s, &password_auth("bob", "bob-pw", Some("p1"))).await;
-    let r = c.patch(format!("{}/projects/{p1}", s.identity())).header("x-auth-token", &adm).json(&json!({"project": {"enabled": false}})).send().await.expect("req");
+    let r = c
+        .patch(format!("{}/projects/{p1}", s.identity()))
+        .header("x-auth-token", &adm)
+        .json(&json!({"project": {"enabled": false}}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(get(&c, &s, "/auth/projects", &bt).await.status(), StatusCode::UNAUTHORIZED);
-    expect_error(issue(&c, &s, &password_auth("bob", "bob-pw", Some("p1"))).await, StatusCode::UNAUTHORIZED, "disabled").await;
-    let r = c.patch(format!("{}/users/{bob}", s.identity())).header("x-auth-token", &adm).json(&json!({"user": {"enabled": false}})).send().await.expect("req");
+    assert_eq!(
+        get(&c, &s, "/auth/projects", &bt).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    expect_error(
+        issue(&c, &s, &password_auth("bob", "bob-pw", Some("p1"))).await,
+        StatusCode::UNAUTHORIZED,
+        "disabled",
+    )
+    .await;
+    let r = c
+        .patch(format!("{}/users/{bob}", s.identity()))
+        .header("x-auth-token", &adm)
+        .json(&json!({"user": {"enabled": false}}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), StatusCode::OK);
-    expect_error(issue(&c, &s, &password_auth("bob", "bob-pw", None)).await, StatusCode::UNAUTHORIZED, "disabled").await;
+    expect_error(
+        issue(&c, &s, &password_auth("bob", "bob-pw", None)).await,
+        StatusCode::UNAUTHORIZED,
+        "disabled",
+    )
+    .await;
 
     // oversized body
     let big = "x".repeat(200_000);
     // Its own client: the server answers before reading the body and closes that connection.
-    let r = post(&Client::new(), &s, "/projects", &adm, json!({"project": {"name": "big", "description": big}})).await;
+    let r = post(
+        &Client::new(),
+        &s,
+        "/projects",
+        &adm,
+        json!({"project": {"name": "big", "description": big}}),
+    )
+    .await;
     expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "larger than").await;
 
     // pagination: bad markers and limits, and a real next link
-    expect_error(get(&c, &s, "/projects?marker=nosuch", &adm).await, StatusCode::BAD_REQUEST, "Marker nosuch").await;
-    expect_error(get(&c, &s, "/projects?limit=-1", &adm).await, StatusCode::BAD_REQUEST, "limit").await;
+    expect_error(
+        get(&c, &s, "/projects?marker=nosuch", &adm).await,
+        StatusCode::BAD_REQUEST,
+        "Marker nosuch",
+    )
+    .await;
+    expect_error(
+        get(&c, &s, "/projects?limit=-1", &adm).await,
+        StatusCode::BAD_REQUEST,
+        "limit",
+    )
+    .await;
     let page: Value = get(&c, &s, "/projects?limit=1", &adm).await.json().await.expect("json");
     assert_eq!(page["projects"].as_array().map(Vec::len), Some(1));
     let next = page["links"]["next"].as_str().expect("a next link");
     assert!(next.contains("marker="), "{next}");
 
     // conflicts and missing things
-    expect_error(post(&c, &s, "/projects", &adm, json!({"project": {"name": "p1"}})).await, StatusCode::CONFLICT, "Duplicate").await;
-    expect_error(get(&c, &s, "/projects/nosuch", &adm).await, StatusCode::NOT_FOUND, "Could not find project: nosuch").await;
-    expect_error(get(&c, &s, "/nowhere", &adm).await, StatusCode::NOT_FOUND, "could not be found").await;
+    expect_error(
+        post(&c, &s, "/projects", &adm, json!({"project": {"name": "p1"}})).await,
+        StatusCode::CONFLICT,
+        "Duplicate",
+    )
+    .await;
+    expect_error(
+        get(&c, &s, "/projects/nosuch", &adm).await,
+        StatusCode::NOT_FOUND,
+        "Could not find project: nosuch",
+    )
+    .await;
+    expect_error(
+        get(&c, &s, "/nowhere", &adm).await,
+        StatusCode::NOT_FOUND,
+        "could not be found",
+    )
+    .await;
 
     // lockout after three failures, even with the right password
-    let r = post(&c, &s, "/users", &adm, json!({"user": {"name": "carol", "password": "carol-pw"}})).await;
+    let r = post(
+        &c,
+        &s,
+        "/users",
+        &adm,
+        json!({"user": {"name": "carol", "password": "carol-pw"}}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     for _ in 0..3 {
-        assert_eq!(issue(&c, &s, &password_auth("carol", "bad", None)).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            issue(&c, &s, &password_auth("carol", "bad", None)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
-    expect_error(issue(&c, &s, &password_auth("carol", "carol-pw", None)).await, StatusCode::UNAUTHORIZED, "locked").await;
+    expect_error(
+        issue(&c, &s, &password_auth("carol", "carol-pw", None)).await,
+        StatusCode::UNAUTHORIZED,
+        "locked",
+    )
+    .await;
 
     // the request id a caller sends comes back
     let rid = "req-0b6c1e1e-1c1a-4a8e-9a55-6f1f3a9d2b10";
-    let r = c.get(format!("{}/auth/projects", s.identity())).header("x-auth-token", &adm).header("x-openstack-request-id", rid).send().await.expect("req");
+    let r = c
+        .get(format!("{}/auth/projects", s.identity()))
+        .header("x-auth-token", &adm)
+        .header("x-openstack-request-id", rid)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.headers()["x-openstack-request-id"], rid);
     let log = s.log();
     assert!(!log.contains("panicked at"), "server log shows a panic:\n{log}");
@@ -172,5 +334,10 @@ async fn expired_tokens_are_refused() {
     let t = admin(&c, &s).await;
     assert_eq!(get(&c, &s, "/auth/projects", &t).await.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    expect_error(get(&c, &s, "/auth/projects", &t).await, StatusCode::UNAUTHORIZED, "expired").await;
+    expect_error(
+        get(&c, &s, "/auth/projects", &t).await,
+        StatusCode::UNAUTHORIZED,
+        "expired",
+    )
+    .await;
 }

@@ -11,7 +11,11 @@ use common::{Server, ADMIN_PASSWORD};
 use serde_json::Value;
 
 fn names(list: &Value, key: &str) -> Vec<String> {
-    list.as_array().expect("a list").iter().map(|i| i[key].as_str().unwrap_or_default().to_owned()).collect()
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i[key].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[test]
@@ -62,7 +66,17 @@ fn identity_through_the_openstack_client() {
     admin.ok(&["project", "delete", "demo-child"]);
 
     // user, group, role
-    let u = admin.json(&["user", "create", "--password", "alice-pw", "--project", "demo", "--email", "a@example.com", "alice"]);
+    let u = admin.json(&[
+        "user",
+        "create",
+        "--password",
+        "alice-pw",
+        "--project",
+        "demo",
+        "--email",
+        "a@example.com",
+        "alice",
+    ]);
     assert_eq!(u["name"], "alice");
     assert_eq!(u["default_project_id"], p["id"]);
     admin.ok(&["user", "set", "--email", "alice@example.com", "alice"]);
@@ -72,7 +86,9 @@ fn identity_through_the_openstack_client() {
     let g = admin.json(&["group", "create", "--description", "ops team", "ops"]);
     assert_eq!(g["name"], "ops");
     admin.ok(&["group", "add", "user", "ops", "alice"]);
-    assert!(admin.ok(&["group", "contains", "user", "ops", "alice"]).contains("alice in group ops"));
+    assert!(admin
+        .ok(&["group", "contains", "user", "ops", "alice"])
+        .contains("alice in group ops"));
     admin.ok(&["group", "set", "--description", "operators", "ops"]);
     assert_eq!(admin.json(&["group", "show", "ops"])["description"], "operators");
     assert!(names(&admin.json(&["group", "list"]), "Name").contains(&"ops".to_owned()));
@@ -89,17 +105,39 @@ fn identity_through_the_openstack_client() {
     // role add, effective assignments with names
     admin.ok(&["role", "add", "--project", "demo", "--user", "alice", "member"]);
     admin.ok(&["role", "add", "--project", "demo", "--group", "ops", "auditor"]);
-    let eff = admin.json(&["role", "assignment", "list", "--effective", "--names", "--user", "alice"]);
+    let eff = admin.json(&[
+        "role",
+        "assignment",
+        "list",
+        "--effective",
+        "--names",
+        "--user",
+        "alice",
+    ]);
     let rows: Vec<(String, String)> = eff
         .as_array()
         .expect("list")
         .iter()
-        .map(|a| (a["Role"].as_str().unwrap_or("").to_owned(), a["Project"].as_str().unwrap_or("").to_owned()))
+        .map(|a| {
+            (
+                a["Role"].as_str().unwrap_or("").to_owned(),
+                a["Project"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     for want in ["member", "reader", "auditor"] {
-        assert!(rows.contains(&(want.to_owned(), "demo@Default".to_owned())), "{want} on demo in {rows:?}");
+        assert!(
+            rows.contains(&(want.to_owned(), "demo@Default".to_owned())),
+            "{want} on demo in {rows:?}"
+        );
     }
-    assert!(eff.as_array().expect("list").iter().all(|a| a["User"] == "alice@Default"), "{eff}");
+    assert!(
+        eff.as_array()
+            .expect("list")
+            .iter()
+            .all(|a| a["User"] == "alice@Default"),
+        "{eff}"
+    );
 
     // alice works in her project, and a member is refused an admin-only call
     let alice = Cli::user(&server, "alice", "alice-pw", "demo");
@@ -110,25 +148,45 @@ fn identity_through_the_openstack_client() {
 
     // application credential, then authenticating with it
     let ac = alice.json(&["application", "credential", "create", "--role", "member", "ci-bot"]);
-    let (ac_id, secret) = (ac["ID"].as_str().expect("id").to_owned(), ac["Secret"].as_str().expect("secret").to_owned());
+    let (ac_id, secret) = (
+        ac["ID"].as_str().expect("id").to_owned(),
+        ac["Secret"].as_str().expect("secret").to_owned(),
+    );
     assert_eq!(names(&ac["Roles"], "name"), vec!["member".to_owned()], "{ac}");
     let mut c = Command::new(openstack_cli());
     let out = c
         .env("PYTHONWARNINGS", "ignore")
-        .args(["--os-auth-type", "v3applicationcredential", "--os-auth-url", &server.identity()])
+        .args([
+            "--os-auth-type",
+            "v3applicationcredential",
+            "--os-auth-url",
+            &server.identity(),
+        ])
         // `=` form: a generated secret may start with '-', which argparse would take for an option.
         .arg(format!("--os-application-credential-id={ac_id}"))
         .arg(format!("--os-application-credential-secret={secret}"))
         .args(["--os-identity-api-version", "3", "token", "issue", "-f", "json"])
         .output()
         .expect("run");
-    assert!(out.status.success(), "app cred auth: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "app cred auth: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let act: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(act["project_id"], p["id"]);
     assert_eq!(act["user_id"], u["id"]);
 
     // user password set: the new password works, the old one does not
-    alice.ok(&["user", "password", "set", "--original-password", "alice-pw", "--password", "alice-pw2"]);
+    alice.ok(&[
+        "user",
+        "password",
+        "set",
+        "--original-password",
+        "alice-pw",
+        "--password",
+        "alice-pw2",
+    ]);
     Cli::user(&server, "alice", "alice-pw2", "demo").json(&["token", "issue"]);
     Cli::user(&server, "alice", "alice-pw", "demo").fails(&["token", "issue"]);
 
@@ -138,13 +196,31 @@ fn identity_through_the_openstack_client() {
     admin.ok(&["token", "revoke", tid]);
     let out = Command::new(openstack_cli())
         .env("PYTHONWARNINGS", "ignore")
-        .args(["--os-auth-type", "token", "--os-auth-url", &server.identity(), "--os-token", tid])
-        .args(["--os-project-name", "admin", "--os-project-domain-id", "default", "--os-identity-api-version", "3"])
+        .args([
+            "--os-auth-type",
+            "token",
+            "--os-auth-url",
+            &server.identity(),
+            "--os-token",
+            tid,
+        ])
+        .args([
+            "--os-project-name",
+            "admin",
+            "--os-project-domain-id",
+            "default",
+            "--os-identity-api-version",
+            "3",
+        ])
         .args(["project", "list"])
         .output()
         .expect("run");
     assert!(!out.status.success(), "a revoked token must be refused");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // deletes
     admin.ok(&["role", "remove", "--project", "demo", "--group", "ops", "auditor"]);
@@ -155,7 +231,9 @@ fn identity_through_the_openstack_client() {
     admin.ok(&["project", "delete", "demo"]);
     assert!(!names(&admin.json(&["user", "list"]), "Name").contains(&"alice".to_owned()));
     assert!(!names(&admin.json(&["project", "list"]), "Name").contains(&"demo".to_owned()));
-    assert!(admin.fails(&["role", "show", "auditor"]).contains("No Role found for auditor"));
+    assert!(admin
+        .fails(&["role", "show", "auditor"])
+        .contains("No Role found for auditor"));
     let _ = ADMIN_PASSWORD;
 }
 
@@ -170,7 +248,11 @@ fn restart_keeps_everything_and_bootstraps_nothing_twice() {
     let admin = Cli::admin(&server);
     assert!(names(&admin.json(&["project", "list"]), "Name").contains(&"kept".to_owned()));
     let after = admin.json(&["endpoint", "list"]);
-    assert_eq!(after.as_array().map(Vec::len), before.as_array().map(Vec::len), "no duplicate endpoints");
+    assert_eq!(
+        after.as_array().map(Vec::len),
+        before.as_array().map(Vec::len),
+        "no duplicate endpoints"
+    );
     let users = names(&admin.json(&["user", "list"]), "Name");
     assert_eq!(users.iter().filter(|u| *u == "admin").count(), 1);
     let roles = names(&admin.json(&["role", "list"]), "Name");

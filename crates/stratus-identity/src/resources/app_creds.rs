@@ -17,10 +17,7 @@ impl IdentityService {
         let mut roles = vec![];
         for id in ids {
             if let Some(r) = store::get_role(self.db(), &id).await? {
-                roles.push(RoleRef {
-                    id: r.id,
-                    name: r.name,
-                });
+                roles.push(RoleRef { id: r.id, name: r.name });
             }
         }
         Ok(ApplicationCredential {
@@ -60,20 +57,19 @@ impl IdentityService {
             ));
         }
         let project_id = caller.project_id().ok_or_else(|| {
-            IdentityError::Denied(
-                "Application credentials are created with a project-scoped token.".into(),
-            )
+            IdentityError::Denied("Application credentials are created with a project-scoped token.".into())
         })?;
         let expires_at = match &input.expires_at {
             Some(s) => Some(parse_time(s).ok_or_else(|| {
-                IdentityError::Validation(format!("Invalid input for field 'application_credential.expires_at': '{s}' is not a time."))
+                IdentityError::Validation(format!(
+                    "Invalid input for field 'application_credential.expires_at': '{s}' is not a time."
+                ))
             })?),
             None => None,
         };
         if expires_at.is_some_and(|e| e <= stratus_store::now_micros()) {
             return Err(IdentityError::Validation(
-                "Invalid input for field 'application_credential.expires_at': the time has passed."
-                    .into(),
+                "Invalid input for field 'application_credential.expires_at': the time has passed.".into(),
             ));
         }
         // The delegated roles must be roles the caller holds in this token.
@@ -83,32 +79,33 @@ impl IdentityService {
             Some(sel) => {
                 let mut out = vec![];
                 for s in sel {
-                    let found = caller.roles.iter().find(|r| {
-                        s.id.as_deref() == Some(&r.id) || s.name.as_deref() == Some(&r.name)
-                    });
+                    let found = caller
+                        .roles
+                        .iter()
+                        .find(|r| s.id.as_deref() == Some(&r.id) || s.name.as_deref() == Some(&r.name));
                     match found {
                         Some(r) => out.push(r.clone()),
                         None => {
                             return Err(IdentityError::Denied(format!(
-                            "You cannot delegate role {} which you do not hold on this project.",
-                            s.id.as_deref().or(s.name.as_deref()).unwrap_or("?")
-                        )))
+                                "You cannot delegate role {} which you do not hold on this project.",
+                                s.id.as_deref().or(s.name.as_deref()).unwrap_or("?")
+                            )))
                         }
                     }
                 }
                 out
             }
         };
-        let secret =
-            match input.secret {
-                Some(s) if s.is_empty() => return Err(IdentityError::Validation(
-                    "Invalid input for field 'application_credential.secret': must not be empty."
-                        .into(),
-                )),
-                Some(s) => s,
-                None => base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode([rand::random::<[u8; 32]>(), rand::random::<[u8; 32]>()].concat()),
-            };
+        let secret = match input.secret {
+            Some(s) if s.is_empty() => {
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'application_credential.secret': must not be empty.".into(),
+                ))
+            }
+            Some(s) => s,
+            None => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode([rand::random::<[u8; 32]>(), rand::random::<[u8; 32]>()].concat()),
+        };
         let row = AppCredRow {
             id: new_id(),
             name: name.clone(),
@@ -121,11 +118,9 @@ impl IdentityService {
             roles: serde_json::to_string(&roles.iter().map(|r| &r.id).collect::<Vec<_>>())
                 .unwrap_or_else(|_| "[]".into()),
         };
-        store::insert_app_cred(self.db(), &row)
-            .await
-            .map_err(on_conflict(|| {
-                format!("Duplicate entry: an application credential named '{name}' exists.")
-            }))?;
+        store::insert_app_cred(self.db(), &row).await.map_err(on_conflict(|| {
+            format!("Duplicate entry: an application credential named '{name}' exists.")
+        }))?;
         self.changed();
         Ok((self.app_cred_view(row).await?, secret))
     }
@@ -148,12 +143,7 @@ impl IdentityService {
         Ok(out)
     }
 
-    pub async fn get_app_cred(
-        &self,
-        caller: &AuthContext,
-        user_id: &str,
-        id: &str,
-    ) -> Result<ApplicationCredential> {
+    pub async fn get_app_cred(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<ApplicationCredential> {
         self.enforce(
             "identity:get_application_credential",
             caller,
@@ -162,18 +152,11 @@ impl IdentityService {
         let row = store::get_app_cred(self.db(), id)
             .await?
             .filter(|r| r.user_id == user_id);
-        self.app_cred_view(
-            row.ok_or_else(|| IdentityError::not_found("application credential", id))?,
-        )
-        .await
+        self.app_cred_view(row.ok_or_else(|| IdentityError::not_found("application credential", id))?)
+            .await
     }
 
-    pub async fn delete_app_cred(
-        &self,
-        caller: &AuthContext,
-        user_id: &str,
-        id: &str,
-    ) -> Result<()> {
+    pub async fn delete_app_cred(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<()> {
         self.enforce(
             "identity:delete_application_credential",
             caller,

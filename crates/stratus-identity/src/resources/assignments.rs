@@ -34,7 +34,9 @@ impl IdentityService {
     pub async fn create_role(&self, caller: &AuthContext, input: RoleInput) -> Result<Role> {
         self.enforce("identity:create_role", caller, &Target::new())?;
         if input.domain_id.is_some() {
-            return Err(IdentityError::Validation("Invalid input for field 'role.domain_id': domain-specific roles are not supported.".into()));
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'role.domain_id': domain-specific roles are not supported.".into(),
+            ));
         }
         let name = check_name("role.name", input.name.as_deref())?;
         check_len("role.description", input.description.as_deref(), 65535)?;
@@ -43,11 +45,9 @@ impl IdentityService {
             name,
             description: input.description.unwrap_or_default(),
         };
-        store::insert_role(self.db(), &r)
-            .await
-            .map_err(on_conflict(|| {
-                format!("Duplicate entry: a role named '{}' exists.", r.name)
-            }))?;
+        store::insert_role(self.db(), &r).await.map_err(on_conflict(|| {
+            format!("Duplicate entry: a role named '{}' exists.", r.name)
+        }))?;
         self.changed();
         Ok(r)
     }
@@ -59,12 +59,7 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("role", id))
     }
 
-    pub async fn list_roles(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Role>> {
+    pub async fn list_roles(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Role>> {
         self.enforce("identity:list_roles", caller, &Target::new())?;
         self.check_marker("roles", page).await?;
         if f.domain_id.is_some() {
@@ -75,12 +70,7 @@ impl IdentityService {
         Ok(store::list_roles(self.db(), w, page).await?)
     }
 
-    pub async fn update_role(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: RoleInput,
-    ) -> Result<Role> {
+    pub async fn update_role(&self, caller: &AuthContext, id: &str, input: RoleInput) -> Result<Role> {
         self.enforce("identity:update_role", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(n) = &input.name {
@@ -92,9 +82,7 @@ impl IdentityService {
         }
         if !store::update(self.db(), "roles", id, sets)
             .await
-            .map_err(on_conflict(|| {
-                "Duplicate entry: a role with that name exists.".into()
-            }))?
+            .map_err(on_conflict(|| "Duplicate entry: a role with that name exists.".into()))?
         {
             return Err(IdentityError::not_found("role", id));
         }
@@ -125,12 +113,7 @@ impl IdentityService {
         Ok((p, i))
     }
 
-    pub async fn create_implied_role(
-        &self,
-        caller: &AuthContext,
-        prior: &str,
-        implied: &str,
-    ) -> Result<(Role, Role)> {
+    pub async fn create_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<(Role, Role)> {
         self.enforce("identity:create_implied_role", caller, &Target::new())?;
         let pair = self.role_pair(prior, implied).await?;
         // An implication that loops back would make every role in the loop imply itself.
@@ -145,12 +128,7 @@ impl IdentityService {
         Ok(pair)
     }
 
-    pub async fn check_implied_role(
-        &self,
-        caller: &AuthContext,
-        prior: &str,
-        implied: &str,
-    ) -> Result<(Role, Role)> {
+    pub async fn check_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<(Role, Role)> {
         self.enforce("identity:list_implied_roles", caller, &Target::new())?;
         let pair = self.role_pair(prior, implied).await?;
         if store::implied_roles(self.db())
@@ -167,12 +145,7 @@ impl IdentityService {
         }
     }
 
-    pub async fn delete_implied_role(
-        &self,
-        caller: &AuthContext,
-        prior: &str,
-        implied: &str,
-    ) -> Result<()> {
+    pub async fn delete_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<()> {
         self.enforce("identity:delete_implied_role", caller, &Target::new())?;
         self.role_pair(prior, implied).await?;
         if !store::remove_implied_role(self.db(), prior, implied).await? {
@@ -292,14 +265,8 @@ impl IdentityService {
         };
         for u in users {
             match a.target_kind {
-                TargetKind::Project => {
-                    self.revoke_matching(Some(&u), Some(&a.target_id), None, None)
-                        .await?
-                }
-                TargetKind::Domain => {
-                    self.revoke_matching(Some(&u), None, Some(&a.target_id), None)
-                        .await?
-                }
+                TargetKind::Project => self.revoke_matching(Some(&u), Some(&a.target_id), None, None).await?,
+                TargetKind::Domain => self.revoke_matching(Some(&u), None, Some(&a.target_id), None).await?,
                 TargetKind::System => self.revoke_matching(Some(&u), None, None, None).await?,
             }
         }
@@ -351,11 +318,7 @@ impl IdentityService {
 
     /// `GET /v3/role_assignments`. With `effective`, group assignments become one per member
     /// and implied roles are added, as Keystone reports them.
-    pub async fn list_role_assignments(
-        &self,
-        caller: &AuthContext,
-        f: AssignmentFilter,
-    ) -> Result<Vec<Assignment>> {
+    pub async fn list_role_assignments(&self, caller: &AuthContext, f: AssignmentFilter) -> Result<Vec<Assignment>> {
         self.enforce("identity:list_role_assignments", caller, &Target::new())?;
         let targets = [f.project_id.is_some(), f.domain_id.is_some(), f.system]
             .iter()
@@ -373,8 +336,7 @@ impl IdentityService {
         }
         let mut w = Filters::new();
         if let Some(p) = &f.project_id {
-            w.eq("target_kind", Some("project"))
-                .eq("target_id", Some(p));
+            w.eq("target_kind", Some("project")).eq("target_id", Some(p));
         }
         if let Some(d) = &f.domain_id {
             w.eq("target_kind", Some("domain")).eq("target_id", Some(d));

@@ -22,10 +22,7 @@ fn check_interface(i: &str) -> Result<()> {
 }
 
 fn check_url(u: &str) -> Result<()> {
-    if (u.starts_with("http://") || u.starts_with("https://"))
-        && u.len() > "http://".len()
-        && u.len() <= 2048
-    {
+    if (u.starts_with("http://") || u.starts_with("https://")) && u.len() > "http://".len() && u.len() <= 2048 {
         Ok(())
     } else {
         Err(IdentityError::Validation(format!(
@@ -65,12 +62,7 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("region", id))
     }
 
-    pub async fn list_regions(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Region>> {
+    pub async fn list_regions(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Region>> {
         self.enforce("identity:list_regions", caller, &Target::new())?;
         self.check_marker("regions", page).await?;
         let mut w = Filters::new();
@@ -78,12 +70,7 @@ impl IdentityService {
         Ok(store::list_regions(self.db(), w, page).await?)
     }
 
-    pub async fn update_region(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: RegionInput,
-    ) -> Result<Region> {
+    pub async fn update_region(&self, caller: &AuthContext, id: &str, input: RegionInput) -> Result<Region> {
         self.enforce("identity:update_region", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(d) = input.description {
@@ -92,7 +79,9 @@ impl IdentityService {
         }
         if let Some(p) = input.parent_region_id {
             if p == id || store::get_region(self.db(), &p).await?.is_none() {
-                return Err(IdentityError::Validation(format!("Invalid input for field 'region.parent_region_id': '{p}' is not a valid parent.")));
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'region.parent_region_id': '{p}' is not a valid parent."
+                )));
             }
             sets.push(("parent_region_id", Val::S(p)));
         }
@@ -129,11 +118,7 @@ impl IdentityService {
 
     // ------------------------------------------------------------ services
 
-    pub async fn create_service(
-        &self,
-        caller: &AuthContext,
-        input: ServiceInput,
-    ) -> Result<Service> {
+    pub async fn create_service(&self, caller: &AuthContext, input: ServiceInput) -> Result<Service> {
         self.enforce("identity:create_service", caller, &Target::new())?;
         let service_type = super::check_name("service.type", input.service_type.as_deref())?;
         check_len("service.name", input.name.as_deref(), 255)?;
@@ -156,26 +141,15 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("service", id))
     }
 
-    pub async fn list_services(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Service>> {
+    pub async fn list_services(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Service>> {
         self.enforce("identity:list_services", caller, &Target::new())?;
         self.check_marker("services", page).await?;
         let mut w = Filters::new();
-        w.eq("type", f.service_type.as_deref())
-            .eq("name", f.name.as_deref());
+        w.eq("type", f.service_type.as_deref()).eq("name", f.name.as_deref());
         Ok(store::list_services(self.db(), w, page).await?)
     }
 
-    pub async fn update_service(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: ServiceInput,
-    ) -> Result<Service> {
+    pub async fn update_service(&self, caller: &AuthContext, id: &str, input: ServiceInput) -> Result<Service> {
         self.enforce("identity:update_service", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(t) = &input.service_type {
@@ -211,31 +185,23 @@ impl IdentityService {
 
     // ------------------------------------------------------------ endpoints
 
-    pub async fn create_endpoint(
-        &self,
-        caller: &AuthContext,
-        input: EndpointInput,
-    ) -> Result<Endpoint> {
+    pub async fn create_endpoint(&self, caller: &AuthContext, input: EndpointInput) -> Result<Endpoint> {
         self.enforce("identity:create_endpoint", caller, &Target::new())?;
         let service_id = input.service_id.ok_or_else(|| {
-            IdentityError::Validation(
-                "Invalid input for field 'endpoint.service_id': the field is required.".into(),
-            )
+            IdentityError::Validation("Invalid input for field 'endpoint.service_id': the field is required.".into())
         })?;
         let interface = input.interface.ok_or_else(|| {
-            IdentityError::Validation(
-                "Invalid input for field 'endpoint.interface': the field is required.".into(),
-            )
+            IdentityError::Validation("Invalid input for field 'endpoint.interface': the field is required.".into())
         })?;
         let url = input.url.ok_or_else(|| {
-            IdentityError::Validation(
-                "Invalid input for field 'endpoint.url': the field is required.".into(),
-            )
+            IdentityError::Validation("Invalid input for field 'endpoint.url': the field is required.".into())
         })?;
         check_interface(&interface)?;
         check_url(&url)?;
         if store::get_service(self.db(), &service_id).await?.is_none() {
-            return Err(IdentityError::Validation(format!("Invalid input for field 'endpoint.service_id': service {service_id} does not exist.")));
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field 'endpoint.service_id': service {service_id} does not exist."
+            )));
         }
         let region_id = input.region_id.or(input.region);
         if let Some(r) = &region_id {
@@ -280,12 +246,7 @@ impl IdentityService {
         Ok(store::list_endpoints(self.db(), w, page).await?)
     }
 
-    pub async fn update_endpoint(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: EndpointInput,
-    ) -> Result<Endpoint> {
+    pub async fn update_endpoint(&self, caller: &AuthContext, id: &str, input: EndpointInput) -> Result<Endpoint> {
         self.enforce("identity:update_endpoint", caller, &Target::new())?;
         let mut sets = vec![];
         if let Some(i) = input.interface {

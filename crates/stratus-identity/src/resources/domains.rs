@@ -20,11 +20,9 @@ impl IdentityService {
             description: input.description.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
         };
-        store::insert_domain(self.db(), &d)
-            .await
-            .map_err(on_conflict(|| {
-                format!("Duplicate entry: a domain named '{}' exists.", d.name)
-            }))?;
+        store::insert_domain(self.db(), &d).await.map_err(on_conflict(|| {
+            format!("Duplicate entry: a domain named '{}' exists.", d.name)
+        }))?;
         self.changed();
         Ok(d)
     }
@@ -40,26 +38,15 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("domain", id))
     }
 
-    pub async fn list_domains(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Domain>> {
+    pub async fn list_domains(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Domain>> {
         self.enforce("identity:list_domains", caller, &Target::new())?;
         self.check_marker("domains", page).await?;
         let mut w = Filters::new();
-        w.eq("name", f.name.as_deref())
-            .eq_flag("enabled", f.enabled);
+        w.eq("name", f.name.as_deref()).eq_flag("enabled", f.enabled);
         Ok(store::list_domains(self.db(), w, page).await?)
     }
 
-    pub async fn update_domain(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: DomainInput,
-    ) -> Result<Domain> {
+    pub async fn update_domain(&self, caller: &AuthContext, id: &str, input: DomainInput) -> Result<Domain> {
         self.enforce(
             "identity:update_domain",
             caller,
@@ -120,9 +107,7 @@ impl IdentityService {
     /// Domains on which the caller holds a role (`/v3/auth/domains`).
     pub async fn auth_domains(&self, caller: &AuthContext) -> Result<Vec<Domain>> {
         self.enforce("identity:get_auth_domains", caller, &Target::new())?;
-        let ids =
-            store::targets_of_user(self.db(), &caller.user_id, crate::model::TargetKind::Domain)
-                .await?;
+        let ids = store::targets_of_user(self.db(), &caller.user_id, crate::model::TargetKind::Domain).await?;
         let mut out = vec![];
         for id in ids {
             if let Some(d) = store::get_domain(self.db(), &id).await? {

@@ -57,12 +57,7 @@ pub(crate) fn check_len(field: &str, v: Option<&str>, max: usize) -> Result<()> 
 }
 
 impl IdentityService {
-    pub(crate) fn enforce(
-        &self,
-        action: &str,
-        caller: &AuthContext,
-        target: &Target,
-    ) -> Result<()> {
+    pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, target: &Target) -> Result<()> {
         Ok(self.policy().enforce(action, caller, target)?)
     }
 
@@ -70,9 +65,7 @@ impl IdentityService {
     pub(crate) async fn check_marker(&self, table: &str, page: &PageRequest) -> Result<()> {
         if let Some(m) = &page.marker {
             if !store::exists(self.db(), table, m).await? {
-                return Err(IdentityError::Validation(format!(
-                    "Marker {m} could not be found."
-                )));
+                return Err(IdentityError::Validation(format!("Marker {m} could not be found.")));
             }
         }
         Ok(())

@@ -26,11 +26,7 @@ fn check_tags(tags: &[String]) -> Result<()> {
 }
 
 impl IdentityService {
-    pub async fn create_project(
-        &self,
-        caller: &AuthContext,
-        input: ProjectInput,
-    ) -> Result<Project> {
+    pub async fn create_project(&self, caller: &AuthContext, input: ProjectInput) -> Result<Project> {
         self.enforce(
             "identity:create_project",
             caller,
@@ -55,7 +51,9 @@ impl IdentityService {
         };
         let domain_id = match (&input.domain_id, &parent) {
             (Some(d), Some(p)) if *d != p.domain_id => {
-                return Err(IdentityError::Validation("Invalid input for field 'project.domain_id': a project must be in its parent's domain.".into()))
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'project.domain_id': a project must be in its parent's domain.".into(),
+                ))
             }
             (Some(d), _) => d.clone(),
             (None, Some(p)) => p.domain_id.clone(),
@@ -75,14 +73,12 @@ impl IdentityService {
             enabled: input.enabled.unwrap_or(true),
             tags,
         };
-        store::insert_project(self.db(), &p)
-            .await
-            .map_err(on_conflict(|| {
-                format!(
-                    "Duplicate entry: a project named '{}' exists in domain {}.",
-                    p.name, p.domain_id
-                )
-            }))?;
+        store::insert_project(self.db(), &p).await.map_err(on_conflict(|| {
+            format!(
+                "Duplicate entry: a project named '{}' exists in domain {}.",
+                p.name, p.domain_id
+            )
+        }))?;
         self.changed();
         Ok(p)
     }
@@ -98,12 +94,7 @@ impl IdentityService {
             .ok_or_else(|| IdentityError::not_found("project", id))
     }
 
-    pub async fn list_projects(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Project>> {
+    pub async fn list_projects(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Project>> {
         self.enforce(
             "identity:list_projects",
             caller,
@@ -121,12 +112,7 @@ impl IdentityService {
         Ok(store::list_projects(self.db(), w, page).await?)
     }
 
-    pub async fn update_project(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: ProjectInput,
-    ) -> Result<Project> {
+    pub async fn update_project(&self, caller: &AuthContext, id: &str, input: ProjectInput) -> Result<Project> {
         self.enforce(
             "identity:update_project",
             caller,
@@ -135,12 +121,10 @@ impl IdentityService {
         let before = store::get_project(self.db(), id)
             .await?
             .ok_or_else(|| IdentityError::not_found("project", id))?;
-        if input
-            .domain_id
-            .as_deref()
-            .is_some_and(|d| d != before.domain_id)
-        {
-            return Err(IdentityError::Validation("Invalid input for field 'project.domain_id': a project cannot move to another domain.".into()));
+        if input.domain_id.as_deref().is_some_and(|d| d != before.domain_id) {
+            return Err(IdentityError::Validation(
+                "Invalid input for field 'project.domain_id': a project cannot move to another domain.".into(),
+            ));
         }
         if input
             .parent_id
@@ -148,8 +132,7 @@ impl IdentityService {
             .is_some_and(|p| Some(p) != before.parent_id.as_deref())
         {
             return Err(IdentityError::Validation(
-                "Invalid input for field 'project.parent_id': a project cannot change parent."
-                    .into(),
+                "Invalid input for field 'project.parent_id': a project cannot change parent.".into(),
             ));
         }
         let mut sets = vec![];

@@ -35,12 +35,10 @@ impl IdentityService {
         let name = check_name("user.name", input.name.as_deref())?;
         check_len("user.email", input.email.as_deref(), 255)?;
         check_len("user.description", input.description.as_deref(), 65535)?;
-        let domain_id = input.domain_id.clone().unwrap_or_else(|| {
-            caller
-                .domain_id()
-                .unwrap_or(&caller.user_domain_id)
-                .to_owned()
-        });
+        let domain_id = input
+            .domain_id
+            .clone()
+            .unwrap_or_else(|| caller.domain_id().unwrap_or(&caller.user_domain_id).to_owned());
         if store::get_domain(self.db(), &domain_id).await?.is_none() {
             return Err(IdentityError::Validation(format!(
                 "Invalid input for field 'user.domain_id': domain {domain_id} does not exist."
@@ -77,22 +75,13 @@ impl IdentityService {
     }
 
     pub async fn get_user(&self, caller: &AuthContext, id: &str) -> Result<User> {
-        self.enforce(
-            "identity:get_user",
-            caller,
-            &Target::new().with("target.user_id", id),
-        )?;
+        self.enforce("identity:get_user", caller, &Target::new().with("target.user_id", id))?;
         store::get_user(self.db(), id)
             .await?
             .ok_or_else(|| IdentityError::not_found("user", id))
     }
 
-    pub async fn list_users(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<User>> {
+    pub async fn list_users(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<User>> {
         self.enforce(
             "identity:list_users",
             caller,
@@ -106,12 +95,7 @@ impl IdentityService {
         Ok(store::list_users(self.db(), w, page).await?)
     }
 
-    pub async fn update_user(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: UserInput,
-    ) -> Result<User> {
+    pub async fn update_user(&self, caller: &AuthContext, id: &str, input: UserInput) -> Result<User> {
         self.enforce(
             "identity:update_user",
             caller,
@@ -120,14 +104,9 @@ impl IdentityService {
         let before = store::get_user(self.db(), id)
             .await?
             .ok_or_else(|| IdentityError::not_found("user", id))?;
-        if input
-            .domain_id
-            .as_deref()
-            .is_some_and(|d| d != before.domain_id)
-        {
+        if input.domain_id.as_deref().is_some_and(|d| d != before.domain_id) {
             return Err(IdentityError::Validation(
-                "Invalid input for field 'user.domain_id': a user cannot move to another domain."
-                    .into(),
+                "Invalid input for field 'user.domain_id': a user cannot move to another domain.".into(),
             ));
         }
         let mut sets = vec![];
@@ -162,9 +141,7 @@ impl IdentityService {
         };
         store::update(self.db(), "users", id, sets)
             .await
-            .map_err(on_conflict(|| {
-                duplicate_user(input.name.as_deref().unwrap_or(""))
-            }))?;
+            .map_err(on_conflict(|| duplicate_user(input.name.as_deref().unwrap_or(""))))?;
         if let Some(h) = &new_password {
             store::set_password(self.db(), id, h).await?;
         }
@@ -183,9 +160,7 @@ impl IdentityService {
             caller,
             &Target::new().with("target.user_id", id),
         )?;
-        if !store::delete_with_assignments(self.db(), "users", id, ActorKind::User.as_str(), false)
-            .await?
-        {
+        if !store::delete_with_assignments(self.db(), "users", id, ActorKind::User.as_str(), false).await? {
             return Err(IdentityError::not_found("user", id));
         }
         self.revoke_matching(Some(id), None, None, None).await?;
@@ -194,13 +169,7 @@ impl IdentityService {
     }
 
     /// A user changes their own password, proving the current one (`POST /v3/users/{id}/password`).
-    pub async fn change_password(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        original: &str,
-        new: &str,
-    ) -> Result<()> {
+    pub async fn change_password(&self, caller: &AuthContext, id: &str, original: &str, new: &str) -> Result<()> {
         self.enforce(
             "identity:change_password",
             caller,
@@ -232,12 +201,9 @@ impl IdentityService {
         self.enforce("identity:create_group", caller, &Target::new())?;
         let name = check_name("group.name", input.name.as_deref())?;
         check_len("group.description", input.description.as_deref(), 65535)?;
-        let domain_id = input.domain_id.unwrap_or_else(|| {
-            caller
-                .domain_id()
-                .unwrap_or(&caller.user_domain_id)
-                .to_owned()
-        });
+        let domain_id = input
+            .domain_id
+            .unwrap_or_else(|| caller.domain_id().unwrap_or(&caller.user_domain_id).to_owned());
         if store::get_domain(self.db(), &domain_id).await?.is_none() {
             return Err(IdentityError::Validation(format!(
                 "Invalid input for field 'group.domain_id': domain {domain_id} does not exist."
@@ -249,49 +215,29 @@ impl IdentityService {
             domain_id,
             description: input.description.unwrap_or_default(),
         };
-        store::insert_group(self.db(), &g)
-            .await
-            .map_err(on_conflict(|| {
-                format!(
-                    "Duplicate entry: a group named '{}' exists in the domain.",
-                    g.name
-                )
-            }))?;
+        store::insert_group(self.db(), &g).await.map_err(on_conflict(|| {
+            format!("Duplicate entry: a group named '{}' exists in the domain.", g.name)
+        }))?;
         self.changed();
         Ok(g)
     }
 
     pub async fn get_group(&self, caller: &AuthContext, id: &str) -> Result<Group> {
-        self.enforce(
-            "identity:get_group",
-            caller,
-            &Target::new().with("target.group.id", id),
-        )?;
+        self.enforce("identity:get_group", caller, &Target::new().with("target.group.id", id))?;
         store::get_group(self.db(), id)
             .await?
             .ok_or_else(|| IdentityError::not_found("group", id))
     }
 
-    pub async fn list_groups(
-        &self,
-        caller: &AuthContext,
-        f: ListFilter,
-        page: &PageRequest,
-    ) -> Result<Vec<Group>> {
+    pub async fn list_groups(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Group>> {
         self.enforce("identity:list_groups", caller, &Target::new())?;
         self.check_marker("user_groups", page).await?;
         let mut w = Filters::new();
-        w.eq("name", f.name.as_deref())
-            .eq("domain_id", f.domain_id.as_deref());
+        w.eq("name", f.name.as_deref()).eq("domain_id", f.domain_id.as_deref());
         Ok(store::list_groups(self.db(), w, page).await?)
     }
 
-    pub async fn update_group(
-        &self,
-        caller: &AuthContext,
-        id: &str,
-        input: GroupInput,
-    ) -> Result<Group> {
+    pub async fn update_group(&self, caller: &AuthContext, id: &str, input: GroupInput) -> Result<Group> {
         self.enforce(
             "identity:update_group",
             caller,
@@ -307,9 +253,7 @@ impl IdentityService {
         }
         if !store::update(self.db(), "user_groups", id, sets)
             .await
-            .map_err(on_conflict(|| {
-                "Duplicate entry: a group with that name exists.".into()
-            }))?
+            .map_err(on_conflict(|| "Duplicate entry: a group with that name exists.".into()))?
         {
             return Err(IdentityError::not_found("group", id));
         }
@@ -326,15 +270,7 @@ impl IdentityService {
             &Target::new().with("target.group.id", id),
         )?;
         let members = store::group_members(self.db(), id).await?;
-        if !store::delete_with_assignments(
-            self.db(),
-            "user_groups",
-            id,
-            ActorKind::Group.as_str(),
-            false,
-        )
-        .await?
-        {
+        if !store::delete_with_assignments(self.db(), "user_groups", id, ActorKind::Group.as_str(), false).await? {
             return Err(IdentityError::not_found("group", id));
         }
         for m in members {
@@ -354,12 +290,7 @@ impl IdentityService {
         Ok(())
     }
 
-    pub async fn add_user_to_group(
-        &self,
-        caller: &AuthContext,
-        group_id: &str,
-        user_id: &str,
-    ) -> Result<()> {
+    pub async fn add_user_to_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
         self.enforce("identity:add_user_to_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         store::add_member(self.db(), group_id, user_id).await?;
@@ -367,12 +298,7 @@ impl IdentityService {
         Ok(())
     }
 
-    pub async fn remove_user_from_group(
-        &self,
-        caller: &AuthContext,
-        group_id: &str,
-        user_id: &str,
-    ) -> Result<()> {
+    pub async fn remove_user_from_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
         self.enforce("identity:remove_user_from_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         if !store::remove_member(self.db(), group_id, user_id).await? {
@@ -381,18 +307,12 @@ impl IdentityService {
                 format!("user {user_id} in group {group_id}"),
             ));
         }
-        self.revoke_matching(Some(user_id), None, None, None)
-            .await?;
+        self.revoke_matching(Some(user_id), None, None, None).await?;
         self.changed();
         Ok(())
     }
 
-    pub async fn check_user_in_group(
-        &self,
-        caller: &AuthContext,
-        group_id: &str,
-        user_id: &str,
-    ) -> Result<()> {
+    pub async fn check_user_in_group(&self, caller: &AuthContext, group_id: &str, user_id: &str) -> Result<()> {
         self.enforce("identity:check_user_in_group", caller, &Target::new())?;
         self.group_and_user(group_id, user_id).await?;
         if store::is_member(self.db(), group_id, user_id).await? {

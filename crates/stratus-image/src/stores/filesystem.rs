@@ -18,13 +18,19 @@ pub struct FilesystemStore {
 impl FilesystemStore {
     pub fn open(dir: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(dir.join(".partial"))?;
-        Ok(FilesystemStore { dir: dir.to_owned(), description: format!("Files under {}", dir.display()) })
+        Ok(FilesystemStore {
+            dir: dir.to_owned(),
+            description: format!("Files under {}", dir.display()),
+        })
     }
 
     /// Locations are image ids; refuse anything that could name a path outside the directory.
     fn file(&self, location: &str) -> io::Result<PathBuf> {
         if location.is_empty() || !location.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad location {location:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad location {location:?}"),
+            ));
         }
         Ok(self.dir.join(location))
     }
@@ -41,7 +47,10 @@ impl ImageStore for FilesystemStore {
 
     fn begin(&self, image_id: &str) -> io::Result<Box<dyn PendingWrite>> {
         let final_path = self.file(image_id)?;
-        let partial = self.dir.join(".partial").join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
+        let partial = self
+            .dir
+            .join(".partial")
+            .join(format!("{image_id}.{}", uuid::Uuid::new_v4().simple()));
         let file = File::options().write(true).create_new(true).open(&partial)?;
         let flusher = Flusher::start(file.try_clone()?);
         Ok(Box::new(PartialFile {
@@ -109,7 +118,9 @@ impl Flusher {
 
     fn finish(self) -> io::Result<()> {
         drop(self.tx);
-        self.thread.join().map_err(|_| io::Error::other("flusher thread panicked"))?
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("flusher thread panicked"))?
     }
 }
 
@@ -190,7 +201,10 @@ mod tests {
         w.write_all(b"half").expect("write");
         let partial = w.path().to_owned();
         assert!(partial.exists());
-        assert!(store.open(id, 0).await.is_err(), "uncommitted data must not be readable");
+        assert!(
+            store.open(id, 0).await.is_err(),
+            "uncommitted data must not be readable"
+        );
         drop(w);
         assert!(!partial.exists(), "an abandoned write leaves nothing");
 

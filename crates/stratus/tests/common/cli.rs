@@ -9,10 +9,16 @@ use serde_json::Value;
 use super::Server;
 
 pub fn openstack_cli() -> PathBuf {
-    let path = std::env::var("STRATUS_OPENSTACK").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/stratus/venv/bin/openstack")
-    });
-    assert!(path.exists(), "python-openstackclient not found at {}: run scripts/test, which installs it", path.display());
+    let path = std::env::var("STRATUS_OPENSTACK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/stratus/venv/bin/openstack")
+        });
+    assert!(
+        path.exists(),
+        "python-openstackclient not found at {}: run scripts/test, which installs it",
+        path.display()
+    );
     path
 }
 
@@ -29,18 +35,33 @@ impl<'a> Cli<'a> {
 
     pub fn user(server: &'a Server, user: &str, password: &str, project: &str) -> Self {
         let auth = [
-            "--os-auth-url", &server.identity(), "--os-username", user, "--os-password", password,
-            "--os-project-name", project, "--os-user-domain-id", "default", "--os-project-domain-id", "default",
-            "--os-identity-api-version", "3",
+            "--os-auth-url",
+            &server.identity(),
+            "--os-username",
+            user,
+            "--os-password",
+            password,
+            "--os-project-name",
+            project,
+            "--os-user-domain-id",
+            "default",
+            "--os-project-domain-id",
+            "default",
+            "--os-identity-api-version",
+            "3",
         ];
-        Cli { server, auth: auth.iter().map(|s| s.to_string()).collect() }
+        Cli {
+            server,
+            auth: auth.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(openstack_cli());
         c.env("PYTHONWARNINGS", "ignore");
         if self.auth.is_empty() {
-            c.env("OS_CLIENT_CONFIG_FILE", self.server.clouds_yaml()).env("OS_CLOUD", "stratus");
+            c.env("OS_CLIENT_CONFIG_FILE", self.server.clouds_yaml())
+                .env("OS_CLOUD", "stratus");
         } else {
             c.env_remove("OS_CLOUD").args(&self.auth);
         }
@@ -76,4 +97,3 @@ impl<'a> Cli<'a> {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
-

@@ -17,7 +17,11 @@ pub struct Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 impl Server {
@@ -33,13 +37,24 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_stratus"))
             .args(["up", "--data-dir"])
             .arg(dir.path().join("data"))
-            .args(["--bind", &bind, "--password-hash-rounds", "4", "--admin-password", ADMIN_PASSWORD])
+            .args([
+                "--bind",
+                &bind,
+                "--password-hash-rounds",
+                "4",
+                "--admin-password",
+                ADMIN_PASSWORD,
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start stratus");
-        let server = Server { url: format!("http://{bind}"), dir, child };
+        let server = Server {
+            url: format!("http://{bind}"),
+            dir,
+            child,
+        };
         server.wait_ready();
         server
     }
@@ -47,7 +62,9 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() && self.clouds_yaml().exists() {
+            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok()
+                && self.clouds_yaml().exists()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -87,7 +104,10 @@ impl Server {
 
     /// Stops the server with SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> tempfile::TempDir {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "stratus exited with {status}; log:\n{}", self.log());
         let dir = tempfile::tempdir().expect("tempdir");

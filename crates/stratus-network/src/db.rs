@@ -1,0 +1,1028 @@
+//! The Network service's SQL, and nothing else. The same statements run on SQLite and
+//! PostgreSQL.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use sqlx::FromRow;
+use stratus_store::sql::{arguments, Filters, Val};
+use stratus_store::{Db, Result};
+
+use crate::model::*;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// A page of a list: at most `limit` rows after `marker` in id order.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+    /// Sort by these columns (validated by the caller) and then id; true for descending.
+    pub sort: Vec<(&'static str, bool)>,
+}
+
+fn finish(f: &mut Filters, table: &str, page: &Page) -> String {
+    let mut order: Vec<String> = page
+        .sort
+        .iter()
+        .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
+        .collect();
+    let desc = page.sort.last().is_some_and(|s| s.1);
+    order.push(format!("id {}", if desc { "DESC" } else { "ASC" }));
+    if let Some(m) = &page.marker {
+        // Keyset pagination: rows after the marker row in the same order.
+        let mut alts = Vec::new();
+        let keys: Vec<(&str, bool)> = page.sort.iter().copied().chain([("id", desc)]).collect();
+        for n in 0..keys.len() {
+            let mut parts = Vec::new();
+            for (c, _) in &keys[..n] {
+                let p = f.bind(m.as_str());
+                parts.push(format!("{c} = (SELECT {c} FROM {table} WHERE id = {p})"));
+            }
+            let (c, d) = keys[n];
+            let p = f.bind(m.as_str());
+            parts.push(format!(
+                "{c} {} (SELECT {c} FROM {table} WHERE id = {p})",
+                if d { "<" } else { ">" }
+            ));
+            alts.push(format!("({})", parts.join(" AND ")));
+        }
+        f.clause(format!("({})", alts.join(" OR ")));
+    }
+    let mut sql = format!("{} ORDER BY {}", f.sql(), order.join(", "));
+    if let Some(l) = page.limit {
+        sql.push_str(&format!(" LIMIT {}", l as u64 + 1));
+    }
+    sql
+}
+
+pub(crate) async fn count(db: &Db, table: &str, project: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE project_id = $1"))
+            .bind(project)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+// ---------------------------------------------------------------- networks
+
+const NETWORK_COLS: &str = "id, name, description, project_id, admin_state_up, shared, external, mtu, network_type, \
+     physical_network, segmentation_id, status, revision_number, created_at, updated_at";
+
+#[derive(FromRow)]
+struct NetworkRow {
+    id: String,
+    name: String,
+    description: String,
+    project_id: String,
+    admin_state_up: i64,
+    shared: i64,
+    external: i64,
+    mtu: i64,
+    network_type: Option<String>,
+    physical_network: Option<String>,
+    segmentation_id: Option<i64>,
+    status: String,
+    revision_number: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<NetworkRow> for Network {
+    fn from(r: NetworkRow) -> Self {
+        Network {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            project_id: r.project_id,
+            admin_state_up: r.admin_state_up != 0,
+            shared: r.shared != 0,
+            external: r.external != 0,
+            mtu: r.mtu,
+            provider: Provider {
+                network_type: r.network_type,
+                physical_network: r.physical_network,
+                segmentation_id: r.segmentation_id,
+            },
+            status: r.status,
+            revision_number: r.revision_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            subnets: Vec::new(),
+        }
+    }
+}
+
+pub(crate) async fn insert_network(db: &Db, n: &Network) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO networks (id, project_id, created_at, name, description, admin_state_up, shared, external, mtu, \
+         network_type, physical_network, segmentation_id, status, revision_number, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&n.id)
+    .bind(&n.project_id)
+    .bind(n.created_at)
+    .bind(&n.name)
+    .bind(&n.description)
+    .bind(n.admin_state_up as i64)
+    .bind(n.shared as i64)
+    .bind(n.external as i64)
+    .bind(n.mtu)
+    .bind(&n.provider.network_type)
+    .bind(&n.provider.physical_network)
+    .bind(n.provider.segmentation_id)
+    .bind(&n.status)
+    .bind(n.revision_number)
+    .bind(n.updated_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Writes the changeable columns if the revision is still `seen`; false otherwise.
+pub(crate) async fn update_network(db: &Db, n: &Network, seen: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE networks SET name = $1, description = $2, admin_state_up = $3, shared = $4, external = $5, mtu = $6, \
+         network_type = $7, physical_network = $8, segmentation_id = $9, status = $10, revision_number = $11, \
+         updated_at = $12 WHERE id = $13 AND revision_number = $14",
+    )
+    .bind(&n.name)
+    .bind(&n.description)
+    .bind(n.admin_state_up as i64)
+    .bind(n.shared as i64)
+    .bind(n.external as i64)
+    .bind(n.mtu)
+    .bind(&n.provider.network_type)
+    .bind(&n.provider.physical_network)
+    .bind(n.provider.segmentation_id)
+    .bind(&n.status)
+    .bind(n.revision_number)
+    .bind(n.updated_at)
+    .bind(&n.id)
+    .bind(seen)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+async fn attach_subnet_ids(db: &Db, nets: &mut [Network]) -> Result<()> {
+    if nets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Val> = nets.iter().map(|n| Val::from(n.id.as_str())).collect();
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as_with(
+        &format!(
+            "SELECT network_id, id FROM subnets WHERE network_id IN ({}) ORDER BY created_at, id",
+            list.join(", ")
+        ),
+        arguments(&ids),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let index: HashMap<String, usize> = nets.iter().enumerate().map(|(i, n)| (n.id.clone(), i)).collect();
+    for (net, sub) in rows {
+        if let Some(&i) = index.get(&net) {
+            nets[i].subnets.push(sub);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_network(db: &Db, id: &str) -> Result<Option<Network>> {
+    let row = sqlx::query_as::<_, NetworkRow>(&format!("SELECT {NETWORK_COLS} FROM networks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let mut nets: Vec<Network> = row.into_iter().map(Into::into).collect();
+    attach_subnet_ids(db, &mut nets).await?;
+    Ok(nets.pop())
+}
+
+pub(crate) async fn list_networks(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Network>> {
+    let sql = format!(
+        "SELECT {NETWORK_COLS} FROM networks{}",
+        finish(&mut f, "networks", page)
+    );
+    let rows: Vec<NetworkRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    let mut nets: Vec<Network> = rows.into_iter().map(Into::into).collect();
+    attach_subnet_ids(db, &mut nets).await?;
+    Ok(nets)
+}
+
+/// Deletes a network with its subnets and the ports in `ports` (its DHCP ports), in one
+/// transaction that fails if any other port appeared meanwhile.
+pub(crate) async fn delete_network(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM ip_allocations WHERE network_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM port_security_groups WHERE port_id IN (SELECT id FROM ports WHERE network_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp'")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ports WHERE network_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if left > 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM subnets WHERE network_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM networks WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+// ---------------------------------------------------------------- subnets
+
+const SUBNET_COLS: &str = "id, network_id, name, description, project_id, ip_version, cidr, gateway_ip, enable_dhcp, \
+     dns_nameservers, host_routes, allocation_pools, ipv6_ra_mode, ipv6_address_mode, revision_number, created_at, updated_at";
+
+#[derive(FromRow)]
+struct SubnetRow {
+    id: String,
+    network_id: String,
+    name: String,
+    description: String,
+    project_id: String,
+    ip_version: i64,
+    cidr: String,
+    gateway_ip: Option<String>,
+    enable_dhcp: i64,
+    dns_nameservers: String,
+    host_routes: String,
+    allocation_pools: String,
+    ipv6_ra_mode: Option<String>,
+    ipv6_address_mode: Option<String>,
+    revision_number: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<SubnetRow> for Subnet {
+    type Error = sqlx::Error;
+    fn try_from(r: SubnetRow) -> std::result::Result<Self, sqlx::Error> {
+        let bad = |what: &str| sqlx::Error::Decode(format!("subnet {}: bad {what}", r.id).into());
+        Ok(Subnet {
+            cidr: r.cidr.parse().map_err(|_| bad("cidr"))?,
+            gateway_ip: match &r.gateway_ip {
+                Some(g) => Some(g.parse().map_err(|_| bad("gateway_ip"))?),
+                None => None,
+            },
+            id: r.id.clone(),
+            network_id: r.network_id,
+            name: r.name,
+            description: r.description,
+            project_id: r.project_id,
+            ip_version: r.ip_version as u8,
+            enable_dhcp: r.enable_dhcp != 0,
+            dns_nameservers: parse(&r.dns_nameservers),
+            host_routes: parse(&r.host_routes),
+            allocation_pools: parse(&r.allocation_pools),
+            ipv6_ra_mode: r.ipv6_ra_mode,
+            ipv6_address_mode: r.ipv6_address_mode,
+            revision_number: r.revision_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub(crate) async fn insert_subnet(db: &Db, s: &Subnet) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO subnets (id, network_id, name, description, project_id, ip_version, cidr, gateway_ip, enable_dhcp, \
+         dns_nameservers, host_routes, allocation_pools, ipv6_ra_mode, ipv6_address_mode, revision_number, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&s.id)
+    .bind(&s.network_id)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(&s.project_id)
+    .bind(s.ip_version as i64)
+    .bind(s.cidr.to_string())
+    .bind(s.gateway_ip.map(|g| g.to_string()))
+    .bind(s.enable_dhcp as i64)
+    .bind(json(&s.dns_nameservers))
+    .bind(json(&s.host_routes))
+    .bind(json(&s.allocation_pools))
+    .bind(&s.ipv6_ra_mode)
+    .bind(&s.ipv6_address_mode)
+    .bind(s.revision_number)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn update_subnet(db: &Db, s: &Subnet, seen: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE subnets SET name = $1, description = $2, gateway_ip = $3, enable_dhcp = $4, dns_nameservers = $5, \
+         host_routes = $6, allocation_pools = $7, revision_number = $8, updated_at = $9 WHERE id = $10 AND revision_number = $11",
+    )
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(s.gateway_ip.map(|g| g.to_string()))
+    .bind(s.enable_dhcp as i64)
+    .bind(json(&s.dns_nameservers))
+    .bind(json(&s.host_routes))
+    .bind(json(&s.allocation_pools))
+    .bind(s.revision_number)
+    .bind(s.updated_at)
+    .bind(&s.id)
+    .bind(seen)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn get_subnet(db: &Db, id: &str) -> Result<Option<Subnet>> {
+    let row = sqlx::query_as::<_, SubnetRow>(&format!("SELECT {SUBNET_COLS} FROM subnets WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_into()?),
+        None => None,
+    })
+}
+
+pub(crate) async fn list_subnets(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Subnet>> {
+    let sql = format!("SELECT {SUBNET_COLS} FROM subnets{}", finish(&mut f, "subnets", page));
+    let rows: Vec<SubnetRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(r.try_into()?);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn subnets_of(db: &Db, network_id: &str) -> Result<Vec<Subnet>> {
+    let mut f = Filters::new();
+    f.eq("network_id", Some(network_id));
+    list_subnets(
+        db,
+        f,
+        &Page {
+            sort: vec![("created_at", false)],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Deletes a subnet and the DHCP ports' addresses on it, unless another port has one.
+pub(crate) async fn delete_subnet(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM ip_allocations WHERE subnet_id = $1 AND port_id IN (SELECT id FROM ports WHERE device_owner = 'network:dhcp')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if used > 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM subnets WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+// ---------------------------------------------------------------- ports
+
+const PORT_COLS: &str =
+    "id, network_id, name, description, project_id, mac_address, admin_state_up, status, device_id, \
+     device_owner, binding_host_id, binding_vif_type, binding_vnic_type, binding_vif_details, binding_profile, \
+     port_security_enabled, allowed_address_pairs, revision_number, created_at, updated_at";
+
+#[derive(FromRow)]
+struct PortRow {
+    id: String,
+    network_id: String,
+    name: String,
+    description: String,
+    project_id: String,
+    mac_address: String,
+    admin_state_up: i64,
+    status: String,
+    device_id: String,
+    device_owner: String,
+    binding_host_id: String,
+    binding_vif_type: String,
+    binding_vnic_type: String,
+    binding_vif_details: String,
+    binding_profile: String,
+    port_security_enabled: i64,
+    allowed_address_pairs: String,
+    revision_number: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<PortRow> for Port {
+    fn from(r: PortRow) -> Self {
+        Port {
+            id: r.id,
+            network_id: r.network_id,
+            name: r.name,
+            description: r.description,
+            project_id: r.project_id,
+            mac_address: r.mac_address,
+            admin_state_up: r.admin_state_up != 0,
+            status: r.status,
+            device_id: r.device_id,
+            device_owner: r.device_owner,
+            binding: Binding {
+                host_id: r.binding_host_id,
+                vif_type: r.binding_vif_type,
+                vnic_type: r.binding_vnic_type,
+                vif_details: serde_json::from_str(&r.binding_vif_details).unwrap_or_default(),
+                profile: serde_json::from_str(&r.binding_profile).unwrap_or_default(),
+            },
+            port_security_enabled: r.port_security_enabled != 0,
+            allowed_address_pairs: parse(&r.allowed_address_pairs),
+            fixed_ips: Vec::new(),
+            security_groups: Vec::new(),
+            revision_number: r.revision_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Why a port could not be written.
+pub(crate) enum PortWrite {
+    Done,
+    /// An address is already in use: (subnet, address).
+    AddressTaken,
+    /// The MAC address is in use on the network.
+    MacTaken,
+}
+
+fn classify(e: sqlx::Error) -> std::result::Result<PortWrite, stratus_store::StoreError> {
+    match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => {
+            let msg = d.message().to_ascii_lowercase();
+            if msg.contains("mac") {
+                Ok(PortWrite::MacTaken)
+            } else {
+                Ok(PortWrite::AddressTaken)
+            }
+        }
+        _ => Err(e.into()),
+    }
+}
+
+async fn write_port_children(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    p: &Port,
+) -> std::result::Result<(), sqlx::Error> {
+    for ip in &p.fixed_ips {
+        sqlx::query("INSERT INTO ip_allocations (subnet_id, ip_address, port_id, network_id) VALUES ($1, $2, $3, $4)")
+            .bind(&ip.subnet_id)
+            .bind(ip.ip_address.to_string())
+            .bind(&p.id)
+            .bind(&p.network_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for sg in &p.security_groups {
+        sqlx::query("INSERT INTO port_security_groups (port_id, security_group_id) VALUES ($1, $2)")
+            .bind(&p.id)
+            .bind(sg)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts a port with its addresses and groups, all or nothing.
+pub(crate) async fn insert_port(db: &Db, p: &Port) -> Result<PortWrite> {
+    let mut tx = db.pool.begin().await?;
+    let ins = sqlx::query(&format!(
+        "INSERT INTO ports ({PORT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ))
+    .bind(&p.id)
+    .bind(&p.network_id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(&p.project_id)
+    .bind(&p.mac_address)
+    .bind(p.admin_state_up as i64)
+    .bind(&p.status)
+    .bind(&p.device_id)
+    .bind(&p.device_owner)
+    .bind(&p.binding.host_id)
+    .bind(&p.binding.vif_type)
+    .bind(&p.binding.vnic_type)
+    .bind(p.binding.vif_details.to_string())
+    .bind(p.binding.profile.to_string())
+    .bind(p.port_security_enabled as i64)
+    .bind(json(&p.allowed_address_pairs))
+    .bind(p.revision_number)
+    .bind(p.created_at)
+    .bind(p.updated_at)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = ins {
+        let _ = tx.rollback().await;
+        return match classify(e)? {
+            // The only unique key of ports besides the id is (network, mac).
+            PortWrite::AddressTaken | PortWrite::MacTaken => Ok(PortWrite::MacTaken),
+            PortWrite::Done => Ok(PortWrite::Done),
+        };
+    }
+    if let Err(e) = write_port_children(&mut tx, p).await {
+        let _ = tx.rollback().await;
+        return Ok(classify(e)?);
+    }
+    tx.commit().await?;
+    Ok(PortWrite::Done)
+}
+
+/// Rewrites a port (columns, addresses, groups) if its revision is still `seen`.
+pub(crate) async fn update_port(db: &Db, p: &Port, seen: i64) -> Result<Option<PortWrite>> {
+    let mut tx = db.pool.begin().await?;
+    let r = sqlx::query(
+        "UPDATE ports SET name = $1, description = $2, mac_address = $3, admin_state_up = $4, status = $5, device_id = $6, \
+         device_owner = $7, binding_host_id = $8, binding_vif_type = $9, binding_vnic_type = $10, binding_vif_details = $11, \
+         binding_profile = $12, port_security_enabled = $13, allowed_address_pairs = $14, revision_number = $15, \
+         updated_at = $16 WHERE id = $17 AND revision_number = $18",
+    )
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(&p.mac_address)
+    .bind(p.admin_state_up as i64)
+    .bind(&p.status)
+    .bind(&p.device_id)
+    .bind(&p.device_owner)
+    .bind(&p.binding.host_id)
+    .bind(&p.binding.vif_type)
+    .bind(&p.binding.vnic_type)
+    .bind(p.binding.vif_details.to_string())
+    .bind(p.binding.profile.to_string())
+    .bind(p.port_security_enabled as i64)
+    .bind(json(&p.allowed_address_pairs))
+    .bind(p.revision_number)
+    .bind(p.updated_at)
+    .bind(&p.id)
+    .bind(seen)
+    .execute(&mut *tx)
+    .await;
+    match r {
+        Ok(r) if r.rows_affected() == 0 => {
+            let _ = tx.rollback().await;
+            return Ok(None);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Ok(Some(classify(e).map(|_| PortWrite::MacTaken)?));
+        }
+    }
+    for sql in [
+        "DELETE FROM ip_allocations WHERE port_id = $1",
+        "DELETE FROM port_security_groups WHERE port_id = $1",
+    ] {
+        sqlx::query(sql).bind(&p.id).execute(&mut *tx).await?;
+    }
+    if let Err(e) = write_port_children(&mut tx, p).await {
+        let _ = tx.rollback().await;
+        return Ok(Some(classify(e)?));
+    }
+    tx.commit().await?;
+    Ok(Some(PortWrite::Done))
+}
+
+async fn attach_port_children(db: &Db, ports: &mut [Port]) -> Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Val> = ports.iter().map(|p| Val::from(p.id.as_str())).collect();
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let list = list.join(", ");
+    let index: HashMap<String, usize> = ports.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+    let ips: Vec<(String, String, String)> = sqlx::query_as_with(
+        &format!("SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({list})"),
+        arguments(&ids),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    for (port, subnet, ip) in ips {
+        if let (Some(&i), Ok(addr)) = (index.get(&port), ip.parse::<IpAddr>()) {
+            ports[i].fixed_ips.push(FixedIp {
+                subnet_id: subnet,
+                ip_address: addr,
+            });
+        }
+    }
+    for p in ports.iter_mut() {
+        p.fixed_ips
+            .sort_by(|a, b| (&a.subnet_id, a.ip_address).cmp(&(&b.subnet_id, b.ip_address)));
+    }
+    let sgs: Vec<(String, String)> = sqlx::query_as_with(
+        &format!("SELECT port_id, security_group_id FROM port_security_groups WHERE port_id IN ({list}) ORDER BY security_group_id"),
+        arguments(&ids),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    for (port, sg) in sgs {
+        if let Some(&i) = index.get(&port) {
+            ports[i].security_groups.push(sg);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn get_port(db: &Db, id: &str) -> Result<Option<Port>> {
+    let row = sqlx::query_as::<_, PortRow>(&format!("SELECT {PORT_COLS} FROM ports WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let mut ports: Vec<Port> = row.into_iter().map(Into::into).collect();
+    attach_port_children(db, &mut ports).await?;
+    Ok(ports.pop())
+}
+
+pub(crate) async fn list_ports(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Port>> {
+    let sql = format!("SELECT {PORT_COLS} FROM ports{}", finish(&mut f, "ports", page));
+    let rows: Vec<PortRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    let mut ports: Vec<Port> = rows.into_iter().map(Into::into).collect();
+    attach_port_children(db, &mut ports).await?;
+    Ok(ports)
+}
+
+pub(crate) async fn delete_port(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    for sql in [
+        "DELETE FROM ip_allocations WHERE port_id = $1",
+        "DELETE FROM port_security_groups WHERE port_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    let r = sqlx::query("DELETE FROM ports WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn address_taken(db: &Db, subnet_id: &str, ip: IpAddr) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1 AND ip_address = $2")
+        .bind(subnet_id)
+        .bind(ip.to_string())
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub(crate) async fn taken_in(db: &Db, subnet_id: &str) -> Result<Vec<IpAddr>> {
+    let rows: Vec<String> = sqlx::query_scalar("SELECT ip_address FROM ip_allocations WHERE subnet_id = $1")
+        .bind(subnet_id)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.iter().filter_map(|s| s.parse().ok()).collect())
+}
+
+pub(crate) async fn ports_on(db: &Db, network_id: &str, except_owner: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM ports WHERE network_id = $1 AND device_owner <> $2")
+            .bind(network_id)
+            .bind(except_owner)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+// ---------------------------------------------------------------- security groups
+
+const SG_COLS: &str = "id, name, description, project_id, stateful, revision_number, created_at, updated_at";
+const RULE_COLS: &str =
+    "id, security_group_id, project_id, direction, ethertype, protocol, port_range_min, port_range_max, \
+     remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at";
+
+#[derive(FromRow)]
+struct SgRow {
+    id: String,
+    name: String,
+    description: String,
+    project_id: String,
+    stateful: i64,
+    revision_number: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(FromRow)]
+struct RuleRow {
+    id: String,
+    security_group_id: String,
+    project_id: String,
+    direction: String,
+    ethertype: String,
+    protocol: Option<String>,
+    port_range_min: Option<i64>,
+    port_range_max: Option<i64>,
+    remote_ip_prefix: Option<String>,
+    remote_group_id: Option<String>,
+    description: String,
+    revision_number: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<RuleRow> for SecurityGroupRule {
+    fn from(r: RuleRow) -> Self {
+        SecurityGroupRule {
+            id: r.id,
+            security_group_id: r.security_group_id,
+            project_id: r.project_id,
+            direction: r.direction,
+            ethertype: r.ethertype,
+            protocol: r.protocol,
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix,
+            remote_group_id: r.remote_group_id,
+            description: r.description,
+            revision_number: r.revision_number,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+async fn insert_rule_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &SecurityGroupRule,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO security_group_rules ({RULE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(&r.id)
+    .bind(&r.security_group_id)
+    .bind(&r.project_id)
+    .bind(&r.direction)
+    .bind(&r.ethertype)
+    .bind(&r.protocol)
+    .bind(r.port_range_min)
+    .bind(r.port_range_max)
+    .bind(&r.remote_ip_prefix)
+    .bind(&r.remote_group_id)
+    .bind(&r.description)
+    .bind(r.revision_number)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a group with its rules; with `default_for`, also records it as that project's
+/// default group, which fails (a conflict) if another request made one first.
+pub(crate) async fn insert_security_group(db: &Db, g: &SecurityGroup, default: bool) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(&format!(
+        "INSERT INTO security_groups ({SG_COLS}, is_default) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&g.id)
+    .bind(&g.name)
+    .bind(&g.description)
+    .bind(&g.project_id)
+    .bind(g.stateful as i64)
+    .bind(g.revision_number)
+    .bind(g.created_at)
+    .bind(g.updated_at)
+    .bind(default as i64)
+    .execute(&mut *tx)
+    .await?;
+    if default {
+        sqlx::query("INSERT INTO default_security_groups (project_id, security_group_id) VALUES ($1, $2)")
+            .bind(&g.project_id)
+            .bind(&g.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for r in &g.rules {
+        insert_rule_tx(&mut tx, r).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn default_security_group(db: &Db, project: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT security_group_id FROM default_security_groups WHERE project_id = $1")
+            .bind(project)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn is_default_group(db: &Db, id: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM security_groups WHERE id = $1 AND is_default = 1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub(crate) async fn update_security_group(db: &Db, g: &SecurityGroup) -> Result<()> {
+    sqlx::query(
+        "UPDATE security_groups SET name = $1, description = $2, revision_number = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&g.name)
+    .bind(&g.description)
+    .bind(g.revision_number)
+    .bind(g.updated_at)
+    .bind(&g.id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+async fn attach_rules(db: &Db, groups: &mut [SecurityGroup]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Val> = groups.iter().map(|g| Val::from(g.id.as_str())).collect();
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let rows: Vec<RuleRow> = sqlx::query_as_with(
+        &format!(
+            "SELECT {RULE_COLS} FROM security_group_rules WHERE security_group_id IN ({}) ORDER BY created_at, id",
+            list.join(", ")
+        ),
+        arguments(&ids),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let index: HashMap<String, usize> = groups.iter().enumerate().map(|(i, g)| (g.id.clone(), i)).collect();
+    for r in rows {
+        if let Some(&i) = index.get(&r.security_group_id) {
+            groups[i].rules.push(r.into());
+        }
+    }
+    Ok(())
+}
+
+fn sg_from(r: SgRow) -> SecurityGroup {
+    SecurityGroup {
+        id: r.id,
+        name: r.name,
+        description: r.description,
+        project_id: r.project_id,
+        stateful: r.stateful != 0,
+        rules: Vec::new(),
+        revision_number: r.revision_number,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+pub(crate) async fn get_security_group(db: &Db, id: &str) -> Result<Option<SecurityGroup>> {
+    let row = sqlx::query_as::<_, SgRow>(&format!("SELECT {SG_COLS} FROM security_groups WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    let mut groups: Vec<SecurityGroup> = row.into_iter().map(sg_from).collect();
+    attach_rules(db, &mut groups).await?;
+    Ok(groups.pop())
+}
+
+pub(crate) async fn list_security_groups(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<SecurityGroup>> {
+    let sql = format!(
+        "SELECT {SG_COLS} FROM security_groups{}",
+        finish(&mut f, "security_groups", page)
+    );
+    let rows: Vec<SgRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    let mut groups: Vec<SecurityGroup> = rows.into_iter().map(sg_from).collect();
+    attach_rules(db, &mut groups).await?;
+    Ok(groups)
+}
+
+/// False when a port still uses the group.
+pub(crate) async fn delete_security_group(db: &Db, id: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM port_security_groups WHERE security_group_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if used > 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM security_group_rules WHERE security_group_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM default_security_groups WHERE security_group_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM security_groups WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(crate) async fn insert_rule(db: &Db, r: &SecurityGroupRule) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    insert_rule_tx(&mut tx, r).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn get_rule(db: &Db, id: &str) -> Result<Option<SecurityGroupRule>> {
+    Ok(
+        sqlx::query_as::<_, RuleRow>(&format!("SELECT {RULE_COLS} FROM security_group_rules WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(Into::into),
+    )
+}
+
+pub(crate) async fn list_rules(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<SecurityGroupRule>> {
+    let sql = format!(
+        "SELECT {RULE_COLS} FROM security_group_rules{}",
+        finish(&mut f, "security_group_rules", page)
+    );
+    let rows: Vec<RuleRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn delete_rule(db: &Db, id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM security_group_rules WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+// ---------------------------------------------------------------- quotas
+
+pub(crate) async fn quotas(db: &Db, project: &str) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
+        .bind(project)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+pub(crate) async fn set_quota(db: &Db, project: &str, resource: &str, limit: i64) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
+        .bind(project)
+        .bind(resource)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
+        .bind(project)
+        .bind(resource)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
+        .bind(project)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Quotas per project: defaults from the configuration, overrides set by an admin, checked
+//! before a resource is created (409 OverQuota, as Neutron answers).
+
+use std::collections::BTreeMap;
+
+use stratus_api::AuthContext;
+
+use crate::db;
+use crate::error::{NetworkError, Result};
+use crate::model::QUOTA_RESOURCES;
+use crate::networks::target;
+use crate::NetworkService;
+
+/// Limits by resource name; -1 means unlimited.
+pub type QuotaSet = BTreeMap<String, i64>;
+
+impl NetworkService {
+    async fn limits(&self, project_id: &str) -> Result<QuotaSet> {
+        let overrides = db::quotas(self.db(), project_id).await?;
+        Ok(self
+            .config()
+            .default_quotas
+            .iter()
+            .map(|(r, d)| (r.to_string(), overrides.get(*r).copied().unwrap_or(*d)))
+            .collect())
+    }
+
+    pub(crate) async fn check_quota(&self, project_id: &str, resource: &str, table: &str) -> Result<()> {
+        let limit = self.limits(project_id).await?.get(resource).copied().unwrap_or(-1);
+        if limit < 0 {
+            return Ok(());
+        }
+        let used = db::count(self.db(), table, project_id).await?;
+        if used >= limit {
+            return Err(NetworkError::conflict(
+                "OverQuota",
+                format!("Quota exceeded for resources: ['{resource}']."),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn get_quota(&self, caller: &AuthContext, project_id: &str) -> Result<QuotaSet> {
+        self.enforce("get_quota", caller, &target(project_id))?;
+        self.limits(project_id).await
+    }
+
+    /// Limits with what the project uses, for `/quotas/{id}/details`.
+    pub async fn quota_details(&self, caller: &AuthContext, project_id: &str) -> Result<BTreeMap<String, (i64, i64)>> {
+        let limits = self.get_quota(caller, project_id).await?;
+        let mut out = BTreeMap::new();
+        for (resource, limit) in limits {
+            let table = table_of(&resource);
+            out.insert(resource, (limit, db::count(self.db(), table, project_id).await?));
+        }
+        Ok(out)
+    }
+
+    pub async fn update_quota(&self, caller: &AuthContext, project_id: &str, changes: &QuotaSet) -> Result<QuotaSet> {
+        self.enforce("update_quota", caller, &target(project_id))?;
+        for (resource, limit) in changes {
+            if !QUOTA_RESOURCES.contains(&resource.as_str()) {
+                return Err(NetworkError::invalid(format!(
+                    "Unrecognized quota resource '{resource}'; known: {}",
+                    QUOTA_RESOURCES.join(", ")
+                )));
+            }
+            if *limit < -1 {
+                return Err(NetworkError::invalid(format!(
+                    "'{limit}' is not a valid quota: -1 or more"
+                )));
+            }
+        }
+        for (resource, limit) in changes {
+            db::set_quota(self.db(), project_id, resource, *limit).await?;
+        }
+        self.limits(project_id).await
+    }
+
+    pub async fn reset_quota(&self, caller: &AuthContext, project_id: &str) -> Result<()> {
+        self.enforce("delete_quota", caller, &target(project_id))?;
+        db::delete_quotas(self.db(), project_id).await?;
+        Ok(())
+    }
+}
+
+fn table_of(resource: &str) -> &'static str {
+    match resource {
+        "network" => "networks",
+        "subnet" => "subnets",
+        "port" => "ports",
+        "security_group" => "security_groups",
+        _ => "security_group_rules",
+    }
+}

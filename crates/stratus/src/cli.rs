@@ -104,6 +104,9 @@ pub struct UpArgs {
     /// The qemu-img that inspects uploaded disk images. [default: qemu-img on PATH]
     #[arg(long, env = "STRATUS_QEMU_IMG")]
     pub qemu_img: Option<PathBuf>,
+    /// A policy file whose rules replace the Network service's defaults of the same name.
+    #[arg(long, env = "STRATUS_NETWORK_POLICY_FILE")]
+    pub network_policy_file: Option<PathBuf>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -151,6 +154,7 @@ impl UpArgs {
             image_size_cap: None,
             image_policy_file: None,
             qemu_img: None,
+            network_policy_file: None,
         }
     }
 }

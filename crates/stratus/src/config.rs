@@ -31,6 +31,7 @@ struct FileConfig {
     image_size_cap: Option<u64>,
     image_policy_file: Option<PathBuf>,
     qemu_img: Option<PathBuf>,
+    network_policy_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +58,7 @@ pub struct Config {
     pub image_size_cap: u64,
     pub image_policy_file: Option<PathBuf>,
     pub qemu_img: PathBuf,
+    pub network_policy_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -140,6 +142,7 @@ impl Config {
                 .clone()
                 .or(file.qemu_img)
                 .unwrap_or_else(|| PathBuf::from("qemu-img")),
+            network_policy_file: args.network_policy_file.clone().or(file.network_policy_file),
         })
     }
 

@@ -5,9 +5,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use base64::Engine;
+use std::sync::Arc;
 use stratus_api::policy::Policy;
 use stratus_identity::{Bootstrap, CatalogService, IdentityConfig, IdentityService};
 use stratus_image::{ImageConfig, ImageService};
+use stratus_network::{NetworkConfig, NetworkService};
 use stratus_store::Location;
 use tracing_subscriber::EnvFilter;
 
@@ -71,16 +73,34 @@ pub async fn open_image(cfg: &Config) -> anyhow::Result<ImageService> {
         .context("opening the image service")
 }
 
+pub async fn open_network(cfg: &Config) -> anyhow::Result<NetworkService> {
+    let location = Location::parse(&cfg.database)?;
+    let policy = Policy::load(stratus_network::DEFAULT_POLICY, cfg.network_policy_file.as_deref())
+        .context("loading the network policy")?;
+    // The Linux dataplane (bridges, namespaces, dnsmasq) is not built yet; until it is, the
+    // dataplane keeps plans in memory and nothing on the host serves them.
+    tracing::warn!("network dataplane: in memory only; no bridge or DHCP server is created on this host yet");
+    let dataplane = Arc::new(stratus_network::FakeDataplane::new());
+    let svc = NetworkService::open(&location, NetworkConfig::default(), policy, dataplane)
+        .await
+        .context("opening the network service")?;
+    svc.reconcile_dataplane()
+        .await
+        .context("reconciling the network dataplane")?;
+    Ok(svc)
+}
+
 /// The services of one process.
 #[derive(Clone)]
 pub struct Services {
     pub identity: IdentityService,
     pub image: ImageService,
+    pub network: NetworkService,
 }
 
 /// The whole HTTP surface, with the conventions every service shares.
 pub fn app(services: Services, cfg: &Config) -> Router {
-    let validator: std::sync::Arc<dyn stratus_api::TokenValidator> = std::sync::Arc::new(services.identity.clone());
+    let validator: Arc<dyn stratus_api::TokenValidator> = Arc::new(services.identity.clone());
     Router::new()
         .nest(
             "/identity",
@@ -88,7 +108,11 @@ pub fn app(services: Services, cfg: &Config) -> Router {
         )
         .nest(
             "/image",
-            stratus_image_api::router(services.image, validator, &cfg.public_url),
+            stratus_image_api::router(services.image, validator.clone(), &cfg.public_url),
+        )
+        .nest(
+            "/network",
+            stratus_network_api::router(services.network, validator, &cfg.public_url),
         )
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
@@ -106,6 +130,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let identity = open_identity(&cfg).await?;
     let image = open_image(&cfg).await?;
+    let network = open_network(&cfg).await?;
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
@@ -146,6 +171,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Services {
                 identity: identity.clone(),
                 image: image.clone(),
+                network: network.clone(),
             },
             &cfg,
         ),
@@ -159,6 +185,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .context("serving")?;
     identity.close().await;
     image.close().await;
+    network.close().await;
     tracing::info!("stopped");
     Ok(())
 }

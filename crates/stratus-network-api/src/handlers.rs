@@ -1,0 +1,443 @@
+//! The handlers of Networking v2.0.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use stratus_api::body::{body_rejection, parse_json};
+use stratus_api::{ApiError, AuthContext, Caller, ErrorKind};
+use stratus_network::inputs::*;
+
+use crate::query::{self, ListQuery};
+use crate::{views, ApiState, EXTENSIONS};
+
+type Out = Result<Response, ApiError>;
+
+/// Administrators and the service role (the compute agent) see binding and provider details.
+fn privileged(c: &AuthContext) -> bool {
+    c.has_role("admin") || c.has_role("service")
+}
+
+/// `{"<key>": {...}}`, strictly: a body without the key, or with other keys (such as a bulk
+/// `{"<key>s": [...]}`), is refused with a message naming the problem.
+async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T, ApiError> {
+    if let Some(ct) = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !ct.is_empty() && !ct.contains("json") {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                format!("Content type '{ct}' is not supported; use application/json."),
+            ));
+        }
+    }
+    let bytes = bytes_of(req).await?;
+    let mut v: Value = parse_json(&bytes)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::bad_request("The request body must be a JSON object.").with_type("HTTPBadRequest"));
+    };
+    if obj.len() != 1 || !obj.contains_key(key) {
+        let found: Vec<&String> = obj.keys().collect();
+        return Err(ApiError::bad_request(format!(
+            "Resource body required: expected {{\"{key}\": {{...}}}}, got keys {found:?}."
+        ))
+        .with_type("HTTPBadRequest"));
+    }
+    let inner = obj.remove(key).unwrap_or(Value::Null);
+    serde_path_to_error::deserialize(inner).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            ApiError::bad_request(format!("Unrecognized attribute(s) '{field}'")).with_type("HTTPBadRequest")
+        } else {
+            ApiError::bad_request(format!("Invalid input for {path}. Reason: {msg}.")).with_type("HTTPBadRequest")
+        }
+    })
+}
+
+async fn bytes_of(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    use axum::extract::FromRequest;
+    axum::body::Bytes::from_request(req, &()).await.map_err(body_rejection)
+}
+
+fn one(key: &str, status: StatusCode, v: Value) -> Response {
+    (status, Json(json!({ key: v }))).into_response()
+}
+
+fn listing<T>(
+    s: &ApiState,
+    collection: &str,
+    key: &str,
+    q: &ListQuery,
+    mut items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    view: impl Fn(&T) -> Value,
+) -> Response {
+    let mut next = None;
+    if let Some(l) = q.page.limit {
+        if items.len() > l as usize {
+            items.truncate(l as usize);
+            next = items.last().map(|i| id(i).to_owned());
+        }
+    }
+    let list: Vec<Value> = items.iter().map(|i| views::select(view(i), &q.fields)).collect();
+    let mut body = json!({ key: list });
+    if q.page.limit.is_some() {
+        body[format!("{key}_links")] = json!(query::links(&s.base, collection, &q.params, next.as_deref()));
+    }
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// A single resource with the `fields` of the query applied.
+fn shown(key: &str, v: Value, raw: Option<&str>) -> Out {
+    let q = query::parse(raw, &[])?;
+    Ok(one(key, StatusCode::OK, views::select(v, &q.fields)))
+}
+
+const NETWORK_SORT: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("name", "name"),
+    ("status", "status"),
+    ("project_id", "project_id"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+    ("mtu", "mtu"),
+    ("shared", "shared"),
+];
+const SUBNET_SORT: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("name", "name"),
+    ("network_id", "network_id"),
+    ("cidr", "cidr"),
+    ("ip_version", "ip_version"),
+    ("project_id", "project_id"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+];
+const PORT_SORT: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("name", "name"),
+    ("network_id", "network_id"),
+    ("mac_address", "mac_address"),
+    ("status", "status"),
+    ("device_id", "device_id"),
+    ("device_owner", "device_owner"),
+    ("project_id", "project_id"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+];
+const SG_SORT: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("name", "name"),
+    ("project_id", "project_id"),
+    ("created_at", "created_at"),
+    ("updated_at", "updated_at"),
+];
+const RULE_SORT: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("direction", "direction"),
+    ("ethertype", "ethertype"),
+    ("protocol", "protocol"),
+    ("security_group_id", "security_group_id"),
+    ("created_at", "created_at"),
+];
+
+// ---------------------------------------------------------------- networks
+
+pub(crate) async fn list_networks(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), NETWORK_SORT)?;
+    let items = s.svc.list_networks(&c, &q.filter, &q.page).await?;
+    let p = privileged(&c);
+    Ok(listing(
+        &s,
+        "networks",
+        "networks",
+        &q,
+        items,
+        |n| &n.id,
+        |n| views::network(n, p),
+    ))
+}
+pub(crate) async fn create_network(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
+    let input: NetworkInput = body(req, "network").await?;
+    let n = s.svc.create_network(&c, input).await?;
+    Ok(one("network", StatusCode::CREATED, views::network(&n, privileged(&c))))
+}
+pub(crate) async fn get_network(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    let n = s.svc.get_network(&c, &id).await?;
+    shown("network", views::network(&n, privileged(&c)), raw.as_deref())
+}
+pub(crate) async fn update_network(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, req: Request) -> Out {
+    let input: NetworkInput = body(req, "network").await?;
+    let n = s.svc.update_network(&c, &id, input).await?;
+    Ok(one("network", StatusCode::OK, views::network(&n, privileged(&c))))
+}
+pub(crate) async fn delete_network(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_network(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- subnets
+
+pub(crate) async fn list_subnets(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), SUBNET_SORT)?;
+    let items = s.svc.list_subnets(&c, &q.filter, &q.page).await?;
+    Ok(listing(&s, "subnets", "subnets", &q, items, |n| &n.id, views::subnet))
+}
+pub(crate) async fn create_subnet(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
+    let input: SubnetInput = body(req, "subnet").await?;
+    Ok(one(
+        "subnet",
+        StatusCode::CREATED,
+        views::subnet(&s.svc.create_subnet(&c, input).await?),
+    ))
+}
+pub(crate) async fn get_subnet(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    shown(
+        "subnet",
+        views::subnet(&s.svc.get_subnet(&c, &id).await?),
+        raw.as_deref(),
+    )
+}
+pub(crate) async fn update_subnet(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, req: Request) -> Out {
+    let input: SubnetInput = body(req, "subnet").await?;
+    Ok(one(
+        "subnet",
+        StatusCode::OK,
+        views::subnet(&s.svc.update_subnet(&c, &id, input).await?),
+    ))
+}
+pub(crate) async fn delete_subnet(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_subnet(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- ports
+
+pub(crate) async fn list_ports(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), PORT_SORT)?;
+    let items = s.svc.list_ports(&c, &q.filter, &q.page).await?;
+    let p = privileged(&c);
+    Ok(listing(
+        &s,
+        "ports",
+        "ports",
+        &q,
+        items,
+        |n| &n.id,
+        |n| views::port(n, p),
+    ))
+}
+pub(crate) async fn create_port(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
+    let input: PortInput = body(req, "port").await?;
+    let p = s.svc.create_port(&c, input).await?;
+    Ok(one("port", StatusCode::CREATED, views::port(&p, privileged(&c))))
+}
+pub(crate) async fn get_port(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    let p = s.svc.get_port(&c, &id).await?;
+    shown("port", views::port(&p, privileged(&c)), raw.as_deref())
+}
+pub(crate) async fn update_port(State(s): State<ApiState>, c: Caller, Path(id): Path<String>, req: Request) -> Out {
+    let input: PortInput = body(req, "port").await?;
+    let p = s.svc.update_port(&c, &id, input).await?;
+    Ok(one("port", StatusCode::OK, views::port(&p, privileged(&c))))
+}
+pub(crate) async fn delete_port(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_port(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- security groups
+
+pub(crate) async fn list_security_groups(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), SG_SORT)?;
+    let items = s.svc.list_security_groups(&c, &q.filter, &q.page).await?;
+    Ok(listing(
+        &s,
+        "security-groups",
+        "security_groups",
+        &q,
+        items,
+        |g| &g.id,
+        views::security_group,
+    ))
+}
+pub(crate) async fn create_security_group(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
+    let input: SecurityGroupInput = body(req, "security_group").await?;
+    Ok(one(
+        "security_group",
+        StatusCode::CREATED,
+        views::security_group(&s.svc.create_security_group(&c, input).await?),
+    ))
+}
+pub(crate) async fn get_security_group(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    shown(
+        "security_group",
+        views::security_group(&s.svc.get_security_group(&c, &id).await?),
+        raw.as_deref(),
+    )
+}
+pub(crate) async fn update_security_group(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let input: SecurityGroupInput = body(req, "security_group").await?;
+    Ok(one(
+        "security_group",
+        StatusCode::OK,
+        views::security_group(&s.svc.update_security_group(&c, &id, input).await?),
+    ))
+}
+pub(crate) async fn delete_security_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_security_group(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn list_rules(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), RULE_SORT)?;
+    let items = s.svc.list_security_group_rules(&c, &q.filter, &q.page).await?;
+    Ok(listing(
+        &s,
+        "security-group-rules",
+        "security_group_rules",
+        &q,
+        items,
+        |r| &r.id,
+        views::rule,
+    ))
+}
+pub(crate) async fn create_rule(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
+    let input: RuleInput = body(req, "security_group_rule").await?;
+    Ok(one(
+        "security_group_rule",
+        StatusCode::CREATED,
+        views::rule(&s.svc.create_security_group_rule(&c, input).await?),
+    ))
+}
+pub(crate) async fn get_rule(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    shown(
+        "security_group_rule",
+        views::rule(&s.svc.get_security_group_rule(&c, &id).await?),
+        raw.as_deref(),
+    )
+}
+pub(crate) async fn delete_rule(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_security_group_rule(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- quotas
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaBody {
+    quota: BTreeMap<String, i64>,
+}
+
+fn quota_json(q: &BTreeMap<String, i64>) -> Value {
+    json!(q)
+}
+
+pub(crate) async fn list_quotas(State(s): State<ApiState>, c: Caller) -> Out {
+    // Projects with overrides; without a list of projects here, the caller's own.
+    let project = c.project_id().unwrap_or("").to_owned();
+    let mut q = quota_json(&s.svc.get_quota(&c, &project).await?);
+    q["project_id"] = json!(project);
+    q["tenant_id"] = json!(project);
+    Ok((StatusCode::OK, Json(json!({"quotas": [q]}))).into_response())
+}
+pub(crate) async fn get_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
+    Ok(one(
+        "quota",
+        StatusCode::OK,
+        quota_json(&s.svc.get_quota(&c, &project).await?),
+    ))
+}
+pub(crate) async fn default_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
+    let _ = s.svc.get_quota(&c, &project).await?;
+    let defaults: BTreeMap<String, i64> = s
+        .svc
+        .config()
+        .default_quotas
+        .iter()
+        .map(|(r, l)| (r.to_string(), *l))
+        .collect();
+    Ok(one("quota", StatusCode::OK, quota_json(&defaults)))
+}
+pub(crate) async fn quota_details(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
+    let d = s.svc.quota_details(&c, &project).await?;
+    let v: serde_json::Map<String, Value> = d
+        .into_iter()
+        .map(|(r, (limit, used))| (r, json!({"limit": limit, "used": used, "reserved": 0})))
+        .collect();
+    Ok(one("quota", StatusCode::OK, Value::Object(v)))
+}
+pub(crate) async fn update_quota(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(project): Path<String>,
+    req: Request,
+) -> Out {
+    let b: QuotaBody = parse_json(&bytes_of(req).await?)?;
+    Ok(one(
+        "quota",
+        StatusCode::OK,
+        quota_json(&s.svc.update_quota(&c, &project, &b.quota).await?),
+    ))
+}
+pub(crate) async fn reset_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
+    s.svc.reset_quota(&c, &project).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- extensions
+
+fn extension(alias: &str, name: &str, description: &str) -> Value {
+    json!({"alias": alias, "name": name, "description": description, "updated": "2025-01-01T00:00:00-00:00", "links": []})
+}
+pub(crate) async fn list_extensions(_c: Caller) -> Json<Value> {
+    Json(json!({"extensions": EXTENSIONS.iter().map(|(a, n, d)| extension(a, n, d)).collect::<Vec<_>>()}))
+}
+pub(crate) async fn get_extension(_c: Caller, Path(alias): Path<String>) -> Out {
+    match EXTENSIONS.iter().find(|(a, _, _)| *a == alias) {
+        Some((a, n, d)) => Ok(one("extension", StatusCode::OK, extension(a, n, d))),
+        None => Err(
+            ApiError::not_found(format!("Extension with alias {alias} does not exist")).with_type("ExtensionNotFound"),
+        ),
+    }
+}

@@ -366,7 +366,7 @@ pub(crate) async fn delete_rule(State(s): State<ApiState>, c: Caller, Path(id): 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QuotaBody {
-    quota: BTreeMap<String, i64>,
+    quota: serde_json::Map<String, Value>,
 }
 
 fn quota_json(q: &BTreeMap<String, i64>) -> Value {
@@ -414,10 +414,33 @@ pub(crate) async fn update_quota(
     req: Request,
 ) -> Out {
     let b: QuotaBody = parse_json(&bytes_of(req).await?)?;
+    // python-openstackclient adds `check_limit: true` (refuse a limit below what is used)
+    // or `force: true` (allow it) beside the limits.
+    let mut limits = BTreeMap::new();
+    let mut check_limit = false;
+    for (k, v) in b.quota {
+        match (k.as_str(), &v) {
+            ("check_limit", Value::Bool(b)) => check_limit = *b,
+            ("force", Value::Bool(b)) => check_limit = !*b,
+            ("check_limit" | "force", _) => {
+                return Err(ApiError::bad_request(format!("'{k}' must be true or false.")).with_type("InvalidInput"))
+            }
+            _ => {
+                let n = v
+                    .as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("Invalid input for {k}. Reason: '{v}' is not an integer."))
+                            .with_type("InvalidInput")
+                    })?;
+                limits.insert(k, n);
+            }
+        }
+    }
     Ok(one(
         "quota",
         StatusCode::OK,
-        quota_json(&s.svc.update_quota(&c, &project, &b.quota).await?),
+        quota_json(&s.svc.update_quota(&c, &project, &limits, check_limit).await?),
     ))
 }
 pub(crate) async fn reset_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {

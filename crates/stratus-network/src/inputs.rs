@@ -14,12 +14,13 @@ pub struct NetworkInput {
     pub shared: Option<bool>,
     #[serde(rename = "router:external")]
     pub external: Option<bool>,
+    #[serde(default, deserialize_with = "integer")]
     pub mtu: Option<i64>,
     #[serde(rename = "provider:network_type")]
     pub network_type: Option<String>,
     #[serde(rename = "provider:physical_network")]
     pub physical_network: Option<String>,
-    #[serde(rename = "provider:segmentation_id")]
+    #[serde(rename = "provider:segmentation_id", default, deserialize_with = "integer")]
     pub segmentation_id: Option<i64>,
     pub project_id: Option<String>,
     pub tenant_id: Option<String>,
@@ -130,7 +131,9 @@ pub struct RuleInput {
     pub ethertype: Option<String>,
     #[serde(default, deserialize_with = "protocol")]
     pub protocol: Option<String>,
+    #[serde(default, deserialize_with = "integer")]
     pub port_range_min: Option<i64>,
+    #[serde(default, deserialize_with = "integer")]
     pub port_range_max: Option<i64>,
     pub remote_ip_prefix: Option<String>,
     pub remote_group_id: Option<String>,
@@ -143,6 +146,23 @@ pub struct RuleInput {
 /// Distinguishes an absent field (None) from an explicit null (Some(None)).
 fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// Integers as Neutron reads them: numbers or strings of digits (the client sends `"1400"`).
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_i64()
+                .ok_or_else(|| serde::de::Error::custom(format!("'{n}' is not an integer")))?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("'{s}' is not an integer")))?,
+        ),
+        Some(other) => return Err(serde::de::Error::custom(format!("'{other}' is not an integer"))),
+    })
 }
 
 /// Protocols come as names or numbers (`"tcp"`, `6`, `"6"`).

@@ -56,7 +56,14 @@ impl NetworkService {
         Ok(out)
     }
 
-    pub async fn update_quota(&self, caller: &AuthContext, project_id: &str, changes: &QuotaSet) -> Result<QuotaSet> {
+    /// Sets limits; with `check_limit`, a limit below what the project already uses is refused.
+    pub async fn update_quota(
+        &self,
+        caller: &AuthContext,
+        project_id: &str,
+        changes: &QuotaSet,
+        check_limit: bool,
+    ) -> Result<QuotaSet> {
         self.enforce("update_quota", caller, &target(project_id))?;
         for (resource, limit) in changes {
             if !QUOTA_RESOURCES.contains(&resource.as_str()) {
@@ -69,6 +76,15 @@ impl NetworkService {
                 return Err(NetworkError::invalid(format!(
                     "'{limit}' is not a valid quota: -1 or more"
                 )));
+            }
+            if check_limit && *limit >= 0 {
+                let used = db::count(self.db(), table_of(resource), project_id).await?;
+                if used > *limit {
+                    return Err(NetworkError::invalid_as(
+                        "InvalidQuotaValue",
+                        format!("Change would make usage less than 0 for the following resources: ['{resource}'] (used {used}, limit {limit})."),
+                    ));
+                }
             }
         }
         for (resource, limit) in changes {

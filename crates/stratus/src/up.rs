@@ -40,6 +40,11 @@ fn catalog(public_url: &str) -> Vec<CatalogService> {
             name: "glance".into(),
             url: format!("{public_url}/image"),
         },
+        CatalogService {
+            service_type: "network".into(),
+            name: "neutron".into(),
+            url: format!("{public_url}/network"),
+        },
     ]
 }
 

@@ -39,7 +39,7 @@ async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T,
         }
     }
     let bytes = bytes_of(req).await?;
-    let mut v: Value = parse_json(&bytes)?;
+    let mut v: Value = parse_json(&bytes).map_err(|e| e.with_type("HTTPBadRequest"))?;
     let Some(obj) = v.as_object_mut() else {
         return Err(ApiError::bad_request("The request body must be a JSON object.").with_type("HTTPBadRequest"));
     };

@@ -78,7 +78,7 @@ async fn bad_network_requests_get_neutron_errors() {
         .send()
         .await
         .expect("req");
-    expect(r, StatusCode::BAD_REQUEST, "Bad Request", "Malformed").await;
+    expect(r, StatusCode::BAD_REQUEST, "HTTPBadRequest", "Malformed").await;
     expect(
         api.call(Method::POST, "/networks", Some(json!({"network": {"colour": "red"}})))
             .await,

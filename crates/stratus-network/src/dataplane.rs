@@ -47,6 +47,11 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn remove(&self, network_id: &str) -> std::io::Result<()>;
     /// At start: applies every plan and removes what serves networks no longer known.
     async fn reconcile(&self, plans: &[NetworkPlan]) -> std::io::Result<()>;
+    /// A port of a network already applied was created or changed (its MAC or addresses).
+    /// Cheaper than [`Dataplane::apply`]: the DHCP server's entries change, nothing else.
+    async fn port_changed(&self, network_id: &str, port: &Port) -> std::io::Result<()>;
+    /// A port of a network already applied was deleted.
+    async fn port_removed(&self, network_id: &str, port_id: &str) -> std::io::Result<()>;
     /// A short name for logs and the binding's `vif_type` ("bridge" for Linux bridges).
     fn vif_type(&self) -> &'static str {
         "bridge"
@@ -96,6 +101,19 @@ impl Dataplane for FakeDataplane {
             for plan in plans {
                 p.insert(plan.network_id.clone(), plan.clone());
             }
+        }
+        Ok(())
+    }
+    async fn port_changed(&self, network_id: &str, port: &Port) -> std::io::Result<()> {
+        if let Some(plan) = self.plans.lock().ok().as_mut().and_then(|p| p.get_mut(network_id)) {
+            plan.ports.retain(|p| p.id != port.id);
+            plan.ports.push(port.clone());
+        }
+        Ok(())
+    }
+    async fn port_removed(&self, network_id: &str, port_id: &str) -> std::io::Result<()> {
+        if let Some(plan) = self.plans.lock().ok().as_mut().and_then(|p| p.get_mut(network_id)) {
+            plan.ports.retain(|p| p.id != port_id);
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ mod db;
 mod error;
 pub mod inputs;
 mod ipam;
+pub mod linux;
 pub mod model;
 mod networks;
 mod ports;
@@ -31,6 +32,7 @@ use stratus_store::{Db, Location};
 pub use dataplane::{Dataplane, FakeDataplane, NetworkPlan};
 pub use db::Page;
 pub use error::{NetworkError, Result};
+pub use linux::LinuxDataplane;
 pub use quotas::QuotaSet;
 
 /// The default policy rules of the Network service.

@@ -298,7 +298,7 @@ impl NetworkService {
                 result?;
             }
         }
-        self.sync(&network_id).await;
+        self.port_synced(&port).await;
         Ok(port)
     }
 
@@ -555,7 +555,7 @@ impl NetworkService {
         port.updated_at = now_micros();
         self.write_port(&mut port, &wants, &subnets, Some(before.revision_number))
             .await?;
-        self.sync(&port.network_id).await;
+        self.port_synced(&port).await;
         Ok(port)
     }
 
@@ -563,8 +563,20 @@ impl NetworkService {
         let p = self.visible_port(caller, id).await?;
         self.enforce("delete_port", caller, &target(&p.project_id))?;
         db::delete_port(self.db(), id).await?;
-        self.sync(&p.network_id).await;
+        if let Err(e) = self.inner.dataplane.port_removed(&p.network_id, &p.id).await {
+            tracing::error!(port = %p.id, error = %e, "removing the port from the dataplane failed");
+        }
         Ok(())
+    }
+
+    /// Tells the dataplane about one port; the DHCP port changes the whole network.
+    async fn port_synced(&self, port: &Port) {
+        if port.device_owner == DHCP_OWNER {
+            return self.sync(&port.network_id).await;
+        }
+        if let Err(e) = self.inner.dataplane.port_changed(&port.network_id, port).await {
+            tracing::error!(port = %port.id, error = %e, "applying the port to the dataplane failed");
+        }
     }
 
     /// The network's DHCP port, with an address on `subnet` (created on the first DHCP subnet).

@@ -107,6 +107,14 @@ pub struct UpArgs {
     /// A policy file whose rules replace the Network service's defaults of the same name.
     #[arg(long, env = "STRATUS_NETWORK_POLICY_FILE")]
     pub network_policy_file: Option<PathBuf>,
+    /// What serves networks: linux (a bridge, a namespace and dnsmasq per network; needs
+    /// root), memory (records only, nothing on the host), or auto (linux where possible).
+    /// [default: auto]
+    #[arg(long, env = "STRATUS_NETWORK_DATAPLANE")]
+    pub network_dataplane: Option<String>,
+    /// The dnsmasq the Linux dataplane runs. [default: /usr/sbin/dnsmasq]
+    #[arg(long, env = "STRATUS_DNSMASQ")]
+    pub dnsmasq: Option<PathBuf>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -155,6 +163,8 @@ impl UpArgs {
             image_policy_file: None,
             qemu_img: None,
             network_policy_file: None,
+            network_dataplane: None,
+            dnsmasq: None,
         }
     }
 }

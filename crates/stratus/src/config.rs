@@ -32,6 +32,8 @@ struct FileConfig {
     image_policy_file: Option<PathBuf>,
     qemu_img: Option<PathBuf>,
     network_policy_file: Option<PathBuf>,
+    network_dataplane: Option<String>,
+    dnsmasq: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,9 @@ pub struct Config {
     pub image_policy_file: Option<PathBuf>,
     pub qemu_img: PathBuf,
     pub network_policy_file: Option<PathBuf>,
+    /// `linux` or `memory`, after `auto` is resolved.
+    pub network_dataplane: String,
+    pub dnsmasq: PathBuf,
 }
 
 impl Config {
@@ -107,6 +112,11 @@ impl Config {
         if max_active_keys < 2 {
             anyhow::bail!("max_active_keys must be at least 2 (a staged and a primary key)");
         }
+        let dnsmasq = args
+            .dnsmasq
+            .clone()
+            .or(file.dnsmasq)
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/dnsmasq"));
         Ok(Config {
             data_dir,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -143,11 +153,47 @@ impl Config {
                 .or(file.qemu_img)
                 .unwrap_or_else(|| PathBuf::from("qemu-img")),
             network_policy_file: args.network_policy_file.clone().or(file.network_policy_file),
+            network_dataplane: resolve_dataplane(
+                &args
+                    .network_dataplane
+                    .clone()
+                    .or(file.network_dataplane)
+                    .unwrap_or_else(|| "auto".into()),
+                &dnsmasq,
+            )?,
+            dnsmasq,
         })
     }
 
     pub fn key_repository(&self) -> PathBuf {
         self.data_dir.join("fernet-keys")
+    }
+}
+
+/// `auto` is `linux` where this process can build bridges (root, iproute2, dnsmasq) and
+/// `memory` elsewhere; an explicit `linux` without them is an error at start, not later.
+fn resolve_dataplane(asked: &str, dnsmasq: &Path) -> anyhow::Result<String> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    let able = root && ip && dnsmasq.exists();
+    match asked {
+        "memory" => Ok("memory".into()),
+        "linux" if able => Ok("linux".into()),
+        "linux" => anyhow::bail!(
+            "network_dataplane linux needs root, iproute2 and dnsmasq at {} (Debian's dnsmasq-base)",
+            dnsmasq.display()
+        ),
+        "auto" => Ok(if able { "linux" } else { "memory" }.into()),
+        other => anyhow::bail!("network_dataplane must be auto, linux or memory, not {other}"),
     }
 }
 

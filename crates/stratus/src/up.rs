@@ -82,10 +82,17 @@ pub async fn open_network(cfg: &Config) -> anyhow::Result<NetworkService> {
     let location = Location::parse(&cfg.database)?;
     let policy = Policy::load(stratus_network::DEFAULT_POLICY, cfg.network_policy_file.as_deref())
         .context("loading the network policy")?;
-    // The Linux dataplane (bridges, namespaces, dnsmasq) is not built yet; until it is, the
-    // dataplane keeps plans in memory and nothing on the host serves them.
-    tracing::warn!("network dataplane: in memory only; no bridge or DHCP server is created on this host yet");
-    let dataplane = Arc::new(stratus_network::FakeDataplane::new());
+    let dataplane: Arc<dyn stratus_network::Dataplane> = match cfg.network_dataplane.as_str() {
+        "linux" => Arc::new(
+            stratus_network::LinuxDataplane::new(&cfg.data_dir.join("network"), &cfg.dnsmasq)
+                .context("preparing the Linux dataplane")?,
+        ),
+        _ => {
+            tracing::warn!("network dataplane: memory; no bridge or DHCP server is made on this host");
+            Arc::new(stratus_network::FakeDataplane::new())
+        }
+    };
+    tracing::info!(dataplane = %cfg.network_dataplane, "network dataplane");
     let svc = NetworkService::open(&location, NetworkConfig::default(), policy, dataplane)
         .await
         .context("opening the network service")?;

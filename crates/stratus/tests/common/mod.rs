@@ -45,6 +45,8 @@ impl Server {
                 "--admin-password",
                 ADMIN_PASSWORD,
             ])
+            // Test servers are killed, not stopped; kernel objects they made would outlive them.
+            .args(["--network-dataplane", "memory"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)

@@ -38,6 +38,7 @@ CREATE TABLE subnets (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX subnets_network ON subnets (network_id);
+CREATE INDEX subnets_project ON subnets (project_id);
 
 CREATE TABLE ports (
     id TEXT PRIMARY KEY,
@@ -64,6 +65,7 @@ CREATE TABLE ports (
 );
 CREATE INDEX ports_network ON ports (network_id);
 CREATE INDEX ports_device ON ports (device_id);
+CREATE INDEX ports_project ON ports (project_id);
 
 -- One row per address in use: the primary key is what makes an address go to one port only,
 -- whichever API process allocates it.
@@ -111,6 +113,7 @@ CREATE TABLE security_group_rules (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX security_group_rules_group ON security_group_rules (security_group_id);
+CREATE INDEX security_group_rules_project ON security_group_rules (project_id);
 
 CREATE TABLE port_security_groups (
     port_id TEXT NOT NULL REFERENCES ports(id),

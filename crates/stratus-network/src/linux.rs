@@ -27,16 +27,58 @@ pub struct LinuxDataplane {
     /// The last plan applied to each network, kept so that a port's change rewrites the
     /// hosts file without the service reading every port of the network again.
     plans: tokio::sync::Mutex<std::collections::HashMap<String, NetworkPlan>>,
+    /// Networks whose DHCP entries changed since the writer last ran.
+    dirty: std::sync::Mutex<BTreeSet<String>>,
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
+/// Port changes are written to dnsmasq at most this often: a burst of port creates costs one
+/// rewrite and one reload, not one per port (Neutron's DHCP agent batches the same way).
+const COALESCE: Duration = Duration::from_millis(50);
+
 impl LinuxDataplane {
-    pub fn new(state_dir: &Path, dnsmasq: &Path) -> io::Result<Self> {
+    /// Must be called inside a Tokio runtime: it starts the task that writes port changes.
+    pub fn new(state_dir: &Path, dnsmasq: &Path) -> io::Result<std::sync::Arc<Self>> {
         std::fs::create_dir_all(state_dir)?;
-        Ok(LinuxDataplane {
+        let dp = std::sync::Arc::new(LinuxDataplane {
             state_dir: state_dir.to_owned(),
             dnsmasq: dnsmasq.to_owned(),
             plans: Default::default(),
-        })
+            dirty: Default::default(),
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        });
+        let (weak, wake) = (std::sync::Arc::downgrade(&dp), dp.wake.clone());
+        tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                tokio::time::sleep(COALESCE).await;
+                let Some(dp) = weak.upgrade() else { return };
+                dp.write_dirty().await;
+            }
+        });
+        Ok(dp)
+    }
+
+    async fn write_dirty(&self) {
+        let networks: Vec<String> = match self.dirty.lock() {
+            Ok(mut d) => std::mem::take(&mut *d).into_iter().collect(),
+            Err(_) => return,
+        };
+        for id in networks {
+            let plans = self.plans.lock().await;
+            if let Some(plan) = plans.get(&id) {
+                if let Err(e) = self.ensure_dnsmasq(plan).await {
+                    tracing::error!(network = %id, error = %e, "updating the DHCP server failed");
+                }
+            }
+        }
+    }
+
+    fn mark(&self, network_id: &str) {
+        if let Ok(mut d) = self.dirty.lock() {
+            d.insert(network_id.to_owned());
+        }
+        self.wake.notify_one();
     }
 
     fn dir(&self, network_id: &str) -> PathBuf {
@@ -343,7 +385,8 @@ impl Dataplane for LinuxDataplane {
         };
         plan.ports.retain(|p| p.id != port.id);
         plan.ports.push(port.clone());
-        self.ensure_dnsmasq(plan).await
+        self.mark(network_id);
+        Ok(())
     }
 
     async fn port_removed(&self, network_id: &str, port_id: &str) -> io::Result<()> {
@@ -352,7 +395,8 @@ impl Dataplane for LinuxDataplane {
             return Ok(());
         };
         plan.ports.retain(|p| p.id != port_id);
-        self.ensure_dnsmasq(plan).await
+        self.mark(network_id);
+        Ok(())
     }
 
     async fn remove(&self, network_id: &str) -> io::Result<()> {

@@ -4,7 +4,6 @@
 //! busybox (scripts/test installs the last two).
 
 use std::process::Command;
-use std::sync::Arc;
 
 use stratus_api::auth::{RoleRef, Scope};
 use stratus_api::policy::Policy;
@@ -70,7 +69,7 @@ fn dnsmasq() -> std::path::PathBuf {
 }
 
 async fn open(loc: &TestLocation, state: &std::path::Path) -> NetworkService {
-    let dp = Arc::new(LinuxDataplane::new(state, &dnsmasq()).expect("dataplane"));
+    let dp = LinuxDataplane::new(state, &dnsmasq()).expect("dataplane");
     let policy = Policy::load(stratus_network::DEFAULT_POLICY, None).expect("policy");
     let svc = NetworkService::open(&loc.location, NetworkConfig::default(), policy, dp)
         .await

@@ -83,10 +83,8 @@ pub async fn open_network(cfg: &Config) -> anyhow::Result<NetworkService> {
     let policy = Policy::load(stratus_network::DEFAULT_POLICY, cfg.network_policy_file.as_deref())
         .context("loading the network policy")?;
     let dataplane: Arc<dyn stratus_network::Dataplane> = match cfg.network_dataplane.as_str() {
-        "linux" => Arc::new(
-            stratus_network::LinuxDataplane::new(&cfg.data_dir.join("network"), &cfg.dnsmasq)
-                .context("preparing the Linux dataplane")?,
-        ),
+        "linux" => stratus_network::LinuxDataplane::new(&cfg.data_dir.join("network"), &cfg.dnsmasq)
+            .context("preparing the Linux dataplane")?,
         _ => {
             tracing::warn!("network dataplane: memory; no bridge or DHCP server is made on this host");
             Arc::new(stratus_network::FakeDataplane::new())

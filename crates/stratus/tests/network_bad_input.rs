@@ -429,3 +429,116 @@ async fn bad_network_requests_get_neutron_errors() {
     assert_eq!(subnets["subnets"].as_array().map(Vec::len), Some(1));
     assert!(!s.log().contains("panicked"));
 }
+
+#[tokio::test]
+async fn lists_filter_select_sort_and_page() {
+    let s = Server::start(&[]);
+    let api = Api::login(&s).await;
+    for name in ["delta", "alpha", "charlie", "bravo", "echo"] {
+        api.create("/networks", "network", json!({"name": name})).await;
+    }
+    // sorting and field selection
+    let r: Value = api
+        .call(
+            Method::GET,
+            "/networks?sort_key=name&sort_dir=asc&fields=name&fields=id",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = r["networks"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|n| n["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, vec!["alpha", "bravo", "charlie", "delta", "echo"]);
+    let keys: Vec<&String> = r["networks"][0].as_object().expect("object").keys().collect();
+    assert_eq!(keys.len(), 2, "only the selected fields: {keys:?}");
+    // pages of two, following the next links to the end
+    let mut url = format!("{}/networks?sort_key=name&sort_dir=desc&limit=2", api.base);
+    let mut seen = Vec::new();
+    loop {
+        let page: Value = api
+            .c
+            .get(&url)
+            .header("x-auth-token", &api.token)
+            .send()
+            .await
+            .expect("req")
+            .json()
+            .await
+            .expect("json");
+        seen.extend(
+            page["networks"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .map(|n| n["name"].as_str().unwrap_or("").to_owned()),
+        );
+        match page["networks_links"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["rel"] == "next"))
+        {
+            Some(next) => url = next["href"].as_str().expect("href").to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["echo", "delta", "charlie", "bravo", "alpha"]);
+    // filters
+    let r: Value = api
+        .call(Method::GET, "/networks?name=charlie", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["networks"].as_array().map(Vec::len), Some(1));
+    expect(
+        api.call(Method::GET, "/networks?sort_key=colour", None).await,
+        StatusCode::BAD_REQUEST,
+        "Bad Request",
+        "sort_key",
+    )
+    .await;
+    expect(
+        api.call(Method::GET, "/networks?shared=maybe", None).await,
+        StatusCode::BAD_REQUEST,
+        "InvalidInput",
+        "maybe",
+    )
+    .await;
+    // the extensions clients look for
+    let ext: Value = api
+        .call(Method::GET, "/extensions", None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let aliases: Vec<&str> = ext["extensions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["alias"].as_str())
+        .collect();
+    for a in [
+        "binding",
+        "security-group",
+        "quotas",
+        "port-security",
+        "allowed-address-pairs",
+        "provider",
+        "external-net",
+    ] {
+        assert!(aliases.contains(&a), "{a} in {aliases:?}");
+    }
+    expect(
+        api.call(Method::GET, "/extensions/tag-ports-during-bulk-creation", None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "ExtensionNotFound",
+        "does not exist",
+    )
+    .await;
+}

@@ -52,6 +52,12 @@ pub trait Dataplane: Send + Sync + 'static {
     async fn port_changed(&self, network_id: &str, port: &Port) -> std::io::Result<()>;
     /// A port of a network already applied was deleted.
     async fn port_removed(&self, network_id: &str, port_id: &str) -> std::io::Result<()>;
+    /// Plugs the port's device (`tap<port>`) into the network's bridge on this host, as a
+    /// compute agent does before its hypervisor opens the device; idempotent. Returns the
+    /// device's name.
+    async fn plug(&self, network_id: &str, port: &Port, mtu: i64) -> std::io::Result<String>;
+    /// Removes the port's device; removing one that is not there is not an error.
+    async fn unplug(&self, port_id: &str) -> std::io::Result<()>;
     /// A short name for logs and the binding's `vif_type` ("bridge" for Linux bridges).
     fn vif_type(&self) -> &'static str {
         "bridge"
@@ -63,6 +69,7 @@ pub trait Dataplane: Send + Sync + 'static {
 #[derive(Default)]
 pub struct FakeDataplane {
     plans: Mutex<BTreeMap<String, NetworkPlan>>,
+    plugged: Mutex<BTreeMap<String, String>>,
 }
 
 impl FakeDataplane {
@@ -114,6 +121,18 @@ impl Dataplane for FakeDataplane {
     async fn port_removed(&self, network_id: &str, port_id: &str) -> std::io::Result<()> {
         if let Some(plan) = self.plans.lock().ok().as_mut().and_then(|p| p.get_mut(network_id)) {
             plan.ports.retain(|p| p.id != port_id);
+        }
+        Ok(())
+    }
+    async fn plug(&self, network_id: &str, port: &Port, _mtu: i64) -> std::io::Result<String> {
+        if let Ok(mut p) = self.plugged.lock() {
+            p.insert(port.id.clone(), network_id.to_owned());
+        }
+        Ok(tap_name(&port.id))
+    }
+    async fn unplug(&self, port_id: &str) -> std::io::Result<()> {
+        if let Ok(mut p) = self.plugged.lock() {
+            p.remove(port_id);
         }
         Ok(())
     }

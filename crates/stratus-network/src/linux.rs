@@ -399,6 +399,29 @@ impl Dataplane for LinuxDataplane {
         Ok(())
     }
 
+    async fn plug(&self, network_id: &str, port: &Port, mtu: i64) -> io::Result<String> {
+        let (tap, br) = (tap_name(&port.id), bridge_name(network_id));
+        if !link_exists(&br, None).await {
+            return Err(io::Error::other(format!(
+                "bridge {br} of network {network_id} does not exist"
+            )));
+        }
+        if !link_exists(&tap, None).await {
+            // A persistent TAP: the hypervisor opens it by name later.
+            ip(&["tuntap", "add", "dev", &tap, "mode", "tap"]).await?;
+        }
+        ip(&["link", "set", &tap, "master", &br, "mtu", &mtu.to_string(), "up"]).await?;
+        Ok(tap)
+    }
+
+    async fn unplug(&self, port_id: &str) -> io::Result<()> {
+        let tap = tap_name(port_id);
+        if link_exists(&tap, None).await {
+            ip(&["link", "del", &tap]).await?;
+        }
+        Ok(())
+    }
+
     async fn remove(&self, network_id: &str) -> io::Result<()> {
         self.plans.lock().await.remove(network_id);
         let dir = self.dir(network_id);
@@ -456,6 +479,24 @@ impl Dataplane for LinuxDataplane {
         }
         for p in plans {
             self.apply(p).await?;
+            // TAPs in the bridge whose ports were deleted while this process was down.
+            let known: BTreeSet<String> = p
+                .ports
+                .iter()
+                .chain(p.dhcp_port.iter())
+                .map(|port| tap_name(&port.id))
+                .collect();
+            let members = ip(&["-o", "link", "show", "master", &bridge_name(&p.network_id)]).await?;
+            for dev in members
+                .lines()
+                .filter_map(|l| l.split(':').nth(1))
+                .map(|n| n.trim().split('@').next().unwrap_or(""))
+            {
+                if dev.starts_with("tap") && !known.contains(dev) {
+                    tracing::info!(device = %dev, network = %p.network_id, "removing the TAP of a deleted port");
+                    ip(&["link", "del", dev]).await?;
+                }
+            }
         }
         Ok(())
     }

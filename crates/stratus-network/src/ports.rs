@@ -563,10 +563,60 @@ impl NetworkService {
         let p = self.visible_port(caller, id).await?;
         self.enforce("delete_port", caller, &target(&p.project_id))?;
         db::delete_port(self.db(), id).await?;
+        if let Err(e) = self.inner.dataplane.unplug(&p.id).await {
+            tracing::error!(port = %p.id, error = %e, "unplugging the deleted port failed");
+        }
         if let Err(e) = self.inner.dataplane.port_removed(&p.network_id, &p.id).await {
             tracing::error!(port = %p.id, error = %e, "removing the port from the dataplane failed");
         }
         Ok(())
+    }
+
+    /// Plugs the port's device into its network's bridge on this host and marks the port
+    /// ACTIVE: what a compute agent does before its hypervisor starts the guest.
+    pub async fn plug_port(&self, caller: &AuthContext, id: &str) -> Result<(Port, String)> {
+        let before = self.visible_port(caller, id).await?;
+        let net = self.visible_network(caller, &before.network_id).await?;
+        self.enforce("update_port:status", caller, &target(&before.project_id))?;
+        let device = self
+            .inner
+            .dataplane
+            .plug(&net.id, &before, net.mtu)
+            .await
+            .map_err(|e| NetworkError::internal(format!("plugging port {id}"), e))?;
+        let port = self.set_status(&before, "ACTIVE").await?;
+        Ok((port, device))
+    }
+
+    /// Removes the port's device and marks the port DOWN.
+    pub async fn unplug_port(&self, caller: &AuthContext, id: &str) -> Result<Port> {
+        let before = self.visible_port(caller, id).await?;
+        self.enforce("update_port:status", caller, &target(&before.project_id))?;
+        self.inner
+            .dataplane
+            .unplug(id)
+            .await
+            .map_err(|e| NetworkError::internal(format!("unplugging port {id}"), e))?;
+        self.set_status(&before, "DOWN").await
+    }
+
+    async fn set_status(&self, before: &Port, status: &str) -> Result<Port> {
+        if before.status == status {
+            return Ok(before.clone());
+        }
+        let mut port = before.clone();
+        port.status = status.into();
+        port.revision_number += 1;
+        port.updated_at = now_micros();
+        let keep: Vec<Want> = port
+            .fixed_ips
+            .iter()
+            .map(|f| Want::Address(f.subnet_id.clone(), f.ip_address))
+            .collect();
+        let subnets = db::subnets_of(self.db(), &port.network_id).await?;
+        self.write_port(&mut port, &keep, &subnets, Some(before.revision_number))
+            .await?;
+        Ok(port)
     }
 
     /// Tells the dataplane about one port; the DHCP port changes the whole network.

@@ -162,6 +162,16 @@ async fn a_guest_on_the_bridge_gets_its_address_by_dhcp() {
     );
     assert!(out.contains("dns=192.0.2.53") && out.contains("mtu=1400"), "{out}");
 
+    // The compute agent's step: the port's TAP goes into the bridge and the port is ACTIVE.
+    assert_eq!(port.status, "DOWN");
+    let (plugged, tap) = svc.plug_port(&me, &port.id).await.expect("plug");
+    assert_eq!(plugged.status, "ACTIVE");
+    assert!(
+        must(&format!("ip -o link show master {br}")).contains(&tap),
+        "{tap} is in {br}"
+    );
+    svc.plug_port(&me, &port.id).await.expect("plugging twice is fine");
+
     // A restart finds everything and duplicates nothing; the same dnsmasq keeps serving.
     svc.close().await;
     let svc = open(&loc, state.path()).await;
@@ -172,8 +182,10 @@ async fn a_guest_on_the_bridge_gets_its_address_by_dhcp() {
     assert_eq!(pid, pid_after, "a restart keeps the running dnsmasq");
     assert_eq!(must("ip -o link show type bridge").matches(&br).count(), 1);
 
-    // Deleting the network removes the bridge, the namespace and the server.
+    // Deleting the port removes its TAP; deleting the network removes the bridge, the
+    // namespace and the server.
     svc.delete_port(&me, &port.id).await.expect("delete port");
+    assert!(!sh(&format!("ip link show {tap}")).0, "{tap} removed with its port");
     svc.delete_network(&me, &net.id).await.expect("delete network");
     assert!(!must("ip -o link show type bridge").contains(&br));
     assert!(!must("ip netns list").contains(&ns));

@@ -218,40 +218,43 @@ pub(crate) async fn list_networks(db: &Db, mut f: Filters, page: &Page) -> Resul
     Ok(nets)
 }
 
-/// Deletes a network with its subnets and the ports in `ports` (its DHCP ports), in one
-/// transaction that fails if any other port appeared meanwhile.
-pub(crate) async fn delete_network(db: &Db, id: &str) -> Result<bool> {
+/// Runs `first`, then, if `guard` counts no rows, `then`, all in one transaction with `id`
+/// bound as `$1`; false (and nothing changed) when the guard found rows.
+async fn delete_unless_used(db: &Db, id: &str, first: &[&str], guard: &str, then: &[&str]) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query("DELETE FROM ip_allocations WHERE network_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM port_security_groups WHERE port_id IN (SELECT id FROM ports WHERE network_id = $1)")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp'")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ports WHERE network_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if left > 0 {
+    for sql in first {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    let used: i64 = sqlx::query_scalar(guard).bind(id).fetch_one(&mut *tx).await?;
+    if used > 0 {
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query("DELETE FROM subnets WHERE network_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM networks WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    for sql in then {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(true)
+}
+
+/// Deletes a network with its subnets and its DHCP ports, in one transaction that changes
+/// nothing if any other port is on the network.
+pub(crate) async fn delete_network(db: &Db, id: &str) -> Result<bool> {
+    delete_unless_used(
+        db,
+        id,
+        &[
+            "DELETE FROM ip_allocations WHERE network_id = $1 AND port_id IN \
+             (SELECT id FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp')",
+            "DELETE FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp'",
+        ],
+        "SELECT COUNT(*) FROM ports WHERE network_id = $1",
+        &[
+            "DELETE FROM subnets WHERE network_id = $1",
+            "DELETE FROM networks WHERE id = $1",
+        ],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- subnets
@@ -395,27 +398,15 @@ pub(crate) async fn subnets_of(db: &Db, network_id: &str) -> Result<Vec<Subnet>>
 
 /// Deletes a subnet and the DHCP ports' addresses on it, unless another port has one.
 pub(crate) async fn delete_subnet(db: &Db, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM ip_allocations WHERE subnet_id = $1 AND port_id IN (SELECT id FROM ports WHERE device_owner = 'network:dhcp')",
+    delete_unless_used(
+        db,
+        id,
+        &["DELETE FROM ip_allocations WHERE subnet_id = $1 AND port_id IN \
+           (SELECT id FROM ports WHERE device_owner = 'network:dhcp')"],
+        "SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1",
+        &["DELETE FROM subnets WHERE id = $1"],
     )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if used > 0 {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    sqlx::query("DELETE FROM subnets WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
+    .await
 }
 
 // ---------------------------------------------------------------- ports
@@ -564,7 +555,7 @@ pub(crate) async fn insert_port(db: &Db, p: &Port) -> Result<PortWrite> {
     }
     if let Err(e) = write_port_children(&mut tx, p).await {
         let _ = tx.rollback().await;
-        return Ok(classify(e)?);
+        return classify(e);
     }
     tx.commit().await?;
     Ok(PortWrite::Done)
@@ -933,29 +924,18 @@ pub(crate) async fn list_security_groups(db: &Db, mut f: Filters, page: &Page) -
 
 /// False when a port still uses the group.
 pub(crate) async fn delete_security_group(db: &Db, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
-    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM port_security_groups WHERE security_group_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if used > 0 {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    sqlx::query("DELETE FROM security_group_rules WHERE security_group_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM default_security_groups WHERE security_group_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM security_groups WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
+    delete_unless_used(
+        db,
+        id,
+        &[],
+        "SELECT COUNT(*) FROM port_security_groups WHERE security_group_id = $1",
+        &[
+            "DELETE FROM security_group_rules WHERE security_group_id = $1",
+            "DELETE FROM default_security_groups WHERE security_group_id = $1",
+            "DELETE FROM security_groups WHERE id = $1",
+        ],
+    )
+    .await
 }
 
 pub(crate) async fn insert_rule(db: &Db, r: &SecurityGroupRule) -> Result<()> {

@@ -13,6 +13,8 @@ pub mod error;
 pub mod pagination;
 pub mod policy;
 pub mod request_id;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod version;
 
 pub use auth::{AuthContext, Caller, Scope, TokenValidator};

@@ -5,42 +5,13 @@
 
 use std::process::Command;
 
-use stratus_api::auth::{RoleRef, Scope};
 use stratus_api::policy::Policy;
-use stratus_api::AuthContext;
+use stratus_api::testing::caller;
 use stratus_network::dataplane::{bridge_name, namespace_name};
 use stratus_network::inputs::{NetworkInput, PortInput, SubnetInput};
 use stratus_network::{LinuxDataplane, NetworkConfig, NetworkService};
 use stratus_store::testing::TestLocation;
 use stratus_store::Backend;
-
-fn admin() -> AuthContext {
-    AuthContext {
-        user_id: "u".into(),
-        user_name: "admin".into(),
-        user_domain_id: "default".into(),
-        user_domain_name: "Default".into(),
-        scope: Scope::Project {
-            id: "p-admin".into(),
-            name: "admin".into(),
-            domain_id: "default".into(),
-            domain_name: "Default".into(),
-        },
-        roles: ["admin", "member", "reader"]
-            .iter()
-            .map(|r| RoleRef {
-                id: r.to_string(),
-                name: r.to_string(),
-            })
-            .collect(),
-        methods: vec!["password".into()],
-        audit_ids: vec![],
-        issued_at: 0,
-        expires_at: i64::MAX,
-        application_credential_id: None,
-        token: String::new(),
-    }
-}
 
 fn sh(cmd: &str) -> (bool, String) {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
@@ -88,7 +59,7 @@ async fn a_guest_on_the_bridge_gets_its_address_by_dhcp() {
     let loc = TestLocation::new(Backend::Sqlite).await;
     let state = tempfile::tempdir().expect("tmp");
     let svc = open(&loc, state.path()).await;
-    let me = admin();
+    let me = caller("p-admin", &["admin", "member", "reader"]);
     let net = svc
         .create_network(
             &me,

@@ -6,41 +6,12 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use stratus_api::auth::{RoleRef, Scope};
 use stratus_api::policy::Policy;
-use stratus_api::AuthContext;
+use stratus_api::testing::caller;
 use stratus_network::inputs::{FixedIpInput, NetworkInput, PortInput, SubnetInput};
 use stratus_network::{FakeDataplane, NetworkConfig, NetworkError, NetworkService};
 use stratus_store::testing::TestLocation;
 use stratus_store::Backend;
-
-fn caller(project: &str, roles: &[&str]) -> AuthContext {
-    AuthContext {
-        user_id: format!("user-{project}"),
-        user_name: format!("user-{project}"),
-        user_domain_id: "default".into(),
-        user_domain_name: "Default".into(),
-        scope: Scope::Project {
-            id: project.into(),
-            name: project.into(),
-            domain_id: "default".into(),
-            domain_name: "Default".into(),
-        },
-        roles: roles
-            .iter()
-            .map(|r| RoleRef {
-                id: r.to_string(),
-                name: r.to_string(),
-            })
-            .collect(),
-        methods: vec!["password".into()],
-        audit_ids: vec![],
-        issued_at: 0,
-        expires_at: i64::MAX,
-        application_credential_id: None,
-        token: String::new(),
-    }
-}
 
 async fn open(loc: &TestLocation, dp: Arc<FakeDataplane>) -> NetworkService {
     let policy = Policy::load(stratus_network::DEFAULT_POLICY, None).expect("policy");

@@ -1,0 +1,16 @@
+//! The Block Storage service (Cinder v3): volumes a guest attaches, their snapshots, and the
+//! backend that holds their data.
+//!
+//! In the seed's flow the compute agent asks this service to "attach volumes to instance" and
+//! gets "the block storage info": the attachment's `connection_info`, which for the file
+//! backend names a qcow2 or raw file on the host.
+//!
+//! So far this crate holds the volume status machine and the backends; the records, the
+//! service logic and the API come next. It must not know HTTP paths, and it never runs
+//! `qemu-img` on data it has not created or checked.
+
+pub mod backend;
+pub mod status;
+
+pub use backend::{BackendError, FileBackend, VolumeBackend, VolumeFormat};
+pub use status::{Status, Transition};

@@ -5,12 +5,17 @@
 //! gets "the block storage info": the attachment's `connection_info`, which for the file
 //! backend names a qcow2 or raw file on the host.
 //!
-//! So far this crate holds the volume status machine and the backends; the records, the
-//! service logic and the API come next. It must not know HTTP paths, and it never runs
+//! So far this crate holds the volume status machine, the backends, and volumes' records and
+//! lifecycle (create, clone, extend, delete, crash repair); snapshots, attachments, volume
+//! types and the API come next. It must not know HTTP paths, and it never runs
 //! `qemu-img` on data it has not created or checked.
 
 pub mod backend;
+mod db;
+pub mod model;
+mod service;
 pub mod status;
 
 pub use backend::{BackendError, FileBackend, VolumeBackend, VolumeFormat};
+pub use service::{VolumeConfig, VolumeError, VolumeService, DEFAULT_POLICY};
 pub use status::{Status, Transition};

@@ -1,0 +1,22 @@
+CREATE TABLE volumes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    project_id TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    volume_type TEXT,
+    availability_zone TEXT NOT NULL,
+    bootable INTEGER NOT NULL DEFAULT 0,
+    multiattach INTEGER NOT NULL DEFAULT 0,
+    source_volid TEXT,
+    snapshot_id TEXT,
+    image_id TEXT,
+    -- JSON objects of strings.
+    metadata TEXT NOT NULL DEFAULT '{}',
+    image_metadata TEXT NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX volumes_project ON volumes (project_id, deleted);

@@ -1,0 +1,48 @@
+//! A volume as the service and its callers see it.
+
+use std::collections::BTreeMap;
+
+use crate::status::Status;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub project_id: String,
+    /// GiB.
+    pub size: u64,
+    pub status: Status,
+    pub volume_type: Option<String>,
+    pub availability_zone: String,
+    pub bootable: bool,
+    pub multiattach: bool,
+    pub source_volid: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub image_id: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// `volume_image_metadata`: the image's properties, for a volume made from an image.
+    pub image_metadata: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a new volume is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Blank,
+    Volume(String),
+}
+
+/// A request to create a volume, validated by the service.
+#[derive(Debug, Clone, Default)]
+pub struct NewVolume {
+    pub size: Option<u64>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub volume_type: Option<String>,
+    pub availability_zone: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub source_volid: Option<String>,
+    pub multiattach: bool,
+}

@@ -1,0 +1,330 @@
+//! Volumes: create (empty or from another volume), show, list, extend and delete, each long
+//! operation run in the background behind a status that says what is happening, and repaired
+//! at start if a crash interrupted it.
+
+use std::sync::Arc;
+
+use stratus_api::policy::Policy;
+use stratus_api::{AuthContext, Target};
+use stratus_store::{now_micros, Db, Location};
+
+use crate::backend::VolumeBackend;
+use crate::db;
+use crate::model::{NewVolume, Volume};
+use crate::status::{Status, Transition};
+
+/// The service's errors, carrying Cinder's meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("Volume {0} could not be found.")]
+    NotFound(String),
+    /// A 400 with Cinder's `badRequest`: invalid input or a status that forbids the action.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Denied(String),
+    /// Over a quota: Cinder answers 413.
+    #[error("{0}")]
+    OverQuota(String),
+    #[error("volume records")]
+    Store(#[from] stratus_store::StoreError),
+    #[error("{0}")]
+    Backend(#[from] crate::backend::BackendError),
+}
+
+impl From<stratus_api::ApiError> for VolumeError {
+    fn from(e: stratus_api::ApiError) -> Self {
+        VolumeError::Denied(e.message)
+    }
+}
+
+pub type Result<T, E = VolumeError> = std::result::Result<T, E>;
+
+/// Cinder's default quotas, per project.
+#[derive(Debug, Clone)]
+pub struct VolumeConfig {
+    pub quota_volumes: i64,
+    pub quota_gigabytes: i64,
+    pub availability_zone: String,
+}
+
+impl Default for VolumeConfig {
+    fn default() -> Self {
+        VolumeConfig {
+            quota_volumes: 10,
+            quota_gigabytes: 1000,
+            availability_zone: "nova".into(),
+        }
+    }
+}
+
+/// The default policy rules of the Block Storage service.
+pub const DEFAULT_POLICY: &str = include_str!("policy.yaml");
+
+#[derive(Clone)]
+pub struct VolumeService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cfg: VolumeConfig,
+    policy: Policy,
+    backend: Arc<dyn VolumeBackend>,
+}
+
+fn target(project: &str) -> Target {
+    Target::new().with("project_id", project)
+}
+
+impl VolumeService {
+    pub async fn open(
+        location: &Location,
+        cfg: VolumeConfig,
+        policy: Policy,
+        backend: Arc<dyn VolumeBackend>,
+    ) -> Result<Self> {
+        let db = Db::open(location, "volume", &db::MIGRATOR).await?;
+        let svc = VolumeService {
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                policy,
+                backend,
+            }),
+        };
+        svc.recover().await?;
+        Ok(svc)
+    }
+
+    pub async fn close(&self) {
+        self.inner.db.close().await;
+    }
+
+    fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Work a crash interrupted ends in an error status, never in `creating` forever; the
+    /// data of a volume whose creation was cut short is removed.
+    async fn recover(&self) -> Result<()> {
+        let swept = self.inner.backend.sweep().await?;
+        if swept > 0 {
+            tracing::warn!(
+                files = swept,
+                "removed partial volume files left by an interrupted operation"
+            );
+        }
+        for from in [Status::Creating, Status::Extending, Status::Deleting] {
+            let to = from.after_crash().unwrap_or(Status::Error);
+            for id in db::in_status(self.db(), from).await? {
+                tracing::warn!(volume = %id, from = from.as_str(), to = to.as_str(), "operation interrupted by a restart");
+                if from == Status::Creating {
+                    self.inner.backend.delete(&id).await?;
+                }
+                db::transition(self.db(), &id, from, to, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn visible(&self, caller: &AuthContext, id: &str) -> Result<Volume> {
+        match db::get(self.db(), id).await? {
+            Some(v) if caller.has_role("admin") || caller.project_id() == Some(v.project_id.as_str()) => Ok(v),
+            _ => Err(VolumeError::NotFound(id.to_owned())),
+        }
+    }
+
+    pub async fn create_volume(&self, caller: &AuthContext, req: NewVolume) -> Result<Volume> {
+        let project = caller
+            .project_id()
+            .ok_or_else(|| VolumeError::Invalid("A project-scoped token is required.".into()))?
+            .to_owned();
+        self.inner.policy.enforce("volume:create", caller, &target(&project))?;
+        let source = match &req.source_volid {
+            Some(src) => Some(self.visible(caller, src).await?),
+            None => None,
+        };
+        let size = match (req.size, &source) {
+            (Some(s), _) => s,
+            (None, Some(src)) => src.size,
+            (None, None) => return Err(VolumeError::Invalid("Invalid input received: size is required.".into())),
+        };
+        if size == 0 {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: volume size '{size}' must be an integer and greater than 0."
+            )));
+        }
+        if let Some(src) = &source {
+            if size < src.size {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: volume size {size} GiB cannot be smaller than the source volume's {} GiB.",
+                    src.size
+                )));
+            }
+            if src.status != Status::Available && src.status != Status::InUse {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid volume: source volume {} is {}.",
+                    src.id,
+                    src.status.as_str()
+                )));
+            }
+        }
+        let (count, gigabytes) = db::usage(self.db(), &project).await?;
+        let cfg = &self.inner.cfg;
+        if cfg.quota_volumes >= 0 && count >= cfg.quota_volumes {
+            return Err(VolumeError::OverQuota(format!(
+                "Maximum number of volumes allowed ({}) exceeded for quota 'volumes'.",
+                cfg.quota_volumes
+            )));
+        }
+        if cfg.quota_gigabytes >= 0 && gigabytes + size as i64 > cfg.quota_gigabytes {
+            return Err(VolumeError::OverQuota(format!(
+                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {size}G, quota is {}G and {gigabytes}G has been consumed.",
+                cfg.quota_gigabytes
+            )));
+        }
+        let now = now_micros();
+        let v = Volume {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: req.name.unwrap_or_default(),
+            description: req.description.unwrap_or_default(),
+            project_id: project,
+            size,
+            status: Status::Creating,
+            volume_type: req.volume_type,
+            availability_zone: req.availability_zone.unwrap_or_else(|| cfg.availability_zone.clone()),
+            bootable: source.as_ref().is_some_and(|s| s.bootable),
+            multiattach: req.multiattach,
+            source_volid: source.as_ref().map(|s| s.id.clone()),
+            snapshot_id: None,
+            image_id: None,
+            metadata: req.metadata,
+            image_metadata: source.as_ref().map(|s| s.image_metadata.clone()).unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        };
+        db::insert(self.db(), &v).await?;
+        let svc = self.clone();
+        let (id, from) = (v.id.clone(), v.source_volid.clone());
+        tokio::spawn(async move {
+            let made = match &from {
+                Some(src) => svc.inner.backend.clone_volume(&id, src, size).await,
+                None => svc.inner.backend.create(&id, size).await,
+            };
+            let t = match &made {
+                Ok(()) => Transition::Created,
+                Err(e) => {
+                    tracing::error!(volume = %id, error = %e, "creating the volume failed");
+                    Transition::CreateFailed
+                }
+            };
+            let to = Status::Creating.can_become(t, false).unwrap_or(Status::Error);
+            if let Err(e) = db::transition(svc.db(), &id, Status::Creating, to, None).await {
+                tracing::error!(volume = %id, error = %e, "recording the volume's status failed");
+            }
+        });
+        Ok(v)
+    }
+
+    pub async fn get_volume(&self, caller: &AuthContext, id: &str) -> Result<Volume> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:get", caller, &target(&v.project_id))?;
+        Ok(v)
+    }
+
+    pub async fn list_volumes(&self, caller: &AuthContext, all_projects: bool) -> Result<Vec<Volume>> {
+        self.inner.policy.enforce(
+            "volume:get_all",
+            caller,
+            &Target::new().opt("project_id", caller.project_id()),
+        )?;
+        if all_projects {
+            self.inner
+                .policy
+                .enforce("volume:get_all_projects", caller, &Target::new())?;
+            return Ok(db::list(self.db(), None).await?);
+        }
+        Ok(db::list(self.db(), Some(caller.project_id().unwrap_or(""))).await?)
+    }
+
+    /// `os-extend`: grows an available volume in the background.
+    pub async fn extend_volume(&self, caller: &AuthContext, id: &str, new_size: u64) -> Result<()> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:extend", caller, &target(&v.project_id))?;
+        if new_size <= v.size {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: New size for extend must be greater than current size. (current: {}, extended: {new_size}).",
+                v.size
+            )));
+        }
+        let to = v
+            .status
+            .can_become(Transition::ExtendStart, v.multiattach)
+            .ok_or_else(|| {
+                VolumeError::Invalid(format!(
+                    "Invalid volume: Volume {id} status must be available to extend, but current status is: {}.",
+                    v.status.as_str()
+                ))
+            })?;
+        let (_, gigabytes) = db::usage(self.db(), &v.project_id).await?;
+        let cfg = &self.inner.cfg;
+        if cfg.quota_gigabytes >= 0 && gigabytes + (new_size - v.size) as i64 > cfg.quota_gigabytes {
+            return Err(VolumeError::OverQuota(format!(
+                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {}G, quota is {}G and {gigabytes}G has been consumed.",
+                new_size - v.size,
+                cfg.quota_gigabytes
+            )));
+        }
+        if !db::transition(self.db(), id, v.status, to, None).await? {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid volume: Volume {id} changed status; try again."
+            )));
+        }
+        let svc = self.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let (to, size) = match svc.inner.backend.extend(&id, new_size).await {
+                Ok(()) => (Status::Available, Some(new_size)),
+                Err(e) => {
+                    tracing::error!(volume = %id, error = %e, "extending the volume failed");
+                    (Status::ErrorExtending, None)
+                }
+            };
+            if let Err(e) = db::transition(svc.db(), &id, Status::Extending, to, size).await {
+                tracing::error!(volume = %id, error = %e, "recording the volume's status failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Deletes a volume that is not attached: its data, then its record.
+    pub async fn delete_volume(&self, caller: &AuthContext, id: &str) -> Result<()> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:delete", caller, &target(&v.project_id))?;
+        let to = v.status.can_become(Transition::DeleteStart, v.multiattach).ok_or_else(|| {
+            VolumeError::Invalid(format!(
+                "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer. (current status: {})",
+                v.status.as_str()
+            ))
+        })?;
+        if !db::transition(self.db(), id, v.status, to, None).await? {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid volume: Volume {id} changed status; try again."
+            )));
+        }
+        match self.inner.backend.delete(id).await {
+            Ok(()) => Ok(db::mark_deleted(self.db(), id).await?),
+            Err(e) => {
+                db::transition(self.db(), id, Status::Deleting, Status::ErrorDeleting, None).await?;
+                Err(e.into())
+            }
+        }
+    }
+}

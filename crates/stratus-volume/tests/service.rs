@@ -1,0 +1,225 @@
+//! Volumes on both stores with the real file backend: create, clone, extend and delete move
+//! through Cinder's statuses; quotas and bad sizes are refused; a create cut short by a crash
+//! ends in `error`, with no data left, when the service starts again.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratus_api::policy::Policy;
+use stratus_api::testing::caller;
+use stratus_api::AuthContext;
+use stratus_store::testing::TestLocation;
+use stratus_store::Backend;
+use stratus_volume::model::{NewVolume, Volume};
+use stratus_volume::{
+    BackendError, FileBackend, Status, VolumeBackend, VolumeConfig, VolumeError, VolumeFormat, VolumeService,
+};
+
+async fn open(loc: &TestLocation, backend: Arc<dyn VolumeBackend>) -> VolumeService {
+    let policy = Policy::load(stratus_volume::DEFAULT_POLICY, None).expect("policy");
+    let cfg = VolumeConfig {
+        quota_gigabytes: 5,
+        ..Default::default()
+    };
+    VolumeService::open(&loc.location, cfg, policy, backend)
+        .await
+        .expect("open")
+}
+
+async fn settle(svc: &VolumeService, who: &AuthContext, id: &str, busy: Status) -> Volume {
+    for _ in 0..200 {
+        let v = svc.get_volume(who, id).await.expect("get");
+        if v.status != busy {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("volume {id} stayed {}", busy.as_str());
+}
+
+async fn lifecycle(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let files =
+        Arc::new(FileBackend::new(&dir.path().join("v"), VolumeFormat::Qcow2, Path::new("qemu-img")).expect("backend"));
+    let svc = open(&loc, files.clone()).await;
+    let alice = caller("p-alice", &["member", "reader"]);
+    let bob = caller("p-bob", &["member", "reader"]);
+
+    let v = svc
+        .create_volume(
+            &alice,
+            NewVolume {
+                size: Some(1),
+                name: Some("data".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    assert_eq!(v.status, Status::Creating);
+    let v = settle(&svc, &alice, &v.id, Status::Creating).await;
+    assert_eq!(v.status, Status::Available);
+    assert!(files.volume_path(&v.id).exists());
+    assert!(
+        matches!(svc.get_volume(&bob, &v.id).await, Err(VolumeError::NotFound(_))),
+        "another project's volume is not found"
+    );
+
+    // Bad sizes and quotas (5 GiB per project here).
+    assert!(matches!(
+        svc.create_volume(
+            &alice,
+            NewVolume {
+                size: Some(0),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(VolumeError::Invalid(_))
+    ));
+    assert!(matches!(
+        svc.create_volume(
+            &alice,
+            NewVolume {
+                size: Some(5),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(VolumeError::OverQuota(_))
+    ));
+
+    // A clone, then an extend, then an extend that would shrink.
+    let c = svc
+        .create_volume(
+            &alice,
+            NewVolume {
+                source_volid: Some(v.id.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("clone");
+    let c = settle(&svc, &alice, &c.id, Status::Creating).await;
+    assert_eq!((c.status, c.size), (Status::Available, 1));
+    svc.extend_volume(&alice, &c.id, 2).await.expect("extend");
+    let c = settle(&svc, &alice, &c.id, Status::Extending).await;
+    assert_eq!((c.status, c.size), (Status::Available, 2));
+    assert!(matches!(
+        svc.extend_volume(&alice, &c.id, 1).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    assert!(matches!(
+        svc.extend_volume(&alice, &c.id, 9).await,
+        Err(VolumeError::OverQuota(_))
+    ));
+
+    // Delete: data and record go.
+    svc.delete_volume(&alice, &c.id).await.expect("delete");
+    assert!(!files.volume_path(&c.id).exists());
+    assert!(matches!(
+        svc.get_volume(&alice, &c.id).await,
+        Err(VolumeError::NotFound(_))
+    ));
+    assert_eq!(svc.list_volumes(&alice, false).await.expect("list").len(), 1);
+    assert!(
+        svc.list_volumes(&alice, true).await.is_err(),
+        "all_projects is for admins"
+    );
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+/// A backend whose creates never finish, standing for a process killed mid-create.
+struct Stuck(Arc<FileBackend>);
+
+#[async_trait::async_trait]
+impl VolumeBackend for Stuck {
+    async fn create(&self, id: &str, size: u64) -> Result<(), BackendError> {
+        self.0.create(id, size).await?;
+        std::future::pending().await
+    }
+    async fn create_from_file(&self, id: &str, s: &Path, f: &str, size: u64) -> Result<(), BackendError> {
+        self.0.create_from_file(id, s, f, size).await
+    }
+    async fn clone_volume(&self, id: &str, from: &str, size: u64) -> Result<(), BackendError> {
+        self.0.clone_volume(id, from, size).await
+    }
+    async fn create_from_snapshot(&self, id: &str, snap: &str, size: u64) -> Result<(), BackendError> {
+        self.0.create_from_snapshot(id, snap, size).await
+    }
+    async fn snapshot(&self, snap: &str, vol: &str, in_use: bool) -> Result<(), BackendError> {
+        self.0.snapshot(snap, vol, in_use).await
+    }
+    async fn delete_snapshot(&self, snap: &str) -> Result<(), BackendError> {
+        self.0.delete_snapshot(snap).await
+    }
+    async fn extend(&self, id: &str, size: u64) -> Result<(), BackendError> {
+        self.0.extend(id, size).await
+    }
+    async fn delete(&self, id: &str) -> Result<(), BackendError> {
+        self.0.delete(id).await
+    }
+    fn connection_info(&self, id: &str) -> serde_json::Value {
+        self.0.connection_info(id)
+    }
+    async fn sweep(&self) -> Result<usize, BackendError> {
+        self.0.sweep().await
+    }
+}
+
+async fn crash_mid_create(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let files =
+        Arc::new(FileBackend::new(&dir.path().join("v"), VolumeFormat::Qcow2, Path::new("qemu-img")).expect("backend"));
+    let alice = caller("p-alice", &["member", "reader"]);
+    let stuck = open(&loc, Arc::new(Stuck(files.clone()))).await;
+    let v = stuck
+        .create_volume(
+            &alice,
+            NewVolume {
+                size: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        stuck.get_volume(&alice, &v.id).await.expect("get").status,
+        Status::Creating
+    );
+    stuck.close().await;
+    let svc = open(&loc, files.clone()).await;
+    let after = svc.get_volume(&alice, &v.id).await.expect("get");
+    assert_eq!(after.status, Status::Error, "never creating forever");
+    assert!(!files.volume_path(&v.id).exists(), "no orphan file");
+    svc.delete_volume(&alice, &v.id)
+        .await
+        .expect("an errored volume can be deleted");
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_lifecycle_on_sqlite() {
+    lifecycle(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_lifecycle_on_postgres() {
+    lifecycle(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_create_ends_in_error_on_sqlite() {
+    crash_mid_create(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_create_ends_in_error_on_postgres() {
+    crash_mid_create(Backend::Postgres).await;
+}

@@ -20,3 +20,18 @@ CREATE TABLE volumes (
     deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX volumes_project ON volumes (project_id, deleted);
+
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    volume_id TEXT NOT NULL REFERENCES volumes(id),
+    project_id TEXT NOT NULL,
+    instance_uuid TEXT NOT NULL,
+    -- reserved, attaching, attached, detached
+    status TEXT NOT NULL,
+    attach_mode TEXT NOT NULL,
+    connector TEXT,
+    connection_info TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX attachments_volume ON attachments (volume_id);

@@ -160,3 +160,150 @@ pub(crate) async fn in_status(db: &Db, status: Status) -> Result<Vec<String>> {
             .await?,
     )
 }
+
+// ---------------------------------------------------------------- attachments
+
+const ATT_COLS: &str =
+    "id, volume_id, project_id, instance_uuid, status, attach_mode, connector, connection_info, created_at, updated_at";
+
+#[derive(FromRow)]
+struct AttRow {
+    id: String,
+    volume_id: String,
+    project_id: String,
+    instance_uuid: String,
+    status: String,
+    attach_mode: String,
+    connector: Option<String>,
+    connection_info: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<AttRow> for crate::model::Attachment {
+    fn from(r: AttRow) -> Self {
+        let json = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
+        crate::model::Attachment {
+            connector: json(&r.connector),
+            connection_info: json(&r.connection_info),
+            id: r.id,
+            volume_id: r.volume_id,
+            project_id: r.project_id,
+            instance_uuid: r.instance_uuid,
+            status: r.status,
+            attach_mode: r.attach_mode,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Records an attachment and moves its volume from `from` to `to`, in one transaction;
+/// false (nothing written) when the volume was no longer in `from`.
+pub(crate) async fn insert_attachment(db: &Db, a: &crate::model::Attachment, from: Status, to: Status) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let moved =
+        sqlx::query("UPDATE volumes SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 AND deleted = 0")
+            .bind(to.as_str())
+            .bind(a.created_at)
+            .bind(&a.volume_id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?;
+    if moved.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO attachments ({ATT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(&a.id)
+    .bind(&a.volume_id)
+    .bind(&a.project_id)
+    .bind(&a.instance_uuid)
+    .bind(&a.status)
+    .bind(&a.attach_mode)
+    .bind(a.connector.as_ref().map(|c| c.to_string()))
+    .bind(a.connection_info.as_ref().map(|c| c.to_string()))
+    .bind(a.created_at)
+    .bind(a.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(crate) async fn get_attachment(db: &Db, id: &str) -> Result<Option<crate::model::Attachment>> {
+    Ok(
+        sqlx::query_as::<_, AttRow>(&format!("SELECT {ATT_COLS} FROM attachments WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(Into::into),
+    )
+}
+
+pub(crate) async fn attachments_of(db: &Db, volume_id: &str) -> Result<Vec<crate::model::Attachment>> {
+    let rows: Vec<AttRow> = sqlx::query_as(&format!(
+        "SELECT {ATT_COLS} FROM attachments WHERE volume_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(volume_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Updates an attachment and moves its volume to `to` from any of `from`, in one transaction.
+pub(crate) async fn update_attachment(
+    db: &Db,
+    a: &crate::model::Attachment,
+    from: &[Status],
+    to: Status,
+) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let list: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "UPDATE volumes SET status = $1, updated_at = $2 WHERE id = $3 AND deleted = 0 AND status IN ({})",
+        list.join(", ")
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(a.updated_at)
+        .bind(&a.volume_id);
+    for s in from {
+        q = q.bind(s.as_str());
+    }
+    if q.execute(&mut *tx).await?.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE attachments SET status = $1, connector = $2, connection_info = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&a.status)
+    .bind(a.connector.as_ref().map(|c| c.to_string()))
+    .bind(a.connection_info.as_ref().map(|c| c.to_string()))
+    .bind(a.updated_at)
+    .bind(&a.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes an attachment; the volume becomes `to` (available when it was the last one).
+pub(crate) async fn delete_attachment(db: &Db, a: &crate::model::Attachment, to: Status) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("DELETE FROM attachments WHERE id = $1")
+        .bind(&a.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE volumes SET status = $1, updated_at = $2 WHERE id = $3 AND deleted = 0")
+        .bind(to.as_str())
+        .bind(now_micros())
+        .bind(&a.volume_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@
 //! types and the API come next. It must not know HTTP paths, and it never runs
 //! `qemu-img` on data it has not created or checked.
 
+mod attachments;
 pub mod backend;
 mod db;
 pub mod model;

@@ -46,3 +46,21 @@ pub struct NewVolume {
     pub source_volid: Option<String>,
     pub multiattach: bool,
 }
+
+/// A volume attachment (Cinder's attachments API, microversion 3.27 and later).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    pub id: String,
+    pub volume_id: String,
+    pub project_id: String,
+    pub instance_uuid: String,
+    /// `reserved`, `attaching` or `attached`.
+    pub status: String,
+    pub attach_mode: String,
+    /// The compute host's connector, once given.
+    pub connector: Option<serde_json::Value>,
+    /// What the host attaches, once it gave its connector.
+    pub connection_info: Option<serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -18,6 +18,8 @@ use crate::status::{Status, Transition};
 pub enum VolumeError {
     #[error("Volume {0} could not be found.")]
     NotFound(String),
+    #[error("Volume attachment {0} could not be found.")]
+    AttachmentNotFound(String),
     /// A 400 with Cinder's `badRequest`: invalid input or a status that forbids the action.
     #[error("{0}")]
     Invalid(String),
@@ -101,8 +103,16 @@ impl VolumeService {
         self.inner.db.close().await;
     }
 
-    fn db(&self) -> &Db {
+    pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(crate) fn backend(&self) -> &dyn VolumeBackend {
+        self.inner.backend.as_ref()
+    }
+
+    pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, project: &str) -> Result<()> {
+        Ok(self.inner.policy.enforce(action, caller, &target(project))?)
     }
 
     /// Work a crash interrupted ends in an error status, never in `creating` forever; the

@@ -223,3 +223,129 @@ async fn a_crash_mid_create_ends_in_error_on_sqlite() {
 async fn a_crash_mid_create_ends_in_error_on_postgres() {
     crash_mid_create(Backend::Postgres).await;
 }
+
+async fn attachments(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let files =
+        Arc::new(FileBackend::new(&dir.path().join("v"), VolumeFormat::Qcow2, Path::new("qemu-img")).expect("backend"));
+    let svc = open(&loc, files.clone()).await;
+    let alice = caller("p-alice", &["member", "reader"]);
+    let server = "6f1d6a8e-7c55-4c1e-9d4e-2b2f3c4d5e6f";
+    let other = "7f1d6a8e-7c55-4c1e-9d4e-2b2f3c4d5e6f";
+    let v = svc
+        .create_volume(
+            &alice,
+            NewVolume {
+                size: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    settle(&svc, &alice, &v.id, Status::Creating).await;
+    let status = |svc: VolumeService, id: String| async move {
+        svc.get_volume(&caller("p-alice", &["member", "reader"]), &id)
+            .await
+            .expect("get")
+            .status
+    };
+
+    // Nova's flow: reserve, update with the host's connector, complete, delete.
+    let a = svc
+        .create_attachment(&alice, &v.id, server, None, None)
+        .await
+        .expect("reserve");
+    assert_eq!(
+        (a.status.as_str(), status(svc.clone(), v.id.clone()).await),
+        ("reserved", Status::Reserved)
+    );
+    assert!(
+        matches!(
+            svc.complete_attachment(&alice, &a.id).await,
+            Err(VolumeError::Invalid(_))
+        ),
+        "no connector yet"
+    );
+    let connector = serde_json::json!({"host": "compute-1", "initiator": "iqn.test", "platform": "x86_64"});
+    let a = svc.update_attachment(&alice, &a.id, connector).await.expect("update");
+    let ci = a.connection_info.clone().expect("connection_info");
+    assert_eq!(ci["driver_volume_type"], "file");
+    assert_eq!(
+        ci["data"]["device_path"],
+        files.volume_path(&v.id).to_string_lossy().as_ref()
+    );
+    assert_eq!(status(svc.clone(), v.id.clone()).await, Status::Attaching);
+    let a = svc.complete_attachment(&alice, &a.id).await.expect("complete");
+    assert_eq!(
+        (a.status.as_str(), status(svc.clone(), v.id.clone()).await),
+        ("attached", Status::InUse)
+    );
+
+    // An in-use volume that is not multiattach: no second attachment, no delete, no extend.
+    assert!(matches!(
+        svc.create_attachment(&alice, &v.id, other, None, None).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    assert!(matches!(
+        svc.delete_volume(&alice, &v.id).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    assert!(matches!(
+        svc.extend_volume(&alice, &v.id, 2).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    assert!(matches!(
+        svc.create_attachment(&alice, &v.id, "not-a-uuid", None, None).await,
+        Err(VolumeError::Invalid(_))
+    ));
+
+    // Detach, then a multiattach volume takes two attachments at once.
+    svc.delete_attachment(&alice, &a.id).await.expect("detach");
+    assert_eq!(status(svc.clone(), v.id.clone()).await, Status::Available);
+    let m = svc
+        .create_volume(
+            &alice,
+            NewVolume {
+                size: Some(1),
+                multiattach: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    settle(&svc, &alice, &m.id, Status::Creating).await;
+    let c = serde_json::json!({"host": "compute-1"});
+    let a1 = svc
+        .create_attachment(&alice, &m.id, server, Some(c.clone()), Some("rw"))
+        .await
+        .expect("first");
+    svc.complete_attachment(&alice, &a1.id).await.expect("complete");
+    let a2 = svc
+        .create_attachment(&alice, &m.id, other, Some(c), Some("ro"))
+        .await
+        .expect("second");
+    assert_eq!(a2.connection_info.expect("ci")["data"]["access_mode"], "ro");
+    svc.complete_attachment(&alice, &a2.id).await.expect("complete");
+    assert_eq!(svc.list_attachments(&alice, &m.id).await.expect("list").len(), 2);
+    svc.delete_attachment(&alice, &a1.id).await.expect("detach one");
+    assert_eq!(
+        status(svc.clone(), m.id.clone()).await,
+        Status::InUse,
+        "still attached to the other"
+    );
+    svc.delete_attachment(&alice, &a2.id).await.expect("detach two");
+    assert_eq!(status(svc.clone(), m.id.clone()).await, Status::Available);
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_on_sqlite() {
+    attachments(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_on_postgres() {
+    attachments(Backend::Postgres).await;
+}

@@ -35,3 +35,19 @@ CREATE TABLE attachments (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX attachments_volume ON attachments (volume_id);
+
+CREATE TABLE snapshots (
+    id TEXT PRIMARY KEY,
+    volume_id TEXT NOT NULL REFERENCES volumes(id),
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    size BIGINT NOT NULL,
+    -- creating, available, deleting, error, error_deleting
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX snapshots_volume ON snapshots (volume_id, deleted);
+CREATE INDEX snapshots_project ON snapshots (project_id, deleted);

@@ -307,3 +307,124 @@ pub(crate) async fn delete_attachment(db: &Db, a: &crate::model::Attachment, to:
     tx.commit().await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------- snapshots
+
+const SNAP_COLS: &str = "id, volume_id, project_id, name, description, size, status, created_at, updated_at";
+
+#[derive(FromRow)]
+struct SnapRow {
+    id: String,
+    volume_id: String,
+    project_id: String,
+    name: String,
+    description: String,
+    size: i64,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<SnapRow> for crate::model::Snapshot {
+    fn from(r: SnapRow) -> Self {
+        crate::model::Snapshot {
+            id: r.id,
+            volume_id: r.volume_id,
+            project_id: r.project_id,
+            name: r.name,
+            description: r.description,
+            size: r.size.max(0) as u64,
+            status: r.status,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+pub(crate) async fn insert_snapshot(db: &Db, s: &crate::model::Snapshot) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&s.id)
+    .bind(&s.volume_id)
+    .bind(&s.project_id)
+    .bind(&s.name)
+    .bind(&s.description)
+    .bind(s.size as i64)
+    .bind(&s.status)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_snapshot(db: &Db, id: &str) -> Result<Option<crate::model::Snapshot>> {
+    Ok(sqlx::query_as::<_, SnapRow>(&format!(
+        "SELECT {SNAP_COLS} FROM snapshots WHERE id = $1 AND deleted = 0"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(Into::into))
+}
+
+pub(crate) async fn snapshots_of_project(db: &Db, project: &str) -> Result<Vec<crate::model::Snapshot>> {
+    let rows: Vec<SnapRow> = sqlx::query_as(&format!(
+        "SELECT {SNAP_COLS} FROM snapshots WHERE project_id = $1 AND deleted = 0 ORDER BY created_at, id"
+    ))
+    .bind(project)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn snapshot_count(db: &Db, volume_id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE volume_id = $1 AND deleted = 0")
+            .bind(volume_id)
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// (snapshots, gigabytes) a project's snapshots hold.
+pub(crate) async fn snapshot_usage(db: &Db, project: &str) -> Result<(i64, i64)> {
+    let (n, gb): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(size) AS BIGINT) FROM snapshots WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok((n, gb.unwrap_or(0)))
+}
+
+pub(crate) async fn snapshot_transition(db: &Db, id: &str, from: &str, to: &str) -> Result<bool> {
+    let r =
+        sqlx::query("UPDATE snapshots SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 AND deleted = 0")
+            .bind(to)
+            .bind(now_micros())
+            .bind(id)
+            .bind(from)
+            .execute(&db.pool)
+            .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(crate) async fn mark_snapshot_deleted(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("UPDATE snapshots SET deleted = 1, status = 'deleted', updated_at = $1 WHERE id = $2")
+        .bind(now_micros())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn snapshots_in_status(db: &Db, status: &str) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM snapshots WHERE status = $1 AND deleted = 0")
+            .bind(status)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}

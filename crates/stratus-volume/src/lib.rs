@@ -15,6 +15,7 @@ pub mod backend;
 mod db;
 pub mod model;
 mod service;
+mod snapshots;
 pub mod status;
 
 pub use backend::{BackendError, FileBackend, VolumeBackend, VolumeFormat};

@@ -27,13 +27,6 @@ pub struct Volume {
     pub updated_at: i64,
 }
 
-/// What a new volume is made from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Blank,
-    Volume(String),
-}
-
 /// A request to create a volume, validated by the service.
 #[derive(Debug, Clone, Default)]
 pub struct NewVolume {
@@ -44,6 +37,7 @@ pub struct NewVolume {
     pub availability_zone: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub source_volid: Option<String>,
+    pub snapshot_id: Option<String>,
     pub multiattach: bool,
 }
 
@@ -61,6 +55,22 @@ pub struct Attachment {
     pub connector: Option<serde_json::Value>,
     /// What the host attaches, once it gave its connector.
     pub connection_info: Option<serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A point-in-time copy of a volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub id: String,
+    pub volume_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub description: String,
+    /// GiB, the volume's size when taken.
+    pub size: u64,
+    /// `creating`, `available`, `deleting`, `error` or `error_deleting`.
+    pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -20,6 +20,8 @@ pub enum VolumeError {
     NotFound(String),
     #[error("Volume attachment {0} could not be found.")]
     AttachmentNotFound(String),
+    #[error("Snapshot {0} could not be found.")]
+    SnapshotNotFound(String),
     /// A 400 with Cinder's `badRequest`: invalid input or a status that forbids the action.
     #[error("{0}")]
     Invalid(String),
@@ -46,6 +48,7 @@ pub type Result<T, E = VolumeError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct VolumeConfig {
     pub quota_volumes: i64,
+    pub quota_snapshots: i64,
     pub quota_gigabytes: i64,
     pub availability_zone: String,
 }
@@ -54,6 +57,7 @@ impl Default for VolumeConfig {
     fn default() -> Self {
         VolumeConfig {
             quota_volumes: 10,
+            quota_snapshots: 10,
             quota_gigabytes: 1000,
             availability_zone: "nova".into(),
         }
@@ -107,6 +111,17 @@ impl VolumeService {
         &self.inner.db
     }
 
+    pub fn config(&self) -> &VolumeConfig {
+        &self.inner.cfg
+    }
+
+    /// Gigabytes a project's volumes and snapshots hold together, as Cinder's quota counts.
+    async fn gigabytes(&self, project: &str) -> Result<(i64, i64)> {
+        let (volumes, vol_gb) = db::usage(self.db(), project).await?;
+        let (_, snap_gb) = db::snapshot_usage(self.db(), project).await?;
+        Ok((volumes, vol_gb + snap_gb))
+    }
+
     pub(crate) fn backend(&self) -> &dyn VolumeBackend {
         self.inner.backend.as_ref()
     }
@@ -135,6 +150,12 @@ impl VolumeService {
                 db::transition(self.db(), &id, from, to, None).await?;
             }
         }
+        for (from, to) in [("creating", "error"), ("deleting", "error_deleting")] {
+            for id in db::snapshots_in_status(self.db(), from).await? {
+                tracing::warn!(snapshot = %id, from, to, "snapshot operation interrupted by a restart");
+                db::snapshot_transition(self.db(), &id, from, to).await?;
+            }
+        }
         Ok(())
     }
 
@@ -151,15 +172,42 @@ impl VolumeService {
             .ok_or_else(|| VolumeError::Invalid("A project-scoped token is required.".into()))?
             .to_owned();
         self.inner.policy.enforce("volume:create", caller, &target(&project))?;
+        if req.source_volid.is_some() && req.snapshot_id.is_some() {
+            return Err(VolumeError::Invalid(
+                "Invalid input received: give a source volume or a snapshot, not both.".into(),
+            ));
+        }
         let source = match &req.source_volid {
             Some(src) => Some(self.visible(caller, src).await?),
             None => None,
         };
-        let size = match (req.size, &source) {
-            (Some(s), _) => s,
-            (None, Some(src)) => src.size,
-            (None, None) => return Err(VolumeError::Invalid("Invalid input received: size is required.".into())),
+        let snapshot = match &req.snapshot_id {
+            Some(id) => {
+                let s = self.get_snapshot(caller, id).await?;
+                if s.status != "available" {
+                    return Err(VolumeError::Invalid(format!(
+                        "Invalid snapshot: Snapshot {id} status must be available, but the current status is: {}.",
+                        s.status
+                    )));
+                }
+                Some(s)
+            }
+            None => None,
         };
+        let size = match (req.size, &source, &snapshot) {
+            (Some(s), _, _) => s,
+            (None, Some(src), _) => src.size,
+            (None, None, Some(snap)) => snap.size,
+            (None, None, None) => return Err(VolumeError::Invalid("Invalid input received: size is required.".into())),
+        };
+        if let Some(snap) = &snapshot {
+            if size < snap.size {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: volume size {size} GiB cannot be smaller than the snapshot's {} GiB.",
+                    snap.size
+                )));
+            }
+        }
         if size == 0 {
             return Err(VolumeError::Invalid(format!(
                 "Invalid input received: volume size '{size}' must be an integer and greater than 0."
@@ -180,7 +228,7 @@ impl VolumeService {
                 )));
             }
         }
-        let (count, gigabytes) = db::usage(self.db(), &project).await?;
+        let (count, gigabytes) = self.gigabytes(&project).await?;
         let cfg = &self.inner.cfg;
         if cfg.quota_volumes >= 0 && count >= cfg.quota_volumes {
             return Err(VolumeError::OverQuota(format!(
@@ -207,7 +255,7 @@ impl VolumeService {
             bootable: source.as_ref().is_some_and(|s| s.bootable),
             multiattach: req.multiattach,
             source_volid: source.as_ref().map(|s| s.id.clone()),
-            snapshot_id: None,
+            snapshot_id: snapshot.as_ref().map(|s| s.id.clone()),
             image_id: None,
             metadata: req.metadata,
             image_metadata: source.as_ref().map(|s| s.image_metadata.clone()).unwrap_or_default(),
@@ -216,11 +264,12 @@ impl VolumeService {
         };
         db::insert(self.db(), &v).await?;
         let svc = self.clone();
-        let (id, from) = (v.id.clone(), v.source_volid.clone());
+        let (id, from, snap) = (v.id.clone(), v.source_volid.clone(), v.snapshot_id.clone());
         tokio::spawn(async move {
-            let made = match &from {
-                Some(src) => svc.inner.backend.clone_volume(&id, src, size).await,
-                None => svc.inner.backend.create(&id, size).await,
+            let made = match (&from, &snap) {
+                (Some(src), _) => svc.inner.backend.clone_volume(&id, src, size).await,
+                (None, Some(s)) => svc.inner.backend.create_from_snapshot(&id, s, size).await,
+                (None, None) => svc.inner.backend.create(&id, size).await,
             };
             let t = match &made {
                 Ok(()) => Transition::Created,
@@ -281,7 +330,7 @@ impl VolumeService {
                     v.status.as_str()
                 ))
             })?;
-        let (_, gigabytes) = db::usage(self.db(), &v.project_id).await?;
+        let (_, gigabytes) = self.gigabytes(&v.project_id).await?;
         let cfg = &self.inner.cfg;
         if cfg.quota_gigabytes >= 0 && gigabytes + (new_size - v.size) as i64 > cfg.quota_gigabytes {
             return Err(VolumeError::OverQuota(format!(
@@ -318,6 +367,11 @@ impl VolumeService {
         self.inner
             .policy
             .enforce("volume:delete", caller, &target(&v.project_id))?;
+        if db::snapshot_count(self.db(), id).await? > 0 {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid volume: Volume {id} still has dependent snapshots."
+            )));
+        }
         let to = v.status.can_become(Transition::DeleteStart, v.multiattach).ok_or_else(|| {
             VolumeError::Invalid(format!(
                 "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer. (current status: {})",

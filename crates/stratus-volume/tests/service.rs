@@ -349,3 +349,106 @@ async fn attachments_on_sqlite() {
 async fn attachments_on_postgres() {
     attachments(Backend::Postgres).await;
 }
+
+async fn snapshots(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let files =
+        Arc::new(FileBackend::new(&dir.path().join("v"), VolumeFormat::Qcow2, Path::new("qemu-img")).expect("backend"));
+    let svc = open(&loc, files.clone()).await;
+    let alice = caller("p-alice", &["member", "reader"]);
+    let v = svc
+        .create_volume(
+            &alice,
+            NewVolume {
+                size: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    settle(&svc, &alice, &v.id, Status::Creating).await;
+    let snapshot_settles = |id: String| {
+        let svc = svc.clone();
+        async move {
+            for _ in 0..200 {
+                let s = svc
+                    .get_snapshot(&caller("p-alice", &["member", "reader"]), &id)
+                    .await
+                    .expect("get");
+                if s.status != "creating" {
+                    return s.status;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            "creating".to_owned()
+        }
+    };
+
+    let s = svc
+        .create_snapshot(&alice, &v.id, Some("before".into()), None, false)
+        .await
+        .expect("snapshot");
+    assert_eq!(snapshot_settles(s.id.clone()).await, "available");
+    assert!(
+        matches!(svc.delete_volume(&alice, &v.id).await, Err(VolumeError::Invalid(_))),
+        "a volume with snapshots stays"
+    );
+
+    // A volume from the snapshot, at least as big.
+    let too_small = NewVolume {
+        snapshot_id: Some(s.id.clone()),
+        size: Some(0),
+        ..Default::default()
+    };
+    assert!(matches!(
+        svc.create_volume(&alice, too_small).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    let req = NewVolume {
+        snapshot_id: Some(s.id.clone()),
+        size: Some(2),
+        ..Default::default()
+    };
+    let from = svc.create_volume(&alice, req).await.expect("from snapshot");
+    let from = settle(&svc, &alice, &from.id, Status::Creating).await;
+    assert_eq!(
+        (from.status, from.size, from.snapshot_id.as_deref()),
+        (Status::Available, 2, Some(s.id.as_str()))
+    );
+
+    // In use: refused without force, taken with it.
+    let host = serde_json::json!({"host": "h"});
+    let a = svc
+        .create_attachment(&alice, &v.id, "6f1d6a8e-7c55-4c1e-9d4e-2b2f3c4d5e6f", Some(host), None)
+        .await
+        .expect("attach");
+    svc.complete_attachment(&alice, &a.id).await.expect("complete");
+    assert!(matches!(
+        svc.create_snapshot(&alice, &v.id, None, None, false).await,
+        Err(VolumeError::Invalid(_))
+    ));
+    let forced = svc
+        .create_snapshot(&alice, &v.id, None, None, true)
+        .await
+        .expect("forced");
+    assert_eq!(snapshot_settles(forced.id.clone()).await, "available");
+    svc.delete_attachment(&alice, &a.id).await.expect("detach");
+
+    for id in [&s.id, &forced.id] {
+        svc.delete_snapshot(&alice, id).await.expect("delete snapshot");
+    }
+    svc.delete_volume(&alice, &v.id).await.expect("now the volume can go");
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_on_sqlite() {
+    snapshots(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_on_postgres() {
+    snapshots(Backend::Postgres).await;
+}

@@ -51,3 +51,13 @@ CREATE TABLE snapshots (
 );
 CREATE INDEX snapshots_volume ON snapshots (volume_id, deleted);
 CREATE INDEX snapshots_project ON snapshots (project_id, deleted);
+
+CREATE TABLE volume_types (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    is_public INTEGER NOT NULL DEFAULT 1,
+    -- A JSON object of strings.
+    extra_specs TEXT NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL
+);

@@ -428,3 +428,87 @@ pub(crate) async fn snapshots_in_status(db: &Db, status: &str) -> Result<Vec<Str
             .await?,
     )
 }
+
+// ---------------------------------------------------------------- volume types
+
+#[derive(FromRow)]
+struct TypeRow {
+    id: String,
+    name: String,
+    description: String,
+    is_public: i64,
+    extra_specs: String,
+}
+
+impl From<TypeRow> for crate::model::VolumeType {
+    fn from(r: TypeRow) -> Self {
+        crate::model::VolumeType {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            is_public: r.is_public != 0,
+            extra_specs: serde_json::from_str(&r.extra_specs).unwrap_or_default(),
+        }
+    }
+}
+
+pub(crate) async fn insert_type(db: &Db, t: &crate::model::VolumeType) -> Result<()> {
+    sqlx::query("INSERT INTO volume_types (id, name, description, is_public, extra_specs, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(t.is_public as i64)
+        .bind(serde_json::to_string(&t.extra_specs).unwrap_or_else(|_| "{}".into()))
+        .bind(now_micros())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// A type by id or by name.
+pub(crate) async fn find_type(db: &Db, id_or_name: &str) -> Result<Option<crate::model::VolumeType>> {
+    Ok(sqlx::query_as::<_, TypeRow>(
+        "SELECT id, name, description, is_public, extra_specs FROM volume_types WHERE id = $1 OR name = $1",
+    )
+    .bind(id_or_name)
+    .fetch_optional(&db.pool)
+    .await?
+    .map(Into::into))
+}
+
+pub(crate) async fn list_types(db: &Db) -> Result<Vec<crate::model::VolumeType>> {
+    let rows: Vec<TypeRow> = sqlx::query_as(
+        "SELECT id, name, description, is_public, extra_specs FROM volume_types ORDER BY created_at, id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn set_extra_specs(db: &Db, id: &str, specs: &BTreeMap<String, String>) -> Result<()> {
+    sqlx::query("UPDATE volume_types SET extra_specs = $1 WHERE id = $2")
+        .bind(serde_json::to_string(specs).unwrap_or_else(|_| "{}".into()))
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// False when volumes still use the type.
+pub(crate) async fn delete_type(db: &Db, id: &str, name: &str) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM volumes WHERE volume_type = $1 AND deleted = 0")
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+    if used > 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM volume_types WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -17,6 +17,7 @@ pub mod model;
 mod service;
 mod snapshots;
 pub mod status;
+mod types;
 
 pub use backend::{BackendError, FileBackend, VolumeBackend, VolumeFormat};
 pub use service::{VolumeConfig, VolumeError, VolumeService, DEFAULT_POLICY};

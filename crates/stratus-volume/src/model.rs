@@ -74,3 +74,22 @@ pub struct Snapshot {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A volume type: a name users pick, with extra specs that decide what volumes of it can do
+/// (`multiattach: "<is> True"` allows multi-attach, as in Cinder).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeType {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub is_public: bool,
+    pub extra_specs: BTreeMap<String, String>,
+}
+
+impl VolumeType {
+    pub fn multiattach(&self) -> bool {
+        self.extra_specs
+            .get("multiattach")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("<is> true"))
+    }
+}

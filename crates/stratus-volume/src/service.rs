@@ -22,6 +22,11 @@ pub enum VolumeError {
     AttachmentNotFound(String),
     #[error("Snapshot {0} could not be found.")]
     SnapshotNotFound(String),
+    #[error("Volume type {0} could not be found.")]
+    TypeNotFound(String),
+    /// A name already taken: Cinder answers 409.
+    #[error("{0}")]
+    Conflict(String),
     /// A 400 with Cinder's `badRequest`: invalid input or a status that forbids the action.
     #[error("{0}")]
     Invalid(String),
@@ -100,6 +105,7 @@ impl VolumeService {
             }),
         };
         svc.recover().await?;
+        svc.ensure_default_type().await?;
         Ok(svc)
     }
 
@@ -228,6 +234,15 @@ impl VolumeService {
                 )));
             }
         }
+        let vtype = self.type_for(req.volume_type.as_deref()).await?;
+        // As in Cinder, a multi-attach volume needs a type that allows it.
+        let multiattach = req.multiattach || vtype.multiattach();
+        if req.multiattach && !vtype.multiattach() {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: multiattach volumes need a volume type with multiattach=\"<is> True\"; {} has none.",
+                vtype.name
+            )));
+        }
         let (count, gigabytes) = self.gigabytes(&project).await?;
         let cfg = &self.inner.cfg;
         if cfg.quota_volumes >= 0 && count >= cfg.quota_volumes {
@@ -250,10 +265,10 @@ impl VolumeService {
             project_id: project,
             size,
             status: Status::Creating,
-            volume_type: req.volume_type,
+            volume_type: Some(vtype.name.clone()),
             availability_zone: req.availability_zone.unwrap_or_else(|| cfg.availability_zone.clone()),
             bootable: source.as_ref().is_some_and(|s| s.bootable),
-            multiattach: req.multiattach,
+            multiattach,
             source_volid: source.as_ref().map(|s| s.id.clone()),
             snapshot_id: snapshot.as_ref().map(|s| s.id.clone()),
             image_id: None,

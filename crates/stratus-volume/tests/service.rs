@@ -303,17 +303,59 @@ async fn attachments(backend: Backend) {
     // Detach, then a multiattach volume takes two attachments at once.
     svc.delete_attachment(&alice, &a.id).await.expect("detach");
     assert_eq!(status(svc.clone(), v.id.clone()).await, Status::Available);
-    let m = svc
-        .create_volume(
+    let no_type = NewVolume {
+        size: Some(1),
+        multiattach: true,
+        ..Default::default()
+    };
+    assert!(
+        matches!(svc.create_volume(&alice, no_type).await, Err(VolumeError::Invalid(_))),
+        "multiattach needs a type that allows it"
+    );
+    let admin = caller("p-admin", &["admin", "member", "reader"]);
+    assert!(
+        svc.create_type(&alice, "shared-disk", None, true, Default::default())
+            .await
+            .is_err(),
+        "types are for admins"
+    );
+    let specs = [("multiattach".to_string(), "<is> True".to_string())]
+        .into_iter()
+        .collect();
+    svc.create_type(&admin, "shared-disk", Some("multi-attach".into()), true, specs)
+        .await
+        .expect("type");
+    assert!(matches!(
+        svc.create_type(&admin, "shared-disk", None, true, Default::default())
+            .await,
+        Err(VolumeError::Conflict(_))
+    ));
+    let req = NewVolume {
+        size: Some(1),
+        volume_type: Some("shared-disk".into()),
+        ..Default::default()
+    };
+    let m = svc.create_volume(&alice, req).await.expect("create");
+    assert!(m.multiattach);
+    assert!(matches!(
+        svc.create_volume(
             &alice,
             NewVolume {
                 size: Some(1),
-                multiattach: true,
+                volume_type: Some("nope".into()),
                 ..Default::default()
-            },
+            }
         )
-        .await
-        .expect("create");
+        .await,
+        Err(VolumeError::TypeNotFound(_))
+    ));
+    assert!(
+        matches!(
+            svc.delete_type(&admin, "shared-disk").await,
+            Err(VolumeError::Invalid(_))
+        ),
+        "a type in use stays"
+    );
     settle(&svc, &alice, &m.id, Status::Creating).await;
     let c = serde_json::json!({"host": "compute-1"});
     let a1 = svc

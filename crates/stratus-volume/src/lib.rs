@@ -13,6 +13,7 @@
 mod attachments;
 pub mod backend;
 mod db;
+pub mod images;
 pub mod model;
 mod service;
 mod snapshots;

@@ -38,6 +38,8 @@ pub struct NewVolume {
     pub metadata: BTreeMap<String, String>,
     pub source_volid: Option<String>,
     pub snapshot_id: Option<String>,
+    /// An image id (Cinder's `imageRef`).
+    pub image_ref: Option<String>,
     pub multiattach: bool,
 }
 

@@ -56,6 +56,8 @@ pub struct VolumeConfig {
     pub quota_snapshots: i64,
     pub quota_gigabytes: i64,
     pub availability_zone: String,
+    /// Where images are downloaded before they are converted into volumes.
+    pub scratch_dir: std::path::PathBuf,
 }
 
 impl Default for VolumeConfig {
@@ -65,6 +67,7 @@ impl Default for VolumeConfig {
             quota_snapshots: 10,
             quota_gigabytes: 1000,
             availability_zone: "nova".into(),
+            scratch_dir: std::env::temp_dir(),
         }
     }
 }
@@ -82,6 +85,7 @@ struct Inner {
     cfg: VolumeConfig,
     policy: Policy,
     backend: Arc<dyn VolumeBackend>,
+    images: std::sync::OnceLock<Arc<dyn crate::images::ImageSource>>,
 }
 
 fn target(project: &str) -> Target {
@@ -102,6 +106,7 @@ impl VolumeService {
                 cfg,
                 policy,
                 backend,
+                images: Default::default(),
             }),
         };
         svc.recover().await?;
@@ -115,6 +120,11 @@ impl VolumeService {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Where volumes made from images get their images; without one, `imageRef` is refused.
+    pub fn set_image_source(&self, source: Arc<dyn crate::images::ImageSource>) {
+        let _ = self.inner.images.set(source);
     }
 
     pub fn config(&self) -> &VolumeConfig {
@@ -139,7 +149,15 @@ impl VolumeService {
     /// Work a crash interrupted ends in an error status, never in `creating` forever; the
     /// data of a volume whose creation was cut short is removed.
     async fn recover(&self) -> Result<()> {
-        let swept = self.inner.backend.sweep().await?;
+        let mut swept = self.inner.backend.sweep().await?;
+        if let Ok(mut rd) = tokio::fs::read_dir(&self.inner.cfg.scratch_dir).await {
+            while let Ok(Some(e)) = rd.next_entry().await {
+                if e.file_name().to_string_lossy().starts_with("stratus-image-download-") {
+                    let _ = tokio::fs::remove_file(e.path()).await;
+                    swept += 1;
+                }
+            }
+        }
         if swept > 0 {
             tracing::warn!(
                 files = swept,
@@ -200,7 +218,38 @@ impl VolumeService {
             }
             None => None,
         };
-        let size = match (req.size, &source, &snapshot) {
+        if req.image_ref.is_some() && (source.is_some() || snapshot.is_some()) {
+            return Err(VolumeError::Invalid(
+                "Invalid input received: give one source: an image, a volume or a snapshot.".into(),
+            ));
+        }
+        let image = match &req.image_ref {
+            Some(id) => {
+                let images = self.inner.images.get().ok_or_else(|| {
+                    VolumeError::Invalid(
+                        "Invalid input received: this cloud has no Image API to make volumes from.".into(),
+                    )
+                })?;
+                Some(images.describe(&caller.token, id).await.map_err(|e| {
+                    VolumeError::Invalid(format!(
+                        "Invalid image identifier or unable to access requested image: {e}"
+                    ))
+                })?)
+            }
+            None => None,
+        };
+        let image_gib = image
+            .as_ref()
+            .map(|i| i.virtual_size.unwrap_or(i.size).max(i.size).div_ceil(1 << 30).max(1));
+        if let (Some(i), Some(need), Some(asked)) = (&image, image_gib, req.size) {
+            if asked < need {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: Image {} is {need} GiB and does not fit in a volume of {asked} GiB.",
+                    i.id
+                )));
+            }
+        }
+        let size = match (req.size.or(image_gib), &source, &snapshot) {
             (Some(s), _, _) => s,
             (None, Some(src), _) => src.size,
             (None, None, Some(snap)) => snap.size,
@@ -267,24 +316,40 @@ impl VolumeService {
             status: Status::Creating,
             volume_type: Some(vtype.name.clone()),
             availability_zone: req.availability_zone.unwrap_or_else(|| cfg.availability_zone.clone()),
-            bootable: source.as_ref().is_some_and(|s| s.bootable),
+            bootable: image.is_some() || source.as_ref().is_some_and(|s| s.bootable),
             multiattach,
             source_volid: source.as_ref().map(|s| s.id.clone()),
             snapshot_id: snapshot.as_ref().map(|s| s.id.clone()),
-            image_id: None,
+            image_id: image.as_ref().map(|i| i.id.clone()),
             metadata: req.metadata,
-            image_metadata: source.as_ref().map(|s| s.image_metadata.clone()).unwrap_or_default(),
+            image_metadata: match (&image, &source) {
+                (Some(i), _) => i.metadata.clone(),
+                (None, Some(s)) => s.image_metadata.clone(),
+                (None, None) => Default::default(),
+            },
             created_at: now,
             updated_at: now,
         };
         db::insert(self.db(), &v).await?;
         let svc = self.clone();
         let (id, from, snap) = (v.id.clone(), v.source_volid.clone(), v.snapshot_id.clone());
+        let token = caller.token.clone();
         tokio::spawn(async move {
-            let made = match (&from, &snap) {
-                (Some(src), _) => svc.inner.backend.clone_volume(&id, src, size).await,
-                (None, Some(s)) => svc.inner.backend.create_from_snapshot(&id, s, size).await,
-                (None, None) => svc.inner.backend.create(&id, size).await,
+            let made = match (&from, &snap, &image) {
+                (Some(src), _, _) => svc
+                    .inner
+                    .backend
+                    .clone_volume(&id, src, size)
+                    .await
+                    .map_err(|e| e.to_string()),
+                (None, Some(s), _) => svc
+                    .inner
+                    .backend
+                    .create_from_snapshot(&id, s, size)
+                    .await
+                    .map_err(|e| e.to_string()),
+                (None, None, Some(i)) => svc.from_image(&id, i, &token, size).await,
+                (None, None, None) => svc.inner.backend.create(&id, size).await.map_err(|e| e.to_string()),
             };
             let t = match &made {
                 Ok(()) => Transition::Created,
@@ -299,6 +364,33 @@ impl VolumeService {
             }
         });
         Ok(v)
+    }
+
+    /// Downloads the image to the scratch directory and has the backend convert it.
+    async fn from_image(
+        &self,
+        id: &str,
+        image: &crate::images::ImageInfo,
+        token: &str,
+        size: u64,
+    ) -> std::result::Result<(), String> {
+        let images = self.inner.images.get().ok_or("no image source")?;
+        let tmp = self
+            .inner
+            .cfg
+            .scratch_dir
+            .join(format!("stratus-image-download-{}", uuid::Uuid::new_v4().simple()));
+        let result = async {
+            images.download(token, image, &tmp).await.map_err(|e| e.to_string())?;
+            self.inner
+                .backend
+                .create_from_file(id, &tmp, &image.disk_format, size)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        result
     }
 
     pub async fn get_volume(&self, caller: &AuthContext, id: &str) -> Result<Volume> {

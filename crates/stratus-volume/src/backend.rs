@@ -184,6 +184,24 @@ impl FileBackend {
     }
 }
 
+impl FileBackend {
+    /// Copies one of this backend's own files (`src`, the data of `src_id`) to `dest`.
+    async fn copy(
+        &self,
+        src: &Path,
+        src_id: &str,
+        dest: PathBuf,
+        size_gib: Option<u64>,
+        share: bool,
+    ) -> Result<(), BackendError> {
+        if !src.exists() {
+            return Err(BackendError::NotFound(src_id.to_owned()));
+        }
+        self.convert_into(src, self.format.as_str(), &dest, size_gib, share)
+            .await
+    }
+}
+
 async fn remove_if_present(path: &Path) -> Result<(), BackendError> {
     match tokio::fs::remove_file(path).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -223,31 +241,38 @@ impl VolumeBackend for FileBackend {
 
     async fn clone_volume(&self, id: &str, from_volume: &str, size_gib: u64) -> Result<(), BackendError> {
         let src = self.volume_path(Self::checked(from_volume)?);
-        if !src.exists() {
-            return Err(BackendError::NotFound(from_volume.to_owned()));
-        }
-        let dest = self.volume_path(Self::checked(id)?);
-        self.convert_into(&src, self.format.as_str(), &dest, Some(size_gib), true)
-            .await
+        self.copy(
+            &src,
+            from_volume,
+            self.volume_path(Self::checked(id)?),
+            Some(size_gib),
+            true,
+        )
+        .await
     }
 
     async fn create_from_snapshot(&self, id: &str, snapshot_id: &str, size_gib: u64) -> Result<(), BackendError> {
         let src = self.snapshot_path(Self::checked(snapshot_id)?);
-        if !src.exists() {
-            return Err(BackendError::NotFound(snapshot_id.to_owned()));
-        }
-        let dest = self.volume_path(Self::checked(id)?);
-        self.convert_into(&src, self.format.as_str(), &dest, Some(size_gib), false)
-            .await
+        self.copy(
+            &src,
+            snapshot_id,
+            self.volume_path(Self::checked(id)?),
+            Some(size_gib),
+            false,
+        )
+        .await
     }
 
     async fn snapshot(&self, snapshot_id: &str, volume_id: &str, in_use: bool) -> Result<(), BackendError> {
         let src = self.volume_path(Self::checked(volume_id)?);
-        if !src.exists() {
-            return Err(BackendError::NotFound(volume_id.to_owned()));
-        }
-        let dest = self.snapshot_path(Self::checked(snapshot_id)?);
-        self.convert_into(&src, self.format.as_str(), &dest, None, in_use).await
+        self.copy(
+            &src,
+            volume_id,
+            self.snapshot_path(Self::checked(snapshot_id)?),
+            None,
+            in_use,
+        )
+        .await
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), BackendError> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::FromRow;
-use stratus_store::sql::{arguments, Filters, Val};
+use stratus_store::sql::{arguments, placeholders, Filters, Val};
 use stratus_store::{now_micros, Db, Result};
 
 use crate::model::*;
@@ -178,8 +178,7 @@ async fn attach_children(db: &Db, images: &mut [Image]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<Val> = images.iter().map(|i| Val::from(i.id.as_str())).collect();
-    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
-    let list = placeholders.join(", ");
+    let list = placeholders(ids.len());
     let index: HashMap<String, usize> = images.iter().enumerate().map(|(n, i)| (i.id.clone(), n)).collect();
     let props: Vec<(String, String, String)> = sqlx::query_as_with(
         &format!("SELECT image_id, name, value FROM image_properties WHERE image_id IN ({list})"),

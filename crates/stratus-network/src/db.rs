@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use sqlx::FromRow;
-use stratus_store::sql::{arguments, Filters, Val};
+use stratus_store::sql::{arguments, placeholders, Filters, Val};
 use stratus_store::{Db, Result};
 
 use crate::model::*;
@@ -178,11 +178,11 @@ async fn attach_subnet_ids(db: &Db, nets: &mut [Network]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<Val> = nets.iter().map(|n| Val::from(n.id.as_str())).collect();
-    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let list = placeholders(ids.len());
     let rows: Vec<(String, String)> = sqlx::query_as_with(
         &format!(
             "SELECT network_id, id FROM subnets WHERE network_id IN ({}) ORDER BY created_at, id",
-            list.join(", ")
+            list
         ),
         arguments(&ids),
     )
@@ -198,13 +198,9 @@ async fn attach_subnet_ids(db: &Db, nets: &mut [Network]) -> Result<()> {
 }
 
 pub(crate) async fn get_network(db: &Db, id: &str) -> Result<Option<Network>> {
-    let row = sqlx::query_as::<_, NetworkRow>(&format!("SELECT {NETWORK_COLS} FROM networks WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    let mut nets: Vec<Network> = row.into_iter().map(Into::into).collect();
-    attach_subnet_ids(db, &mut nets).await?;
-    Ok(nets.pop())
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_networks(db, f, &Page::default()).await?.pop())
 }
 
 pub(crate) async fn list_networks(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Network>> {
@@ -362,14 +358,9 @@ pub(crate) async fn update_subnet(db: &Db, s: &Subnet, seen: i64) -> Result<bool
 }
 
 pub(crate) async fn get_subnet(db: &Db, id: &str) -> Result<Option<Subnet>> {
-    let row = sqlx::query_as::<_, SubnetRow>(&format!("SELECT {SUBNET_COLS} FROM subnets WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(match row {
-        Some(r) => Some(r.try_into()?),
-        None => None,
-    })
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_subnets(db, f, &Page::default()).await?.pop())
 }
 
 pub(crate) async fn list_subnets(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Subnet>> {
@@ -620,8 +611,7 @@ async fn attach_port_children(db: &Db, ports: &mut [Port]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<Val> = ports.iter().map(|p| Val::from(p.id.as_str())).collect();
-    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let list = list.join(", ");
+    let list = placeholders(ids.len());
     let index: HashMap<String, usize> = ports.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
     let ips: Vec<(String, String, String)> = sqlx::query_as_with(
         &format!("SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({list})"),
@@ -656,13 +646,9 @@ async fn attach_port_children(db: &Db, ports: &mut [Port]) -> Result<()> {
 }
 
 pub(crate) async fn get_port(db: &Db, id: &str) -> Result<Option<Port>> {
-    let row = sqlx::query_as::<_, PortRow>(&format!("SELECT {PORT_COLS} FROM ports WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    let mut ports: Vec<Port> = row.into_iter().map(Into::into).collect();
-    attach_port_children(db, &mut ports).await?;
-    Ok(ports.pop())
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_ports(db, f, &Page::default()).await?.pop())
 }
 
 pub(crate) async fn list_ports(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Port>> {
@@ -868,11 +854,11 @@ async fn attach_rules(db: &Db, groups: &mut [SecurityGroup]) -> Result<()> {
         return Ok(());
     }
     let ids: Vec<Val> = groups.iter().map(|g| Val::from(g.id.as_str())).collect();
-    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let list = placeholders(ids.len());
     let rows: Vec<RuleRow> = sqlx::query_as_with(
         &format!(
             "SELECT {RULE_COLS} FROM security_group_rules WHERE security_group_id IN ({}) ORDER BY created_at, id",
-            list.join(", ")
+            list
         ),
         arguments(&ids),
     )
@@ -902,13 +888,9 @@ fn sg_from(r: SgRow) -> SecurityGroup {
 }
 
 pub(crate) async fn get_security_group(db: &Db, id: &str) -> Result<Option<SecurityGroup>> {
-    let row = sqlx::query_as::<_, SgRow>(&format!("SELECT {SG_COLS} FROM security_groups WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    let mut groups: Vec<SecurityGroup> = row.into_iter().map(sg_from).collect();
-    attach_rules(db, &mut groups).await?;
-    Ok(groups.pop())
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_security_groups(db, f, &Page::default()).await?.pop())
 }
 
 pub(crate) async fn list_security_groups(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<SecurityGroup>> {
@@ -946,13 +928,9 @@ pub(crate) async fn insert_rule(db: &Db, r: &SecurityGroupRule) -> Result<()> {
 }
 
 pub(crate) async fn get_rule(db: &Db, id: &str) -> Result<Option<SecurityGroupRule>> {
-    Ok(
-        sqlx::query_as::<_, RuleRow>(&format!("SELECT {RULE_COLS} FROM security_group_rules WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?
-            .map(Into::into),
-    )
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_rules(db, f, &Page::default()).await?.pop())
 }
 
 pub(crate) async fn list_rules(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<SecurityGroupRule>> {

@@ -60,6 +60,11 @@ pub fn arguments(vals: &[Val]) -> AnyArguments<'static> {
     args
 }
 
+/// `$1, $2, ... $n`: the placeholders of an `IN (...)` list bound with [`arguments`].
+pub fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// A WHERE clause built from optional conditions.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
@@ -132,5 +137,6 @@ mod tests {
         f.raw(|p| format!("size >= {p}"), 10i64);
         assert_eq!(f.sql(), " WHERE name = $1 AND enabled = $2 AND size >= $3");
         assert_eq!(f.args, vec![Val::S("a".into()), Val::I(1), Val::I(10)]);
+        assert_eq!(placeholders(3), "$1, $2, $3");
     }
 }

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// A byte range beyond the data.
     RangeNotSatisfiable,
+    /// A microversion outside the range the service speaks.
+    NotAcceptable,
     /// A bug: the log has the cause, the user gets no detail.
     Internal,
     /// Try again later (a dependency is down or overloaded).
@@ -39,6 +41,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "Request Entity Too Large",
             ErrorKind::UnsupportedMediaType => "Unsupported Media Type",
             ErrorKind::RangeNotSatisfiable => "Requested Range Not Satisfiable",
+            ErrorKind::NotAcceptable => "Not Acceptable",
             ErrorKind::Internal => "Internal Server Error",
             ErrorKind::Unavailable => "Service Unavailable",
         }
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "overLimit",
             ErrorKind::UnsupportedMediaType => "badMediaType",
             ErrorKind::RangeNotSatisfiable => "badRequest",
+            ErrorKind::NotAcceptable => "computeFault",
             ErrorKind::Internal => "computeFault",
             ErrorKind::Unavailable => "serviceUnavailable",
         }

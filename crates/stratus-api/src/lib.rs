@@ -10,11 +10,13 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod microversion;
 pub mod pagination;
 pub mod policy;
 pub mod request_id;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod time;
 pub mod version;
 
 pub use auth::{AuthContext, Caller, Scope, TokenValidator};

@@ -105,9 +105,7 @@ pub(crate) fn new_id() -> String {
 
 /// Unix microseconds as Keystone prints times: `2026-11-25T15:09:56.000000Z`.
 pub fn format_time(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-        .unwrap_or_default()
+    stratus_api::time::micros_z(micros)
 }
 
 /// Parses the times clients send (`2026-11-25T15:09:56Z`, with or without fraction and zone).

@@ -167,7 +167,5 @@ fn is_admin(caller: &AuthContext) -> bool {
 
 /// Unix microseconds as Glance prints times: `2026-11-25T15:09:56Z`.
 pub fn format_time(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    stratus_api::time::seconds_z(micros)
 }

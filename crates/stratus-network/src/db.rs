@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use sqlx::FromRow;
-use stratus_store::sql::{arguments, placeholders, Filters, Val};
+use stratus_store::sql::{arguments, finish, placeholders, Filters, Page, Val};
 use stratus_store::{Db, Result};
 
 use crate::model::*;
@@ -17,50 +17,6 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 }
 fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
-}
-
-/// A page of a list: at most `limit` rows after `marker` in id order.
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    pub limit: Option<u32>,
-    pub marker: Option<String>,
-    /// Sort by these columns (validated by the caller) and then id; true for descending.
-    pub sort: Vec<(&'static str, bool)>,
-}
-
-fn finish(f: &mut Filters, table: &str, page: &Page) -> String {
-    let mut order: Vec<String> = page
-        .sort
-        .iter()
-        .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
-        .collect();
-    let desc = page.sort.last().is_some_and(|s| s.1);
-    order.push(format!("id {}", if desc { "DESC" } else { "ASC" }));
-    if let Some(m) = &page.marker {
-        // Keyset pagination: rows after the marker row in the same order.
-        let mut alts = Vec::new();
-        let keys: Vec<(&str, bool)> = page.sort.iter().copied().chain([("id", desc)]).collect();
-        for n in 0..keys.len() {
-            let mut parts = Vec::new();
-            for (c, _) in &keys[..n] {
-                let p = f.bind(m.as_str());
-                parts.push(format!("{c} = (SELECT {c} FROM {table} WHERE id = {p})"));
-            }
-            let (c, d) = keys[n];
-            let p = f.bind(m.as_str());
-            parts.push(format!(
-                "{c} {} (SELECT {c} FROM {table} WHERE id = {p})",
-                if d { "<" } else { ">" }
-            ));
-            alts.push(format!("({})", parts.join(" AND ")));
-        }
-        f.clause(format!("({})", alts.join(" OR ")));
-    }
-    let mut sql = format!("{} ORDER BY {}", f.sql(), order.join(", "));
-    if let Some(l) = page.limit {
-        sql.push_str(&format!(" LIMIT {}", l as u64 + 1));
-    }
-    sql
 }
 
 pub(crate) async fn count(db: &Db, table: &str, project: &str) -> Result<i64> {

@@ -30,10 +30,10 @@ use stratus_api::{AuthContext, Target};
 use stratus_store::{Db, Location};
 
 pub use dataplane::{Dataplane, FakeDataplane, NetworkPlan};
-pub use db::Page;
 pub use error::{NetworkError, Result};
 pub use linux::LinuxDataplane;
 pub use quotas::QuotaSet;
+pub use stratus_store::sql::Page;
 
 /// The default policy rules of the Network service.
 pub const DEFAULT_POLICY: &str = include_str!("policy.yaml");
@@ -137,9 +137,7 @@ fn new_id() -> String {
 
 /// Unix microseconds as Neutron prints times: `2026-11-25T15:09:56Z`.
 pub fn format_time(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    stratus_api::time::seconds_z(micros)
 }
 
 /// Names and descriptions are at most 255 characters, as Neutron's attribute maps say.

@@ -5,11 +5,12 @@ use stratus_store::now_micros;
 use stratus_store::sql::Filters;
 
 use crate::dataplane::NetworkPlan;
-use crate::db::{self, Page};
+use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::inputs::NetworkInput;
 use crate::model::{Network, Provider};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
+use stratus_store::sql::Page;
 
 pub(crate) fn target(project_id: &str) -> Target {
     Target::new().with("project_id", project_id)

@@ -9,13 +9,14 @@ use stratus_api::{AuthContext, Target};
 use stratus_store::now_micros;
 use stratus_store::sql::Filters;
 
-use crate::db::{self, Page, PortWrite};
+use crate::db::{self, PortWrite};
 use crate::error::{NetworkError, Result};
 use crate::inputs::{FixedIpInput, PortInput};
 use crate::ipam;
 use crate::model::{AddressPair, Binding, FixedIp, Network, Port, Subnet};
 use crate::networks::{flag, target, Filter};
 use crate::{check_len, dataplane, is_admin, new_id, owner_of, NetworkService};
+use stratus_store::sql::Page;
 
 /// Attempts before an automatic allocation gives up under contention.
 const ATTEMPTS: usize = 32;

@@ -7,12 +7,13 @@ use stratus_api::{AuthContext, Target};
 use stratus_store::now_micros;
 use stratus_store::sql::Filters;
 
-use crate::db::{self, Page};
+use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::inputs::{RuleInput, SecurityGroupInput};
 use crate::model::{SecurityGroup, SecurityGroupRule};
 use crate::networks::{flag, target, Filter};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
+use stratus_store::sql::Page;
 
 /// Protocol names Neutron accepts, with their numbers.
 const PROTOCOLS: &[(&str, u8)] = &[

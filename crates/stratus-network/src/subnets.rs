@@ -7,13 +7,14 @@ use stratus_api::{AuthContext, Target};
 use stratus_store::now_micros;
 use stratus_store::sql::Filters;
 
-use crate::db::{self, Page};
+use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::inputs::{PoolInput, RouteInput, SubnetInput};
 use crate::ipam;
 use crate::model::{HostRoute, Pool, Subnet};
 use crate::networks::{flag, target, Filter};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
+use stratus_store::sql::Page;
 
 const IPV6_MODES: &[&str] = &["slaac", "dhcpv6-stateful", "dhcpv6-stateless"];
 

@@ -124,6 +124,52 @@ impl Filters {
     }
 }
 
+/// A page of a list: at most `limit` rows after `marker` in id order.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<u32>,
+    pub marker: Option<String>,
+    /// Sort by these columns (validated by the caller) and then id; true for descending.
+    pub sort: Vec<(&'static str, bool)>,
+}
+
+/// ` WHERE ... ORDER BY ... LIMIT n+1` for `page` over `table` (which has an `id` column): one
+/// row more than the limit, so the caller knows whether a next page exists.
+pub fn finish(f: &mut Filters, table: &str, page: &Page) -> String {
+    let mut order: Vec<String> = page
+        .sort
+        .iter()
+        .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
+        .collect();
+    let desc = page.sort.last().is_some_and(|s| s.1);
+    order.push(format!("id {}", if desc { "DESC" } else { "ASC" }));
+    if let Some(m) = &page.marker {
+        // Keyset pagination: rows after the marker row in the same order.
+        let mut alts = Vec::new();
+        let keys: Vec<(&str, bool)> = page.sort.iter().copied().chain([("id", desc)]).collect();
+        for n in 0..keys.len() {
+            let mut parts = Vec::new();
+            for (c, _) in &keys[..n] {
+                let p = f.bind(m.as_str());
+                parts.push(format!("{c} = (SELECT {c} FROM {table} WHERE id = {p})"));
+            }
+            let (c, d) = keys[n];
+            let p = f.bind(m.as_str());
+            parts.push(format!(
+                "{c} {} (SELECT {c} FROM {table} WHERE id = {p})",
+                if d { "<" } else { ">" }
+            ));
+            alts.push(format!("({})", parts.join(" AND ")));
+        }
+        f.clause(format!("({})", alts.join(" OR ")));
+    }
+    let mut sql = format!("{} ORDER BY {}", f.sql(), order.join(", "));
+    if let Some(l) = page.limit {
+        sql.push_str(&format!(" LIMIT {}", l as u64 + 1));
+    }
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

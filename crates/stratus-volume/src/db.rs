@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::FromRow;
+use stratus_store::sql::{finish, Filters, Page};
 use stratus_store::{now_micros, Db, Result};
 
 use crate::model::Volume;
@@ -60,7 +61,7 @@ impl From<Row> for Volume {
     }
 }
 
-pub(crate) async fn insert(db: &Db, v: &Volume) -> Result<()> {
+async fn insert_volume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, v: &Volume) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO volumes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
@@ -81,7 +82,7 @@ pub(crate) async fn insert(db: &Db, v: &Volume) -> Result<()> {
     .bind(serde_json::to_string(&v.image_metadata).unwrap_or_else(|_| "{}".into()))
     .bind(v.created_at)
     .bind(v.updated_at)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -96,32 +97,88 @@ pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Volume>> {
     )
 }
 
-pub(crate) async fn list(db: &Db, project: Option<&str>) -> Result<Vec<Volume>> {
-    let rows: Vec<Row> = match project {
-        Some(p) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLS} FROM volumes WHERE deleted = 0 AND project_id = $1 ORDER BY created_at, id"
-            ))
-            .bind(p)
-            .fetch_all(&db.pool)
-            .await?
-        }
-        None => {
-            sqlx::query_as(&format!(
-                "SELECT {COLS} FROM volumes WHERE deleted = 0 ORDER BY created_at, id"
-            ))
-            .fetch_all(&db.pool)
-            .await?
-        }
+/// Volumes matching `f`, a page at a time (one row more than the limit).
+pub(crate) async fn list(db: &Db, q: &crate::model::VolumeFilter, page: &Page) -> Result<Vec<Volume>> {
+    let mut f = Filters::new();
+    f.clause("deleted = 0")
+        .eq("project_id", q.project_id.clone())
+        .eq("name", q.name.clone())
+        .eq("status", q.status.clone())
+        .eq("availability_zone", q.availability_zone.clone())
+        .eq_flag("bootable", q.bootable);
+    // Metadata is a JSON column: match it here, then cut the page.
+    let by_metadata = !q.metadata.is_empty();
+    let page_limit = page.limit;
+    let unlimited;
+    let page = if by_metadata {
+        unlimited = Page {
+            limit: None,
+            ..page.clone()
+        };
+        &unlimited
+    } else {
+        page
     };
-    Ok(rows.into_iter().map(Into::into).collect())
+    let sql = format!("SELECT {COLS} FROM volumes{}", finish(&mut f, "volumes", page));
+    let rows: Vec<Row> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    let mut out: Vec<Volume> = rows.into_iter().map(Into::into).collect();
+    if by_metadata {
+        out.retain(|v| q.metadata.iter().all(|(k, val)| v.metadata.get(k) == Some(val)));
+        if let Some(l) = page_limit {
+            out.truncate(l as usize + 1);
+        }
+    }
+    Ok(out)
+}
+
+/// Changes what a user may change; `None` leaves a field as it is.
+pub(crate) async fn update(db: &Db, id: &str, u: &crate::model::VolumeUpdate) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE volumes SET name = COALESCE($1, name), description = COALESCE($2, description), \
+         metadata = COALESCE($3, metadata), bootable = COALESCE($4, bootable), updated_at = $5 \
+         WHERE id = $6 AND deleted = 0",
+    )
+    .bind(&u.name)
+    .bind(&u.description)
+    .bind(
+        u.metadata
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "{}".into())),
+    )
+    .bind(u.bootable.map(i64::from))
+    .bind(now_micros())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// `os-reset_status`: the status an administrator says, whatever it was; with `detach`, the
+/// volume's attachments are forgotten too.
+pub(crate) async fn reset_status(db: &Db, id: &str, to: Status, detach: bool) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let r =
+        sqlx::query("UPDATE volumes SET status = $1, extend_to = NULL, updated_at = $2 WHERE id = $3 AND deleted = 0")
+            .bind(to.as_str())
+            .bind(now_micros())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    if detach {
+        sqlx::query("DELETE FROM attachments WHERE volume_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// Moves a volume from `from` to `to` (and optionally sets its size), atomically; false when
 /// it was no longer in `from`.
 pub(crate) async fn transition(db: &Db, id: &str, from: Status, to: Status, size: Option<u64>) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE volumes SET status = $1, size = COALESCE($2, size), updated_at = $3 WHERE id = $4 AND status = $5 AND deleted = 0",
+        "UPDATE volumes SET status = $1, size = COALESCE($2, size), extend_to = NULL, updated_at = $3 WHERE id = $4 AND status = $5 AND deleted = 0",
     )
     .bind(to.as_str())
     .bind(size.map(|s| s as i64))
@@ -142,13 +199,16 @@ pub(crate) async fn mark_deleted(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// A project's volumes and their gigabytes, counting an extend in progress at its new size.
+const VOLUME_USAGE: &str =
+    "SELECT COUNT(*), CAST(SUM(CASE WHEN extend_to > size THEN extend_to ELSE size END) AS BIGINT) \
+     FROM volumes WHERE project_id = $1 AND deleted = 0";
+const SNAPSHOT_USAGE: &str =
+    "SELECT COUNT(*), CAST(SUM(size) AS BIGINT) FROM snapshots WHERE project_id = $1 AND deleted = 0";
+
 /// (volumes, gigabytes) a project holds.
 pub(crate) async fn usage(db: &Db, project: &str) -> Result<(i64, i64)> {
-    let (n, gb): (i64, Option<i64>) =
-        sqlx::query_as("SELECT COUNT(*), CAST(SUM(size) AS BIGINT) FROM volumes WHERE project_id = $1 AND deleted = 0")
-            .bind(project)
-            .fetch_one(&db.pool)
-            .await?;
+    let (n, gb): (i64, Option<i64>) = sqlx::query_as(VOLUME_USAGE).bind(project).fetch_one(&db.pool).await?;
     Ok((n, gb.unwrap_or(0)))
 }
 
@@ -341,7 +401,7 @@ impl From<SnapRow> for crate::model::Snapshot {
     }
 }
 
-pub(crate) async fn insert_snapshot(db: &Db, s: &crate::model::Snapshot) -> Result<()> {
+async fn insert_snapshot(conn: &mut sqlx::AnyConnection, s: &crate::model::Snapshot) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
@@ -354,7 +414,7 @@ pub(crate) async fn insert_snapshot(db: &Db, s: &crate::model::Snapshot) -> Resu
     .bind(&s.status)
     .bind(s.created_at)
     .bind(s.updated_at)
-    .execute(&db.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -369,14 +429,34 @@ pub(crate) async fn get_snapshot(db: &Db, id: &str) -> Result<Option<crate::mode
     .map(Into::into))
 }
 
-pub(crate) async fn snapshots_of_project(db: &Db, project: &str) -> Result<Vec<crate::model::Snapshot>> {
-    let rows: Vec<SnapRow> = sqlx::query_as(&format!(
-        "SELECT {SNAP_COLS} FROM snapshots WHERE project_id = $1 AND deleted = 0 ORDER BY created_at, id"
-    ))
-    .bind(project)
-    .fetch_all(&db.pool)
-    .await?;
+pub(crate) async fn list_snapshots(
+    db: &Db,
+    q: &crate::model::SnapshotFilter,
+    page: &Page,
+) -> Result<Vec<crate::model::Snapshot>> {
+    let mut f = Filters::new();
+    f.clause("deleted = 0")
+        .eq("project_id", q.project_id.clone())
+        .eq("volume_id", q.volume_id.clone())
+        .eq("name", q.name.clone())
+        .eq("status", q.status.clone());
+    let sql = format!("SELECT {SNAP_COLS} FROM snapshots{}", finish(&mut f, "snapshots", page));
+    let rows: Vec<SnapRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn update_snapshot(db: &Db, id: &str, name: Option<&str>, description: Option<&str>) -> Result<()> {
+    sqlx::query(
+        "UPDATE snapshots SET name = COALESCE($1, name), description = COALESCE($2, description), updated_at = $3 \
+         WHERE id = $4 AND deleted = 0",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(now_micros())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn snapshot_count(db: &Db, volume_id: &str) -> Result<i64> {
@@ -390,12 +470,7 @@ pub(crate) async fn snapshot_count(db: &Db, volume_id: &str) -> Result<i64> {
 
 /// (snapshots, gigabytes) a project's snapshots hold.
 pub(crate) async fn snapshot_usage(db: &Db, project: &str) -> Result<(i64, i64)> {
-    let (n, gb): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(size) AS BIGINT) FROM snapshots WHERE project_id = $1 AND deleted = 0",
-    )
-    .bind(project)
-    .fetch_one(&db.pool)
-    .await?;
+    let (n, gb): (i64, Option<i64>) = sqlx::query_as(SNAPSHOT_USAGE).bind(project).fetch_one(&db.pool).await?;
     Ok((n, gb.unwrap_or(0)))
 }
 
@@ -485,6 +560,17 @@ pub(crate) async fn list_types(db: &Db) -> Result<Vec<crate::model::VolumeType>>
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+pub(crate) async fn update_type(db: &Db, t: &crate::model::VolumeType) -> Result<()> {
+    sqlx::query("UPDATE volume_types SET name = $1, description = $2, is_public = $3 WHERE id = $4")
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(t.is_public as i64)
+        .bind(&t.id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 pub(crate) async fn set_extra_specs(db: &Db, id: &str, specs: &BTreeMap<String, String>) -> Result<()> {
     sqlx::query("UPDATE volume_types SET extra_specs = $1 WHERE id = $2")
         .bind(serde_json::to_string(specs).unwrap_or_else(|_| "{}".into()))
@@ -511,4 +597,142 @@ pub(crate) async fn delete_type(db: &Db, id: &str, name: &str) -> Result<bool> {
         .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+// ---------------------------------------------------------------- quotas
+
+pub(crate) async fn quota_overrides(db: &Db, project: &str) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT resource, hard_limit FROM quotas WHERE project_id = $1")
+            .bind(project)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_quotas(db: &Db, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    for (resource, limit) in limits {
+        sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
+            .bind(project)
+            .bind(resource)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
+            .bind(project)
+            .bind(resource)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
+        .bind(project)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// What a request adds to a project's usage.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ask {
+    pub volumes: i64,
+    pub snapshots: i64,
+    pub gigabytes: i64,
+}
+
+/// The project's usage, read inside a transaction that holds the project's quota lock.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Usage {
+    pub volumes: i64,
+    pub snapshots: i64,
+    pub gigabytes: i64,
+}
+
+/// Opens a transaction holding the project's quota lock and reads its usage. Writing the
+/// lock row first makes PostgreSQL lock it until commit and SQLite take its write lock, so
+/// concurrent requests of a project check and write one after another.
+async fn quota_tx<'a>(db: &'a Db, project: &str) -> Result<(sqlx::Transaction<'a, sqlx::Any>, Usage)> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO quota_locks (project_id, version) VALUES ($1, 0) \
+         ON CONFLICT (project_id) DO UPDATE SET version = quota_locks.version + 1",
+    )
+    .bind(project)
+    .execute(&mut *tx)
+    .await?;
+    let (volumes, vol_gb): (i64, Option<i64>) = sqlx::query_as(VOLUME_USAGE).bind(project).fetch_one(&mut *tx).await?;
+    let (snapshots, snap_gb): (i64, Option<i64>) =
+        sqlx::query_as(SNAPSHOT_USAGE).bind(project).fetch_one(&mut *tx).await?;
+    Ok((
+        tx,
+        Usage {
+            volumes,
+            snapshots,
+            gigabytes: vol_gb.unwrap_or(0) + snap_gb.unwrap_or(0),
+        },
+    ))
+}
+
+/// Inserts a volume if `check` accepts the project's usage; `check`'s error otherwise.
+pub(crate) async fn insert_within_quota<E>(
+    db: &Db,
+    v: &Volume,
+    check: impl FnOnce(Usage) -> std::result::Result<(), E>,
+) -> Result<std::result::Result<(), E>> {
+    let (mut tx, usage) = quota_tx(db, &v.project_id).await?;
+    if let Err(e) = check(usage) {
+        tx.rollback().await?;
+        return Ok(Err(e));
+    }
+    insert_volume(&mut tx, v).await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Inserts a snapshot if `check` accepts the project's usage.
+pub(crate) async fn insert_snapshot_within_quota<E>(
+    db: &Db,
+    s: &crate::model::Snapshot,
+    check: impl FnOnce(Usage) -> std::result::Result<(), E>,
+) -> Result<std::result::Result<(), E>> {
+    let (mut tx, usage) = quota_tx(db, &s.project_id).await?;
+    if let Err(e) = check(usage) {
+        tx.rollback().await?;
+        return Ok(Err(e));
+    }
+    insert_snapshot(&mut *tx, s).await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Moves a volume from `from` to `extending` with its target size counted by the quota, if
+/// `check` accepts the project's usage. `Ok(Ok(false))` when the volume left `from`.
+pub(crate) async fn start_extend_within_quota<E>(
+    db: &Db,
+    v: &Volume,
+    from: Status,
+    new_size: u64,
+    check: impl FnOnce(Usage) -> std::result::Result<(), E>,
+) -> Result<std::result::Result<bool, E>> {
+    let (mut tx, usage) = quota_tx(db, &v.project_id).await?;
+    if let Err(e) = check(usage) {
+        tx.rollback().await?;
+        return Ok(Err(e));
+    }
+    let r = sqlx::query(
+        "UPDATE volumes SET status = 'extending', extend_to = $1, updated_at = $2 WHERE id = $3 AND status = $4 AND deleted = 0",
+    )
+    .bind(new_size as i64)
+    .bind(now_micros())
+    .bind(&v.id)
+    .bind(from.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(r.rows_affected() > 0))
 }

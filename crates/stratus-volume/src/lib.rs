@@ -15,11 +15,15 @@ pub mod backend;
 mod db;
 pub mod images;
 pub mod model;
+mod quotas;
 mod service;
 mod snapshots;
 pub mod status;
 mod types;
 
 pub use backend::{BackendError, FileBackend, VolumeBackend, VolumeFormat};
+pub use model::{SnapshotFilter, VolumeFilter, VolumeUpdate};
+pub use quotas::{QuotaSet, QuotaUsage, RESOURCES as QUOTA_RESOURCES};
 pub use service::{VolumeConfig, VolumeError, VolumeService, DEFAULT_POLICY};
 pub use status::{Status, Transition};
+pub use stratus_store::sql::Page;

@@ -43,6 +43,41 @@ pub struct NewVolume {
     pub multiattach: bool,
 }
 
+/// What a user may change of a volume; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Replaces all of the volume's metadata.
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub bootable: Option<bool>,
+}
+
+/// Which volumes a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFilter {
+    /// Every project's volumes (administrators only).
+    pub all_projects: bool,
+    /// With `all_projects`, one project's.
+    pub project_id: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub availability_zone: Option<String>,
+    pub bootable: Option<bool>,
+    /// Volumes carrying all of these metadata items.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Which snapshots a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    pub all_projects: bool,
+    pub project_id: Option<String>,
+    pub volume_id: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+}
+
 /// A volume attachment (Cinder's attachments API, microversion 3.27 and later).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {

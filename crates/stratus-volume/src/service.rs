@@ -10,7 +10,11 @@ use stratus_store::{now_micros, Db, Location};
 
 use crate::backend::VolumeBackend;
 use crate::db;
-use crate::model::{NewVolume, Volume};
+use std::collections::BTreeMap;
+
+use stratus_store::sql::Page;
+
+use crate::model::{NewVolume, Volume, VolumeFilter, VolumeUpdate};
 use crate::status::{Status, Transition};
 
 /// The service's errors, carrying Cinder's meaning.
@@ -20,6 +24,10 @@ pub enum VolumeError {
     NotFound(String),
     #[error("Volume attachment {0} could not be found.")]
     AttachmentNotFound(String),
+    #[error("Volume {0} has no metadata with key {1}.")]
+    MetadataNotFound(String, String),
+    #[error("Volume Type {0} has no extra specs with key {1}.")]
+    ExtraSpecNotFound(String, String),
     #[error("Snapshot {0} could not be found.")]
     SnapshotNotFound(String),
     #[error("Volume type {0} could not be found.")]
@@ -55,6 +63,8 @@ pub struct VolumeConfig {
     pub quota_volumes: i64,
     pub quota_snapshots: i64,
     pub quota_gigabytes: i64,
+    /// The largest single volume, GiB (-1: no limit).
+    pub quota_per_volume_gigabytes: i64,
     pub availability_zone: String,
     /// Where images are downloaded before they are converted into volumes.
     pub scratch_dir: std::path::PathBuf,
@@ -66,6 +76,7 @@ impl Default for VolumeConfig {
             quota_volumes: 10,
             quota_snapshots: 10,
             quota_gigabytes: 1000,
+            quota_per_volume_gigabytes: -1,
             availability_zone: "nova".into(),
             scratch_dir: std::env::temp_dir(),
         }
@@ -131,13 +142,6 @@ impl VolumeService {
         &self.inner.cfg
     }
 
-    /// Gigabytes a project's volumes and snapshots hold together, as Cinder's quota counts.
-    async fn gigabytes(&self, project: &str) -> Result<(i64, i64)> {
-        let (volumes, vol_gb) = db::usage(self.db(), project).await?;
-        let (_, snap_gb) = db::snapshot_usage(self.db(), project).await?;
-        Ok((volumes, vol_gb + snap_gb))
-    }
-
     pub(crate) fn backend(&self) -> &dyn VolumeBackend {
         self.inner.backend.as_ref()
     }
@@ -196,6 +200,9 @@ impl VolumeService {
             .ok_or_else(|| VolumeError::Invalid("A project-scoped token is required.".into()))?
             .to_owned();
         self.inner.policy.enforce("volume:create", caller, &target(&project))?;
+        check_len("name", req.name.as_deref().unwrap_or(""), 255)?;
+        check_len("description", req.description.as_deref().unwrap_or(""), 255)?;
+        check_metadata(&req.metadata)?;
         if req.source_volid.is_some() && req.snapshot_id.is_some() {
             return Err(VolumeError::Invalid(
                 "Invalid input received: give a source volume or a snapshot, not both.".into(),
@@ -292,20 +299,16 @@ impl VolumeService {
                 vtype.name
             )));
         }
-        let (count, gigabytes) = self.gigabytes(&project).await?;
-        let cfg = &self.inner.cfg;
-        if cfg.quota_volumes >= 0 && count >= cfg.quota_volumes {
-            return Err(VolumeError::OverQuota(format!(
-                "Maximum number of volumes allowed ({}) exceeded for quota 'volumes'.",
-                cfg.quota_volumes
-            )));
-        }
-        if cfg.quota_gigabytes >= 0 && gigabytes + size as i64 > cfg.quota_gigabytes {
-            return Err(VolumeError::OverQuota(format!(
-                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {size}G, quota is {}G and {gigabytes}G has been consumed.",
-                cfg.quota_gigabytes
-            )));
-        }
+        let limits = self.limits(&project).await?;
+        Self::check_volume_size(&limits, size)?;
+        let availability_zone = match req.availability_zone {
+            Some(az) if az != self.inner.cfg.availability_zone => {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: Availability zone '{az}' is invalid."
+                )))
+            }
+            _ => self.inner.cfg.availability_zone.clone(),
+        };
         let now = now_micros();
         let v = Volume {
             id: uuid::Uuid::new_v4().to_string(),
@@ -315,7 +318,7 @@ impl VolumeService {
             size,
             status: Status::Creating,
             volume_type: Some(vtype.name.clone()),
-            availability_zone: req.availability_zone.unwrap_or_else(|| cfg.availability_zone.clone()),
+            availability_zone,
             bootable: image.is_some() || source.as_ref().is_some_and(|s| s.bootable),
             multiattach,
             source_volid: source.as_ref().map(|s| s.id.clone()),
@@ -330,7 +333,12 @@ impl VolumeService {
             created_at: now,
             updated_at: now,
         };
-        db::insert(self.db(), &v).await?;
+        let ask = db::Ask {
+            volumes: 1,
+            gigabytes: size as i64,
+            ..Default::default()
+        };
+        db::insert_within_quota(self.db(), &v, Self::quota_check(&limits, ask)).await??;
         let svc = self.clone();
         let (id, from, snap) = (v.id.clone(), v.source_volid.clone(), v.snapshot_id.clone());
         let token = caller.token.clone();
@@ -401,19 +409,133 @@ impl VolumeService {
         Ok(v)
     }
 
-    pub async fn list_volumes(&self, caller: &AuthContext, all_projects: bool) -> Result<Vec<Volume>> {
+    /// Volumes the caller may see that match `filter`, a page at a time (one more than the
+    /// page's limit, so the caller knows whether there is a next page).
+    pub async fn list_volumes(&self, caller: &AuthContext, filter: &VolumeFilter, page: &Page) -> Result<Vec<Volume>> {
         self.inner.policy.enforce(
             "volume:get_all",
             caller,
             &Target::new().opt("project_id", caller.project_id()),
         )?;
-        if all_projects {
+        let mut q = filter.clone();
+        if filter.all_projects {
             self.inner
                 .policy
                 .enforce("volume:get_all_projects", caller, &Target::new())?;
-            return Ok(db::list(self.db(), None).await?);
+        } else {
+            q.project_id = Some(caller.project_id().unwrap_or("").to_owned());
         }
-        Ok(db::list(self.db(), Some(caller.project_id().unwrap_or(""))).await?)
+        Ok(db::list(self.db(), &q, page).await?)
+    }
+
+    /// Name, description, metadata (all of it) and the bootable flag.
+    pub async fn update_volume(&self, caller: &AuthContext, id: &str, u: &VolumeUpdate) -> Result<Volume> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:update", caller, &target(&v.project_id))?;
+        if let Some(name) = &u.name {
+            check_len("name", name, 255)?;
+        }
+        if let Some(d) = &u.description {
+            check_len("description", d, 255)?;
+        }
+        if let Some(m) = &u.metadata {
+            check_metadata(m)?;
+        }
+        if !db::update(self.db(), id, u).await? {
+            return Err(VolumeError::NotFound(id.to_owned()));
+        }
+        self.visible(caller, id).await
+    }
+
+    /// Adds to (or, with `replace`, replaces) a volume's metadata; returns all of it.
+    pub async fn set_metadata(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:update_volume_metadata", caller, &target(&v.project_id))?;
+        let metadata = if replace {
+            items
+        } else {
+            let mut m = v.metadata.clone();
+            m.extend(items);
+            m
+        };
+        check_metadata(&metadata)?;
+        let u = VolumeUpdate {
+            metadata: Some(metadata),
+            ..Default::default()
+        };
+        Ok(self.update_volume(caller, id, &u).await?.metadata)
+    }
+
+    pub async fn delete_metadata_key(&self, caller: &AuthContext, id: &str, key: &str) -> Result<()> {
+        let v = self.visible(caller, id).await?;
+        self.inner
+            .policy
+            .enforce("volume:delete_volume_metadata", caller, &target(&v.project_id))?;
+        let mut m = v.metadata.clone();
+        if m.remove(key).is_none() {
+            return Err(VolumeError::MetadataNotFound(id.to_owned(), key.to_owned()));
+        }
+        let u = VolumeUpdate {
+            metadata: Some(m),
+            ..Default::default()
+        };
+        db::update(self.db(), id, &u).await?;
+        Ok(())
+    }
+
+    /// `os-reset_status`, for administrators repairing what an error left behind. With
+    /// `attach_status: detached`, the volume's attachments are removed as well.
+    pub async fn reset_status(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        status: Option<&str>,
+        attach_status: Option<&str>,
+    ) -> Result<Volume> {
+        let v = self.visible(caller, id).await?;
+        self.inner.policy.enforce(
+            "volume_extension:volume_admin_actions:reset_status",
+            caller,
+            &target(&v.project_id),
+        )?;
+        let detach = match attach_status {
+            None => false,
+            Some("detached") => true,
+            Some("attached") => false,
+            Some(other) => {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: attach_status '{other}' must be attached or detached."
+                )))
+            }
+        };
+        let to =
+            match status {
+                Some(s) => Status::parse(s).ok_or_else(|| {
+                    VolumeError::Invalid(format!(
+                        "Invalid input received: '{s}' is not a volume status ({}).",
+                        Status::ALL.map(|s| s.as_str()).join(", ")
+                    ))
+                })?,
+                None if detach => Status::Available,
+                None => return Err(VolumeError::Invalid(
+                    "Invalid input received: Must specify 'status', 'attach_status' or 'migration_status' for update."
+                        .into(),
+                )),
+            };
+        let to = v.status.can_become(Transition::Reset(to), v.multiattach).unwrap_or(to);
+        db::reset_status(self.db(), id, to, detach).await?;
+        tracing::warn!(volume = %id, from = v.status.as_str(), to = to.as_str(), "status reset by an administrator");
+        self.visible(caller, id).await
     }
 
     /// `os-extend`: grows an available volume in the background.
@@ -437,16 +559,14 @@ impl VolumeService {
                     v.status.as_str()
                 ))
             })?;
-        let (_, gigabytes) = self.gigabytes(&v.project_id).await?;
-        let cfg = &self.inner.cfg;
-        if cfg.quota_gigabytes >= 0 && gigabytes + (new_size - v.size) as i64 > cfg.quota_gigabytes {
-            return Err(VolumeError::OverQuota(format!(
-                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {}G, quota is {}G and {gigabytes}G has been consumed.",
-                new_size - v.size,
-                cfg.quota_gigabytes
-            )));
-        }
-        if !db::transition(self.db(), id, v.status, to, None).await? {
+        let limits = self.limits(&v.project_id).await?;
+        Self::check_volume_size(&limits, new_size)?;
+        let ask = db::Ask {
+            gigabytes: (new_size - v.size) as i64,
+            ..Default::default()
+        };
+        let check = Self::quota_check(&limits, ask);
+        if to != Status::Extending || !db::start_extend_within_quota(self.db(), &v, v.status, new_size, check).await?? {
             return Err(VolumeError::Invalid(format!(
                 "Invalid volume: Volume {id} changed status; try again."
             )));
@@ -498,4 +618,35 @@ impl VolumeService {
             }
         }
     }
+}
+
+fn check_len(what: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(VolumeError::Invalid(format!(
+            "Invalid input received: {what} has more than {max} characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Cinder's limits on metadata: keys of 1 to 255 characters, values of at most 255.
+pub(crate) fn check_metadata(m: &BTreeMap<String, String>) -> Result<()> {
+    for (k, v) in m {
+        if k.is_empty() {
+            return Err(VolumeError::Invalid(
+                "Invalid input received: Metadata property key blank.".into(),
+            ));
+        }
+        if k.chars().count() > 255 {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: Metadata property key {k:.20}... is greater than 255 characters."
+            )));
+        }
+        if v.chars().count() > 255 {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: Metadata property value for key {k} is greater than 255 characters."
+            )));
+        }
+    }
+    Ok(())
 }

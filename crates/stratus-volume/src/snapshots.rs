@@ -5,7 +5,9 @@ use stratus_api::AuthContext;
 use stratus_store::now_micros;
 
 use crate::db;
-use crate::model::Snapshot;
+use stratus_store::sql::Page;
+
+use crate::model::{Snapshot, SnapshotFilter};
 use crate::service::{Result, VolumeError, VolumeService};
 use crate::status::Status;
 
@@ -36,23 +38,7 @@ impl VolumeService {
                 )))
             }
         };
-        let (count, gigabytes) = db::snapshot_usage(self.db(), &v.project_id).await?;
-        let (_, volume_gb) = db::usage(self.db(), &v.project_id).await?;
-        let cfg = self.config();
-        if cfg.quota_snapshots >= 0 && count >= cfg.quota_snapshots {
-            return Err(VolumeError::OverQuota(format!(
-                "Maximum number of snapshots allowed ({}) exceeded for quota 'snapshots'.",
-                cfg.quota_snapshots
-            )));
-        }
-        if cfg.quota_gigabytes >= 0 && volume_gb + gigabytes + v.size as i64 > cfg.quota_gigabytes {
-            return Err(VolumeError::OverQuota(format!(
-                "Requested volume or snapshot exceeds allowed gigabytes quota. Requested {}G, quota is {}G and {}G has been consumed.",
-                v.size,
-                cfg.quota_gigabytes,
-                volume_gb + gigabytes
-            )));
-        }
+        let limits = self.limits(&v.project_id).await?;
         let now = now_micros();
         let s = Snapshot {
             id: uuid::Uuid::new_v4().to_string(),
@@ -65,7 +51,12 @@ impl VolumeService {
             created_at: now,
             updated_at: now,
         };
-        db::insert_snapshot(self.db(), &s).await?;
+        let ask = db::Ask {
+            snapshots: 1,
+            gigabytes: v.size as i64,
+            ..Default::default()
+        };
+        db::insert_snapshot_within_quota(self.db(), &s, Self::quota_check(&limits, ask)).await??;
         let svc = self.clone();
         let (sid, vid) = (s.id.clone(), v.id.clone());
         tokio::spawn(async move {
@@ -90,8 +81,40 @@ impl VolumeService {
         }
     }
 
-    pub async fn list_snapshots(&self, caller: &AuthContext) -> Result<Vec<Snapshot>> {
-        Ok(db::snapshots_of_project(self.db(), caller.project_id().unwrap_or("")).await?)
+    /// Snapshots the caller may see that match `filter`, one more than the page's limit.
+    pub async fn list_snapshots(
+        &self,
+        caller: &AuthContext,
+        filter: &SnapshotFilter,
+        page: &Page,
+    ) -> Result<Vec<Snapshot>> {
+        let mut q = filter.clone();
+        if filter.all_projects {
+            self.enforce("volume:get_all_projects", caller, "")?;
+        } else {
+            q.project_id = Some(caller.project_id().unwrap_or("").to_owned());
+        }
+        Ok(db::list_snapshots(self.db(), &q, page).await?)
+    }
+
+    pub async fn update_snapshot(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Snapshot> {
+        let s = self.get_snapshot(caller, id).await?;
+        self.enforce("volume:update_snapshot", caller, &s.project_id)?;
+        for (what, v) in [("name", name), ("description", description)] {
+            if v.is_some_and(|v| v.chars().count() > 255) {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: {what} has more than 255 characters."
+                )));
+            }
+        }
+        db::update_snapshot(self.db(), id, name, description).await?;
+        self.get_snapshot(caller, id).await
     }
 
     pub async fn delete_snapshot(&self, caller: &AuthContext, id: &str) -> Result<()> {

@@ -80,6 +80,61 @@ impl VolumeService {
         self.type_for(Some(id_or_name)).await
     }
 
+    /// Name, description and visibility; the default type keeps its name.
+    pub async fn update_type(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        name: Option<String>,
+        description: Option<String>,
+        is_public: Option<bool>,
+    ) -> Result<VolumeType> {
+        self.enforce(
+            "volume_extension:types_manage",
+            caller,
+            caller.project_id().unwrap_or(""),
+        )?;
+        let mut t = self.get_type(id).await?;
+        if let Some(name) = name {
+            if name.trim().is_empty() || name.chars().count() > 255 {
+                return Err(VolumeError::Invalid(
+                    "Invalid input received: a volume type name is 1 to 255 characters.".into(),
+                ));
+            }
+            if t.name == DEFAULT_TYPE && name != t.name {
+                return Err(VolumeError::Invalid(
+                    "The default volume type cannot be renamed.".into(),
+                ));
+            }
+            if name != t.name && db::find_type(self.db(), &name).await?.is_some() {
+                return Err(VolumeError::Conflict(format!("Volume Type {name} already exists.")));
+            }
+            t.name = name;
+        }
+        if let Some(d) = description {
+            t.description = d;
+        }
+        if let Some(p) = is_public {
+            t.is_public = p;
+        }
+        db::update_type(self.db(), &t).await?;
+        Ok(t)
+    }
+
+    pub async fn unset_type_extra_spec(&self, caller: &AuthContext, id: &str, key: &str) -> Result<()> {
+        self.enforce(
+            "volume_extension:types_manage",
+            caller,
+            caller.project_id().unwrap_or(""),
+        )?;
+        let mut t = self.get_type(id).await?;
+        if t.extra_specs.remove(key).is_none() {
+            return Err(VolumeError::ExtraSpecNotFound(t.id, key.to_owned()));
+        }
+        db::set_extra_specs(self.db(), &t.id, &t.extra_specs).await?;
+        Ok(())
+    }
+
     pub async fn set_type_extra_specs(
         &self,
         caller: &AuthContext,

@@ -15,6 +15,7 @@ use stratus_volume::model::{NewVolume, Volume};
 use stratus_volume::{
     BackendError, FileBackend, Status, VolumeBackend, VolumeConfig, VolumeError, VolumeFormat, VolumeService,
 };
+use stratus_volume::{Page, QuotaSet, VolumeFilter, VolumeUpdate};
 
 async fn open(loc: &TestLocation, backend: Arc<dyn VolumeBackend>) -> VolumeService {
     let policy = Policy::load(stratus_volume::DEFAULT_POLICY, None).expect("policy");
@@ -123,9 +124,20 @@ async fn lifecycle(backend: Backend) {
         svc.get_volume(&alice, &c.id).await,
         Err(VolumeError::NotFound(_))
     ));
-    assert_eq!(svc.list_volumes(&alice, false).await.expect("list").len(), 1);
+    let mine = VolumeFilter::default();
+    let all = VolumeFilter {
+        all_projects: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        svc.list_volumes(&alice, &mine, &Page::default())
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
     assert!(
-        svc.list_volumes(&alice, true).await.is_err(),
+        svc.list_volumes(&alice, &all, &Page::default()).await.is_err(),
         "all_projects is for admins"
     );
     svc.close().await;
@@ -493,4 +505,294 @@ async fn snapshots_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_on_postgres() {
     snapshots(Backend::Postgres).await;
+}
+
+/// A file-less backend: quota, listing and update tests need records, not data.
+struct Instant;
+
+#[async_trait::async_trait]
+impl VolumeBackend for Instant {
+    async fn create(&self, _: &str, _: u64) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn create_from_file(&self, _: &str, _: &Path, _: &str, _: u64) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn clone_volume(&self, _: &str, _: &str, _: u64) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn create_from_snapshot(&self, _: &str, _: &str, _: u64) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn snapshot(&self, _: &str, _: &str, _: bool) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn delete_snapshot(&self, _: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn extend(&self, _: &str, _: u64) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn delete(&self, _: &str) -> Result<(), BackendError> {
+        Ok(())
+    }
+    fn connection_info(&self, id: &str) -> serde_json::Value {
+        serde_json::json!({"driver_volume_type": "file", "data": {"name": id}})
+    }
+    async fn sweep(&self) -> Result<usize, BackendError> {
+        Ok(0)
+    }
+}
+
+/// Per-project quotas hold under a burst of concurrent creates, and can be neither set below
+/// what a project uses nor named wrongly.
+async fn quotas_hold_under_concurrency(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let svc = open(&loc, Arc::new(Instant)).await;
+    let admin = caller("p-admin", &["admin", "member", "reader"]);
+    let alice = caller("p-alice", &["member", "reader"]);
+    assert!(
+        svc.update_quota(&alice, "p-alice", &QuotaSet::from([("volumes".into(), 100)]))
+            .await
+            .is_err(),
+        "only admins set quotas"
+    );
+    svc.update_quota(
+        &admin,
+        "p-alice",
+        &QuotaSet::from([("volumes".into(), 3), ("gigabytes".into(), 100)]),
+    )
+    .await
+    .expect("set quota");
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (svc, alice) = (svc.clone(), alice.clone());
+        tasks.push(tokio::spawn(async move {
+            svc.create_volume(
+                &alice,
+                NewVolume {
+                    size: Some(1),
+                    name: Some(format!("burst-{i}")),
+                    ..Default::default()
+                },
+            )
+            .await
+        }));
+    }
+    let mut made = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => made += 1,
+            Err(VolumeError::OverQuota(m)) => assert!(m.contains("'volumes'"), "{m}"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(made, 3, "exactly the quota is created");
+    let usage = svc.quota_usage(&alice, "p-alice").await.expect("usage");
+    assert_eq!(usage["volumes"].in_use, 3);
+    assert_eq!(usage["volumes"].limit, 3);
+    assert_eq!(usage["gigabytes"].in_use, 3);
+    assert!(matches!(
+        svc.update_quota(&admin, "p-alice", &QuotaSet::from([("volumes".into(), 2)])).await,
+        Err(VolumeError::Invalid(m)) if m.contains("must be equal or greater")
+    ));
+    assert!(matches!(
+        svc.update_quota(&admin, "p-alice", &QuotaSet::from([("bananas".into(), 2)])).await,
+        Err(VolumeError::Invalid(m)) if m.contains("bananas")
+    ));
+    svc.update_quota(&admin, "p-alice", &QuotaSet::from([("per_volume_gigabytes".into(), 2)]))
+        .await
+        .expect("per-volume limit");
+    assert!(matches!(
+        svc.create_volume(
+            &alice,
+            NewVolume {
+                size: Some(3),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(VolumeError::OverQuota(m)) if m.contains("maximum allowed limit 2G")
+    ));
+    svc.delete_quota(&admin, "p-alice").await.expect("back to defaults");
+    assert_eq!(svc.get_quota(&alice, "p-alice").await.expect("quota")["volumes"], 10);
+
+    // Extends count against gigabytes while they run: two concurrent extends that together
+    // pass the limit cannot both start.
+    svc.update_quota(&admin, "p-alice", &QuotaSet::from([("gigabytes".into(), 6)]))
+        .await
+        .expect("gigabytes");
+    let vols = svc
+        .list_volumes(&alice, &VolumeFilter::default(), &Page::default())
+        .await
+        .expect("list");
+    let (a, b) = (vols[0].id.clone(), vols[1].id.clone());
+    let (r1, r2) = tokio::join!(svc.extend_volume(&alice, &a, 3), svc.extend_volume(&alice, &b, 3));
+    assert!(r1.is_ok() != r2.is_ok(), "one extend of two fits: {r1:?} {r2:?}");
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_under_concurrency_on_sqlite() {
+    quotas_hold_under_concurrency(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_under_concurrency_on_postgres() {
+    quotas_hold_under_concurrency(Backend::Postgres).await;
+}
+
+/// Updates, metadata, filters and paging, and an administrator's status reset.
+async fn update_filter_and_reset(backend: Backend) {
+    let loc = TestLocation::new(backend).await;
+    let svc = open(&loc, Arc::new(Instant)).await;
+    let admin = caller("p-admin", &["admin", "member", "reader"]);
+    let alice = caller("p-alice", &["member", "reader"]);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let v = svc
+            .create_volume(
+                &alice,
+                NewVolume {
+                    size: Some(1),
+                    name: Some(format!("v{i}")),
+                    metadata: [("tier".to_string(), if i % 2 == 0 { "gold" } else { "tin" }.to_string())].into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        settle(&svc, &alice, &v.id, Status::Creating).await;
+        ids.push(v.id);
+    }
+    let u = svc
+        .update_volume(
+            &alice,
+            &ids[0],
+            &VolumeUpdate {
+                name: Some("renamed".into()),
+                bootable: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        (u.name.as_str(), u.bootable, u.metadata["tier"].as_str()),
+        ("renamed", true, "gold")
+    );
+    assert!(matches!(
+        svc.update_volume(
+            &alice,
+            &ids[0],
+            &VolumeUpdate {
+                name: Some("x".repeat(256)),
+                ..Default::default()
+            }
+        )
+        .await,
+        Err(VolumeError::Invalid(_))
+    ));
+    let m = svc
+        .set_metadata(
+            &alice,
+            &ids[0],
+            [("owner".to_string(), "ops".to_string())].into(),
+            false,
+        )
+        .await
+        .expect("metadata");
+    assert_eq!(m.len(), 2);
+    svc.delete_metadata_key(&alice, &ids[0], "owner")
+        .await
+        .expect("delete key");
+    assert!(matches!(
+        svc.delete_metadata_key(&alice, &ids[0], "owner").await,
+        Err(VolumeError::MetadataNotFound(..))
+    ));
+
+    let gold = VolumeFilter {
+        metadata: [("tier".to_string(), "gold".to_string())].into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        svc.list_volumes(&alice, &gold, &Page::default())
+            .await
+            .expect("gold")
+            .len(),
+        3
+    );
+    let by_name = VolumeFilter {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        svc.list_volumes(&alice, &by_name, &Page::default())
+            .await
+            .expect("name")[0]
+            .id,
+        ids[0]
+    );
+    let bootable = VolumeFilter {
+        bootable: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        svc.list_volumes(&alice, &bootable, &Page::default())
+            .await
+            .expect("bootable")
+            .len(),
+        1
+    );
+    // Pages of two, newest first, cover all five once.
+    let mut seen = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = Page {
+            limit: Some(2),
+            marker: marker.clone(),
+            sort: vec![("created_at", true)],
+        };
+        let mut got = svc
+            .list_volumes(&alice, &VolumeFilter::default(), &page)
+            .await
+            .expect("page");
+        let more = got.len() > 2;
+        got.truncate(2);
+        marker = got.last().map(|v| v.id.clone());
+        seen.extend(got.into_iter().map(|v| v.id));
+        if !more {
+            break;
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    assert!(
+        svc.reset_status(&alice, &ids[1], Some("error"), None).await.is_err(),
+        "admins only"
+    );
+    assert!(matches!(
+        svc.reset_status(&admin, &ids[1], Some("sideways"), None).await,
+        Err(VolumeError::Invalid(m)) if m.contains("sideways")
+    ));
+    let r = svc
+        .reset_status(&admin, &ids[1], Some("error"), None)
+        .await
+        .expect("reset");
+    assert_eq!(r.status, Status::Error);
+    svc.close().await;
+    loc.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_filter_and_reset_on_sqlite() {
+    update_filter_and_reset(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_filter_and_reset_on_postgres() {
+    update_filter_and_reset(Backend::Postgres).await;
 }

@@ -7,6 +7,7 @@
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ErrorKind};
 
@@ -54,6 +55,69 @@ where
         let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         parse_json(&bytes).map(ValidJson)
     }
+}
+
+/// `{"<key>": {...}}`, strictly: a body without the key, or with other keys (such as a bulk
+/// `{"<key>s": [...]}`), is refused with a message naming the problem.
+pub async fn keyed_json<T: DeserializeOwned>(req: Request, key: &str) -> Result<T, ApiError> {
+    Ok(take_keyed(json_object(req).await?, key, &[])?.0)
+}
+
+/// The request body as a JSON object, refused when it is another media type or not an object.
+pub async fn json_object(req: Request) -> Result<Map<String, Value>, ApiError> {
+    if let Some(ct) = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
+        if !ct.is_empty() && !ct.contains("json") {
+            return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                format!("Content type '{ct}' is not supported; use application/json."),
+            ));
+        }
+    }
+    let bytes = bytes_of(req).await?;
+    match parse_json(&bytes)? {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(ApiError::bad_request("The request body must be a JSON object.")),
+    }
+}
+
+/// `obj[key]` as `T`, with the keys of `siblings` that are present; any other key is refused.
+pub fn take_keyed<T: DeserializeOwned>(
+    mut obj: Map<String, Value>,
+    key: &str,
+    siblings: &[&str],
+) -> Result<(T, Map<String, Value>), ApiError> {
+    let stray: Vec<&String> = obj
+        .keys()
+        .filter(|k| *k != key && !siblings.contains(&k.as_str()))
+        .collect();
+    if !obj.contains_key(key) || !stray.is_empty() {
+        let found: Vec<&String> = obj.keys().collect();
+        return Err(ApiError::bad_request(format!(
+            "Resource body required: expected {{\"{key}\": {{...}}}}, got keys {found:?}."
+        )));
+    }
+    let inner = obj.remove(key).unwrap_or(Value::Null);
+    let t = serde_path_to_error::deserialize(inner).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            ApiError::bad_request(format!("Unrecognized attribute(s) '{field}'"))
+        } else {
+            ApiError::bad_request(format!("Invalid input for {path}. Reason: {msg}."))
+        }
+    })?;
+    Ok((t, obj))
+}
+
+/// The whole body.
+pub async fn bytes_of(req: Request) -> Result<Bytes, ApiError> {
+    use axum::extract::FromRequest;
+    Bytes::from_request(req, &()).await.map_err(body_rejection)
 }
 
 /// Maps a failure to read the body (most often the size limit) to a fault.

@@ -9,8 +9,8 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stratus_api::body::{body_rejection, parse_json};
-use stratus_api::{ApiError, AuthContext, Caller, ErrorKind};
+use stratus_api::body::parse_json;
+use stratus_api::{ApiError, AuthContext, Caller};
 use stratus_network::inputs::*;
 
 use crate::query::{self, ListQuery};
@@ -23,49 +23,14 @@ fn privileged(c: &AuthContext) -> bool {
     c.has_role("admin") || c.has_role("service")
 }
 
-/// `{"<key>": {...}}`, strictly: a body without the key, or with other keys (such as a bulk
-/// `{"<key>s": [...]}`), is refused with a message naming the problem.
 async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T, ApiError> {
-    if let Some(ct) = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
-        if !ct.is_empty() && !ct.contains("json") {
-            return Err(ApiError::new(
-                ErrorKind::UnsupportedMediaType,
-                format!("Content type '{ct}' is not supported; use application/json."),
-            ));
-        }
-    }
-    let bytes = bytes_of(req).await?;
-    let mut v: Value = parse_json(&bytes).map_err(|e| e.with_type("HTTPBadRequest"))?;
-    let Some(obj) = v.as_object_mut() else {
-        return Err(ApiError::bad_request("The request body must be a JSON object.").with_type("HTTPBadRequest"));
-    };
-    if obj.len() != 1 || !obj.contains_key(key) {
-        let found: Vec<&String> = obj.keys().collect();
-        return Err(ApiError::bad_request(format!(
-            "Resource body required: expected {{\"{key}\": {{...}}}}, got keys {found:?}."
-        ))
-        .with_type("HTTPBadRequest"));
-    }
-    let inner = obj.remove(key).unwrap_or(Value::Null);
-    serde_path_to_error::deserialize(inner).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = inner.to_string();
-        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            ApiError::bad_request(format!("Unrecognized attribute(s) '{field}'")).with_type("HTTPBadRequest")
-        } else {
-            ApiError::bad_request(format!("Invalid input for {path}. Reason: {msg}.")).with_type("HTTPBadRequest")
-        }
-    })
+    stratus_api::body::keyed_json(req, key)
+        .await
+        .map_err(|e| e.with_type("HTTPBadRequest"))
 }
 
 async fn bytes_of(req: Request) -> Result<axum::body::Bytes, ApiError> {
-    use axum::extract::FromRequest;
-    axum::body::Bytes::from_request(req, &()).await.map_err(body_rejection)
+    stratus_api::body::bytes_of(req).await
 }
 
 fn one(key: &str, status: StatusCode, v: Value) -> Response {

@@ -16,3 +16,7 @@ CREATE TABLE quota_locks (
 -- The size an extend in progress is growing the volume to: counted by the quota until the
 -- extend ends.
 ALTER TABLE volumes ADD COLUMN extend_to BIGINT;
+
+-- The user who created a volume or snapshot, as Cinder shows it.
+ALTER TABLE volumes ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE snapshots ADD COLUMN user_id TEXT NOT NULL DEFAULT '';

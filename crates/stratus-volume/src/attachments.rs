@@ -109,6 +109,24 @@ impl VolumeService {
         Ok(self.visible_attachment(caller, id).await?.0)
     }
 
+    /// The attachments of the caller's project.
+    pub async fn list_project_attachments(&self, caller: &AuthContext) -> Result<Vec<Attachment>> {
+        Ok(db::attachments_of_project(self.db(), caller.project_id().unwrap_or("")).await?)
+    }
+
+    /// The attachments of volumes the caller already read, by volume id.
+    pub async fn attachments_of(
+        &self,
+        volumes: &[crate::model::Volume],
+    ) -> Result<std::collections::HashMap<String, Vec<Attachment>>> {
+        let ids: Vec<String> = volumes.iter().map(|v| v.id.clone()).collect();
+        let mut out: std::collections::HashMap<String, Vec<Attachment>> = Default::default();
+        for a in db::attachments_of_many(self.db(), &ids).await? {
+            out.entry(a.volume_id.clone()).or_default().push(a);
+        }
+        Ok(out)
+    }
+
     pub async fn list_attachments(&self, caller: &AuthContext, volume_id: &str) -> Result<Vec<Attachment>> {
         let v = self.get_volume(caller, volume_id).await?;
         Ok(db::attachments_of(self.db(), &v.id).await?)

@@ -12,7 +12,7 @@ use crate::status::Status;
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const COLS: &str = "id, name, description, project_id, size, status, volume_type, availability_zone, bootable, \
-     multiattach, source_volid, snapshot_id, image_id, metadata, image_metadata, created_at, updated_at";
+     multiattach, source_volid, snapshot_id, image_id, metadata, image_metadata, created_at, updated_at, user_id";
 
 #[derive(FromRow)]
 struct Row {
@@ -33,6 +33,7 @@ struct Row {
     image_metadata: String,
     created_at: i64,
     updated_at: i64,
+    user_id: String,
 }
 
 impl From<Row> for Volume {
@@ -57,13 +58,14 @@ impl From<Row> for Volume {
             image_id: r.image_id,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            user_id: r.user_id,
         }
     }
 }
 
 async fn insert_volume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, v: &Volume) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO volumes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        "INSERT INTO volumes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&v.id)
     .bind(&v.name)
@@ -82,6 +84,7 @@ async fn insert_volume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, v: &Volume) ->
     .bind(serde_json::to_string(&v.image_metadata).unwrap_or_else(|_| "{}".into()))
     .bind(v.created_at)
     .bind(v.updated_at)
+    .bind(&v.user_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -105,6 +108,7 @@ pub(crate) async fn list(db: &Db, q: &crate::model::VolumeFilter, page: &Page) -
         .eq("name", q.name.clone())
         .eq("status", q.status.clone())
         .eq("availability_zone", q.availability_zone.clone())
+        .eq("user_id", q.user_id.clone())
         .eq_flag("bootable", q.bootable);
     // Metadata is a JSON column: match it here, then cut the page.
     let by_metadata = !q.metadata.is_empty();
@@ -313,6 +317,32 @@ pub(crate) async fn attachments_of(db: &Db, volume_id: &str) -> Result<Vec<crate
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
+pub(crate) async fn attachments_of_project(db: &Db, project: &str) -> Result<Vec<crate::model::Attachment>> {
+    let rows: Vec<AttRow> = sqlx::query_as(&format!(
+        "SELECT {ATT_COLS} FROM attachments WHERE project_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(project)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The attachments of several volumes at once, for lists.
+pub(crate) async fn attachments_of_many(db: &Db, volume_ids: &[String]) -> Result<Vec<crate::model::Attachment>> {
+    if volume_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {ATT_COLS} FROM attachments WHERE volume_id IN ({}) ORDER BY created_at, id",
+        stratus_store::sql::placeholders(volume_ids.len())
+    );
+    let args: Vec<stratus_store::sql::Val> = volume_ids.iter().map(|i| i.as_str().into()).collect();
+    let rows: Vec<AttRow> = sqlx::query_as_with(&sql, stratus_store::sql::arguments(&args))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
 /// Updates an attachment and moves its volume to `to` from any of `from`, in one transaction.
 pub(crate) async fn update_attachment(
     db: &Db,
@@ -370,7 +400,7 @@ pub(crate) async fn delete_attachment(db: &Db, a: &crate::model::Attachment, to:
 
 // ---------------------------------------------------------------- snapshots
 
-const SNAP_COLS: &str = "id, volume_id, project_id, name, description, size, status, created_at, updated_at";
+const SNAP_COLS: &str = "id, volume_id, project_id, name, description, size, status, created_at, updated_at, user_id";
 
 #[derive(FromRow)]
 struct SnapRow {
@@ -383,6 +413,7 @@ struct SnapRow {
     status: String,
     created_at: i64,
     updated_at: i64,
+    user_id: String,
 }
 
 impl From<SnapRow> for crate::model::Snapshot {
@@ -397,13 +428,14 @@ impl From<SnapRow> for crate::model::Snapshot {
             status: r.status,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            user_id: r.user_id,
         }
     }
 }
 
 async fn insert_snapshot(conn: &mut sqlx::AnyConnection, s: &crate::model::Snapshot) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&s.id)
     .bind(&s.volume_id)
@@ -414,6 +446,7 @@ async fn insert_snapshot(conn: &mut sqlx::AnyConnection, s: &crate::model::Snaps
     .bind(&s.status)
     .bind(s.created_at)
     .bind(s.updated_at)
+    .bind(&s.user_id)
     .execute(conn)
     .await?;
     Ok(())

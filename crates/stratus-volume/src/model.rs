@@ -25,6 +25,8 @@ pub struct Volume {
     pub image_metadata: BTreeMap<String, String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The user who created it.
+    pub user_id: String,
 }
 
 /// A request to create a volume, validated by the service.
@@ -64,6 +66,7 @@ pub struct VolumeFilter {
     pub status: Option<String>,
     pub availability_zone: Option<String>,
     pub bootable: Option<bool>,
+    pub user_id: Option<String>,
     /// Volumes carrying all of these metadata items.
     pub metadata: BTreeMap<String, String>,
 }
@@ -110,6 +113,7 @@ pub struct Snapshot {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub user_id: String,
 }
 
 /// A volume type: a name users pick, with extra specs that decide what volumes of it can do

@@ -332,6 +332,7 @@ impl VolumeService {
             },
             created_at: now,
             updated_at: now,
+            user_id: caller.user_id.clone(),
         };
         let ask = db::Ask {
             volumes: 1,
@@ -589,11 +590,28 @@ impl VolumeService {
     }
 
     /// Deletes a volume that is not attached: its data, then its record.
-    pub async fn delete_volume(&self, caller: &AuthContext, id: &str) -> Result<()> {
+    /// With `cascade`, its snapshots go first (as Cinder's `cascade=True`).
+    pub async fn delete_volume(&self, caller: &AuthContext, id: &str, cascade: bool) -> Result<()> {
         let v = self.visible(caller, id).await?;
         self.inner
             .policy
             .enforce("volume:delete", caller, &target(&v.project_id))?;
+        if cascade {
+            if v.status.can_become(Transition::DeleteStart, v.multiattach).is_none() {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid volume: Volume {id} status must be available or error to delete, but the current status is: {}.",
+                    v.status.as_str()
+                )));
+            }
+            let f = crate::model::SnapshotFilter {
+                all_projects: true,
+                volume_id: Some(id.to_owned()),
+                ..Default::default()
+            };
+            for s in db::list_snapshots(self.db(), &f, &Page::default()).await? {
+                self.delete_snapshot(caller, &s.id).await?;
+            }
+        }
         if db::snapshot_count(self.db(), id).await? > 0 {
             return Err(VolumeError::Invalid(format!(
                 "Invalid volume: Volume {id} still has dependent snapshots."

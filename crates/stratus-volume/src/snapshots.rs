@@ -50,6 +50,7 @@ impl VolumeService {
             status: "creating".into(),
             created_at: now,
             updated_at: now,
+            user_id: caller.user_id.clone(),
         };
         let ask = db::Ask {
             snapshots: 1,

@@ -118,7 +118,7 @@ async fn lifecycle(backend: Backend) {
     ));
 
     // Delete: data and record go.
-    svc.delete_volume(&alice, &c.id).await.expect("delete");
+    svc.delete_volume(&alice, &c.id, false).await.expect("delete");
     assert!(!files.volume_path(&c.id).exists());
     assert!(matches!(
         svc.get_volume(&alice, &c.id).await,
@@ -209,7 +209,7 @@ async fn crash_mid_create(backend: Backend) {
     let after = svc.get_volume(&alice, &v.id).await.expect("get");
     assert_eq!(after.status, Status::Error, "never creating forever");
     assert!(!files.volume_path(&v.id).exists(), "no orphan file");
-    svc.delete_volume(&alice, &v.id)
+    svc.delete_volume(&alice, &v.id, false)
         .await
         .expect("an errored volume can be deleted");
     svc.close().await;
@@ -300,7 +300,7 @@ async fn attachments(backend: Backend) {
         Err(VolumeError::Invalid(_))
     ));
     assert!(matches!(
-        svc.delete_volume(&alice, &v.id).await,
+        svc.delete_volume(&alice, &v.id, false).await,
         Err(VolumeError::Invalid(_))
     ));
     assert!(matches!(
@@ -445,7 +445,10 @@ async fn snapshots(backend: Backend) {
         .expect("snapshot");
     assert_eq!(snapshot_settles(s.id.clone()).await, "available");
     assert!(
-        matches!(svc.delete_volume(&alice, &v.id).await, Err(VolumeError::Invalid(_))),
+        matches!(
+            svc.delete_volume(&alice, &v.id, false).await,
+            Err(VolumeError::Invalid(_))
+        ),
         "a volume with snapshots stays"
     );
 
@@ -492,7 +495,9 @@ async fn snapshots(backend: Backend) {
     for id in [&s.id, &forced.id] {
         svc.delete_snapshot(&alice, id).await.expect("delete snapshot");
     }
-    svc.delete_volume(&alice, &v.id).await.expect("now the volume can go");
+    svc.delete_volume(&alice, &v.id, false)
+        .await
+        .expect("now the volume can go");
     svc.close().await;
     loc.cleanup().await;
 }

@@ -216,6 +216,10 @@ pub async fn render_faults(style: FaultStyle, req: axum::extract::Request, next:
             let mut new = err.render(style);
             // keep headers set by outer layers already applied (request id is added later)
             for (k, v) in resp.headers() {
+                // The length and type were the old body's.
+                if k == http::header::CONTENT_LENGTH || k == http::header::CONTENT_TYPE {
+                    continue;
+                }
                 if !new.headers().contains_key(k) {
                     new.headers_mut().insert(k.clone(), v.clone());
                 }

@@ -429,6 +429,14 @@ impl VolumeService {
         Ok(db::list(self.db(), &q, page).await?)
     }
 
+    /// Checks that the caller may list the service's processes (`os-services`).
+    pub fn list_services(&self, caller: &AuthContext) -> Result<()> {
+        Ok(self
+            .inner
+            .policy
+            .enforce("volume_extension:services:index", caller, &Target::new())?)
+    }
+
     /// Name, description, metadata (all of it) and the bootable flag.
     pub async fn update_volume(&self, caller: &AuthContext, id: &str, u: &VolumeUpdate) -> Result<Volume> {
         let v = self.visible(caller, id).await?;

@@ -115,6 +115,21 @@ pub struct UpArgs {
     /// The dnsmasq the Linux dataplane runs. [default: /usr/sbin/dnsmasq]
     #[arg(long, env = "STRATUS_DNSMASQ")]
     pub dnsmasq: Option<PathBuf>,
+    /// A policy file whose rules replace the Block Storage service's defaults of the same name.
+    #[arg(long, env = "STRATUS_VOLUME_POLICY_FILE")]
+    pub volume_policy_file: Option<PathBuf>,
+    /// The format of volume files: qcow2 (thin, snapshots share data) or raw. [default: qcow2]
+    #[arg(long, env = "STRATUS_VOLUME_FORMAT")]
+    pub volume_format: Option<String>,
+    /// Default quota of volumes per project (-1: unlimited). [default: 10]
+    #[arg(long, env = "STRATUS_VOLUME_QUOTA_VOLUMES", allow_negative_numbers = true)]
+    pub volume_quota_volumes: Option<i64>,
+    /// Default quota of snapshots per project (-1: unlimited). [default: 10]
+    #[arg(long, env = "STRATUS_VOLUME_QUOTA_SNAPSHOTS", allow_negative_numbers = true)]
+    pub volume_quota_snapshots: Option<i64>,
+    /// Default quota of GiB of volumes and snapshots per project (-1: unlimited). [default: 1000]
+    #[arg(long, env = "STRATUS_VOLUME_QUOTA_GIGABYTES", allow_negative_numbers = true)]
+    pub volume_quota_gigabytes: Option<i64>,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -165,6 +180,11 @@ impl UpArgs {
             network_policy_file: None,
             network_dataplane: None,
             dnsmasq: None,
+            volume_policy_file: None,
+            volume_format: None,
+            volume_quota_volumes: None,
+            volume_quota_snapshots: None,
+            volume_quota_gigabytes: None,
         }
     }
 }

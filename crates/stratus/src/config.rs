@@ -34,6 +34,11 @@ struct FileConfig {
     network_policy_file: Option<PathBuf>,
     network_dataplane: Option<String>,
     dnsmasq: Option<PathBuf>,
+    volume_policy_file: Option<PathBuf>,
+    volume_format: Option<String>,
+    volume_quota_volumes: Option<i64>,
+    volume_quota_snapshots: Option<i64>,
+    volume_quota_gigabytes: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +69,11 @@ pub struct Config {
     /// `linux` or `memory`, after `auto` is resolved.
     pub network_dataplane: String,
     pub dnsmasq: PathBuf,
+    pub volume_policy_file: Option<PathBuf>,
+    pub volume_format: stratus_volume::VolumeFormat,
+    pub volume_quota_volumes: i64,
+    pub volume_quota_snapshots: i64,
+    pub volume_quota_gigabytes: i64,
 }
 
 impl Config {
@@ -162,6 +172,21 @@ impl Config {
                 &dnsmasq,
             )?,
             dnsmasq,
+            volume_policy_file: args.volume_policy_file.clone().or(file.volume_policy_file),
+            volume_format: match args
+                .volume_format
+                .clone()
+                .or(file.volume_format)
+                .as_deref()
+                .unwrap_or("qcow2")
+            {
+                "qcow2" => stratus_volume::VolumeFormat::Qcow2,
+                "raw" => stratus_volume::VolumeFormat::Raw,
+                other => anyhow::bail!("volume_format must be qcow2 or raw, not {other:?}"),
+            },
+            volume_quota_volumes: quota(args.volume_quota_volumes.or(file.volume_quota_volumes), 10)?,
+            volume_quota_snapshots: quota(args.volume_quota_snapshots.or(file.volume_quota_snapshots), 10)?,
+            volume_quota_gigabytes: quota(args.volume_quota_gigabytes.or(file.volume_quota_gigabytes), 1000)?,
         })
     }
 
@@ -199,4 +224,12 @@ fn resolve_dataplane(asked: &str, dnsmasq: &Path) -> anyhow::Result<String> {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
+}
+
+/// A default quota: -1 (unlimited) or more.
+fn quota(v: Option<i64>, default: i64) -> anyhow::Result<i64> {
+    match v.unwrap_or(default) {
+        n if n >= -1 => Ok(n),
+        n => anyhow::bail!("a quota is -1 (unlimited) or more, not {n}"),
+    }
 }

@@ -11,6 +11,7 @@ use stratus_identity::{Bootstrap, CatalogService, IdentityConfig, IdentityServic
 use stratus_image::{ImageConfig, ImageService};
 use stratus_network::{NetworkConfig, NetworkService};
 use stratus_store::Location;
+use stratus_volume::{VolumeConfig, VolumeService};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
@@ -44,6 +45,17 @@ fn catalog(public_url: &str) -> Vec<CatalogService> {
             service_type: "network".into(),
             name: "neutron".into(),
             url: format!("{public_url}/network"),
+        },
+        // Cinder's current type and the older one clients still look for.
+        CatalogService {
+            service_type: "block-storage".into(),
+            name: "cinder".into(),
+            url: format!("{public_url}/volume/v3/$(project_id)s"),
+        },
+        CatalogService {
+            service_type: "volumev3".into(),
+            name: "cinderv3".into(),
+            url: format!("{public_url}/volume/v3/$(project_id)s"),
         },
     ]
 }
@@ -100,12 +112,39 @@ pub async fn open_network(cfg: &Config) -> anyhow::Result<NetworkService> {
     Ok(svc)
 }
 
+pub async fn open_volume(cfg: &Config) -> anyhow::Result<VolumeService> {
+    let location = Location::parse(&cfg.database)?;
+    let policy = Policy::load(stratus_volume::DEFAULT_POLICY, cfg.volume_policy_file.as_deref())
+        .context("loading the volume policy")?;
+    let dir = cfg.data_dir.join("volumes");
+    let backend = stratus_volume::FileBackend::new(&dir.join("files"), cfg.volume_format, &cfg.qemu_img)
+        .with_context(|| format!("preparing {}", dir.display()))?;
+    let scratch = dir.join("downloads");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let vcfg = VolumeConfig {
+        quota_volumes: cfg.volume_quota_volumes,
+        quota_snapshots: cfg.volume_quota_snapshots,
+        quota_gigabytes: cfg.volume_quota_gigabytes,
+        scratch_dir: scratch,
+        ..Default::default()
+    };
+    let svc = VolumeService::open(&location, vcfg, policy, Arc::new(backend))
+        .await
+        .context("opening the volume service")?;
+    svc.set_image_source(Arc::new(stratus_volume::images::RestImageSource::new(&format!(
+        "{}/image",
+        cfg.public_url
+    ))));
+    Ok(svc)
+}
+
 /// The services of one process.
 #[derive(Clone)]
 pub struct Services {
     pub identity: IdentityService,
     pub image: ImageService,
     pub network: NetworkService,
+    pub volume: VolumeService,
 }
 
 /// The whole HTTP surface, with the conventions every service shares.
@@ -122,7 +161,11 @@ pub fn app(services: Services, cfg: &Config) -> Router {
         )
         .nest(
             "/network",
-            stratus_network_api::router(services.network, validator, &cfg.public_url),
+            stratus_network_api::router(services.network, validator.clone(), &cfg.public_url),
+        )
+        .nest(
+            "/volume",
+            stratus_volume_api::router(services.volume, validator, &cfg.public_url, &host_name()),
         )
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
@@ -141,6 +184,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let identity = open_identity(&cfg).await?;
     let image = open_image(&cfg).await?;
     let network = open_network(&cfg).await?;
+    let volume = open_volume(&cfg).await?;
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
@@ -182,6 +226,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 identity: identity.clone(),
                 image: image.clone(),
                 network: network.clone(),
+                volume: volume.clone(),
             },
             &cfg,
         ),
@@ -196,6 +241,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     identity.close().await;
     image.close().await;
     network.close().await;
+    volume.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -273,4 +319,13 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// This machine's name, as `os-services` reports the hosts of its services.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }

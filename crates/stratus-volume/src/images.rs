@@ -101,6 +101,15 @@ impl ImageSource for RestImageSource {
             "os_hash_value",
             "os_hash_algo",
             "stores",
+            // The image's own bookkeeping, which Cinder does not copy to the volume.
+            "created_at",
+            "updated_at",
+            "status",
+            "visibility",
+            "owner",
+            "protected",
+            "os_hidden",
+            "virtual_size",
         ];
         let metadata: BTreeMap<String, String> = v
             .as_object()

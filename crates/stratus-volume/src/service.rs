@@ -230,6 +230,11 @@ impl VolumeService {
                 "Invalid input received: give one source: an image, a volume or a snapshot.".into(),
             ));
         }
+        // A volume made from a snapshot inherits its volume's bootable flag and image metadata.
+        let snapshot_volume = match &snapshot {
+            Some(s) => crate::db::get(self.db(), &s.volume_id).await?,
+            None => None,
+        };
         let image = match &req.image_ref {
             Some(id) => {
                 let images = self.inner.images.get().ok_or_else(|| {
@@ -319,7 +324,7 @@ impl VolumeService {
             status: Status::Creating,
             volume_type: Some(vtype.name.clone()),
             availability_zone,
-            bootable: image.is_some() || source.as_ref().is_some_and(|s| s.bootable),
+            bootable: image.is_some() || source.as_ref().or(snapshot_volume.as_ref()).is_some_and(|s| s.bootable),
             multiattach,
             source_volid: source.as_ref().map(|s| s.id.clone()),
             snapshot_id: snapshot.as_ref().map(|s| s.id.clone()),
@@ -328,7 +333,10 @@ impl VolumeService {
             image_metadata: match (&image, &source) {
                 (Some(i), _) => i.metadata.clone(),
                 (None, Some(s)) => s.image_metadata.clone(),
-                (None, None) => Default::default(),
+                (None, None) => snapshot_volume
+                    .as_ref()
+                    .map(|s| s.image_metadata.clone())
+                    .unwrap_or_default(),
             },
             created_at: now,
             updated_at: now,

@@ -63,7 +63,9 @@ fn volumes_through_the_openstack_client() {
 
     // A volume from an image holds the image's bytes.
     let image_file = server.dir.path().join("disk.raw");
-    let pattern: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let pattern: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&image_file, &pattern).expect("image file");
     let img = admin.json(&[
         "image",
@@ -87,7 +89,10 @@ fn volumes_through_the_openstack_client() {
     assert_eq!(meta["os_distro"], "busybox");
     let bytes = volume_bytes(&server, &from_image);
     assert_eq!(bytes.len(), 1 << 30, "the volume has the size asked for");
-    assert!(bytes[..pattern.len()] == pattern[..], "the volume starts with the image's bytes");
+    assert!(
+        bytes[..pattern.len()] == pattern[..],
+        "the volume starts with the image's bytes"
+    );
     assert!(bytes[pattern.len()..].iter().all(|b| *b == 0));
 
     // list, show, set
@@ -128,7 +133,11 @@ fn volumes_through_the_openstack_client() {
     // Extend.
     admin.ok(&["volume", "set", "--size", "2", "data2"]);
     let v = settle(&admin, &["volume"], &data_id, "extending");
-    assert_eq!((v["status"].as_str(), v["size"].as_u64()), (Some("available"), Some(2)), "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["size"].as_u64()),
+        (Some("available"), Some(2)),
+        "{v}"
+    );
     assert_eq!(volume_bytes(&server, &data_id).len(), 2 << 30);
 
     // Types.
@@ -146,7 +155,10 @@ fn volumes_through_the_openstack_client() {
     let t = admin.json(&["volume", "type", "show", "shared"]);
     assert_eq!(t["properties"]["multiattach"], "<is> True", "{t}");
     assert_eq!(t["is_public"], true);
-    assert_eq!(names(&admin.json(&["volume", "type", "list"])), ["__DEFAULT__", "shared"]);
+    assert_eq!(
+        names(&admin.json(&["volume", "type", "list"])),
+        ["__DEFAULT__", "shared"]
+    );
     let v = admin.json(&["volume", "create", "--size", "1", "--type", "shared", "many"]);
     assert_eq!(v["multiattach"], true, "{v}");
     assert_eq!(v["type"], "shared");
@@ -180,7 +192,10 @@ fn volumes_through_the_openstack_client() {
     let zones = admin.ok(&["availability", "zone", "list", "--volume"]);
     assert!(zones.contains("nova") && zones.contains("available"), "{zones}");
     let services = admin.ok(&["volume", "service", "list"]);
-    assert!(services.contains("cinder-volume") && services.contains("up"), "{services}");
+    assert!(
+        services.contains("cinder-volume") && services.contains("up"),
+        "{services}"
+    );
 
     // Delete: a volume with a snapshot is refused until the snapshot goes.
     let err = admin.fails(&["volume", "delete", "from-image"]);

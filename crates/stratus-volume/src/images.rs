@@ -158,16 +158,32 @@ impl ImageSource for RestImageSource {
                 r.status()
             )));
         }
-        let mut file = tokio::fs::File::create(dest).await?;
-        let mut hash = Sha512::new();
+        // The hash runs on its own thread beside the download, so checking costs no time when
+        // the network or the disk is the slower one; writes go out in 1 MiB pieces.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hash = Sha512::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hash.update(&chunk);
+            }
+            hash.finalize()
+        });
+        let mut file = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::create(dest).await?);
         let mut size = 0u64;
         while let Some(chunk) = r.chunk().await.map_err(|e| ImageFetchError::Transport(e.to_string()))? {
-            hash.update(&chunk);
             size += chunk.len() as u64;
             file.write_all(&chunk).await?;
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
         }
-        file.sync_all().await?;
-        let got = format!("{:x}", hash.finalize());
+        drop(tx);
+        // No fsync: the download is scratch, removed after conversion and swept after a crash.
+        file.flush().await?;
+        let hash = hasher
+            .await
+            .map_err(|e| ImageFetchError::Transport(format!("the hashing thread failed: {e}")))?;
+        let got = format!("{hash:x}");
         if size != image.size || image.os_hash_value.as_deref().is_some_and(|want| want != got) {
             return Err(ImageFetchError::Unusable(format!(
                 "Image {} arrived damaged: {size} bytes with SHA-512 {got}, expected {} bytes.",

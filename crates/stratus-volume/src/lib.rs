@@ -5,10 +5,10 @@
 //! gets "the block storage info": the attachment's `connection_info`, which for the file
 //! backend names a qcow2 or raw file on the host.
 //!
-//! So far this crate holds the volume status machine, the backends, and volumes' records and
-//! lifecycle (create, clone, extend, delete, crash repair); snapshots, attachments, volume
-//! types and the API come next. It must not know HTTP paths, and it never runs
-//! `qemu-img` on data it has not created or checked.
+//! It holds the volume status machine, the backends, and the records and lifecycles of
+//! volumes, snapshots, attachments, volume types and quotas, with crash repair at start. It
+//! must not know HTTP paths (`stratus-volume-api` does), and it never runs `qemu-img` on data
+//! it has not created or checked.
 
 mod attachments;
 pub mod backend;

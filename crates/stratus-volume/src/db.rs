@@ -738,7 +738,7 @@ pub(crate) async fn insert_snapshot_within_quota<E>(
         tx.rollback().await?;
         return Ok(Err(e));
     }
-    insert_snapshot(&mut *tx, s).await?;
+    insert_snapshot(&mut tx, s).await?;
     tx.commit().await?;
     Ok(Ok(()))
 }

@@ -365,7 +365,7 @@ impl VolumeService {
                     .create_from_snapshot(&id, s, size)
                     .await
                     .map_err(|e| e.to_string()),
-                (None, None, Some(i)) => svc.from_image(&id, i, &token, size).await,
+                (None, None, Some(i)) => svc.fill_from_image(&id, i, &token, size).await,
                 (None, None, None) => svc.inner.backend.create(&id, size).await.map_err(|e| e.to_string()),
             };
             let t = match &made {
@@ -384,7 +384,7 @@ impl VolumeService {
     }
 
     /// Downloads the image to the scratch directory and has the backend convert it.
-    async fn from_image(
+    async fn fill_from_image(
         &self,
         id: &str,
         image: &crate::images::ImageInfo,

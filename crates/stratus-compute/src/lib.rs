@@ -1,0 +1,14 @@
+//! The Compute service (Nova v2.1): the sizes guests come in (flavors), the keys they are
+//! given (keypairs), and, as the pipeline grows, instances and their provisioning.
+//!
+//! It must not know HTTP paths (`stratus-compute-api` does), and it never talks to another
+//! service's tables: images, networks and volumes are reached through their APIs.
+
+mod db;
+mod flavors;
+mod keypairs;
+pub mod model;
+mod service;
+
+pub use model::{Flavor, Keypair, NewFlavor};
+pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};

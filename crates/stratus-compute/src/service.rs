@@ -1,0 +1,96 @@
+//! The compute service's handle: its store, its policy and its configuration.
+
+use std::sync::Arc;
+
+use stratus_api::policy::Policy;
+use stratus_api::{AuthContext, Target};
+use stratus_store::{Db, Location};
+
+use crate::db;
+
+/// The service's errors, carrying Nova's meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeError {
+    #[error("{0}")]
+    NotFound(String),
+    /// Already exists, or in a state that forbids the action: Nova answers 409.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Denied(String),
+    /// Over a quota: Nova answers 403.
+    #[error("{0}")]
+    OverQuota(String),
+    #[error("compute records")]
+    Store(#[from] stratus_store::StoreError),
+}
+
+impl From<stratus_api::ApiError> for ComputeError {
+    fn from(e: stratus_api::ApiError) -> Self {
+        ComputeError::Denied(e.message)
+    }
+}
+
+pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone)]
+pub struct ComputeConfig {
+    /// Keypairs per user (Nova's `key_pairs` quota).
+    pub quota_key_pairs: i64,
+    /// Make Nova's m1.* flavors at the first start.
+    pub default_flavors: bool,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        ComputeConfig {
+            quota_key_pairs: 100,
+            default_flavors: true,
+        }
+    }
+}
+
+/// The default policy rules of the Compute service.
+pub const DEFAULT_POLICY: &str = include_str!("policy.yaml");
+
+#[derive(Clone)]
+pub struct ComputeService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cfg: ComputeConfig,
+    policy: Policy,
+}
+
+impl ComputeService {
+    pub async fn open(location: &Location, cfg: ComputeConfig, policy: Policy) -> Result<Self> {
+        let db = Db::open(location, "compute", &db::MIGRATOR).await?;
+        let svc = ComputeService {
+            inner: Arc::new(Inner { db, cfg, policy }),
+        };
+        if svc.inner.cfg.default_flavors {
+            svc.ensure_default_flavors().await?;
+        }
+        Ok(svc)
+    }
+
+    pub async fn close(&self) {
+        self.inner.db.close().await;
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn config(&self) -> &ComputeConfig {
+        &self.inner.cfg
+    }
+
+    pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, target: &Target) -> Result<()> {
+        Ok(self.inner.policy.enforce(action, caller, target)?)
+    }
+}

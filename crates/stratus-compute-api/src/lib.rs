@@ -1,1 +1,129 @@
-//! compute api
+//! Compute v2.1 over HTTP: Nova's paths, microversions, JSON shapes and faults.
+//!
+//! Handlers extract and authenticate, call one method of [`ComputeService`], and render; they
+//! cannot reach the records (private to `stratus-compute`), and they decide nothing about who
+//! may do what (the service checks policy and visibility).
+
+mod flavors;
+mod keypairs;
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use stratus_api::auth::{AuthState, TokenValidator};
+use stratus_api::microversion::{Microversion, Range};
+use stratus_api::{ApiError, ErrorKind, FaultStyle};
+use stratus_compute::{ComputeError, ComputeService};
+
+/// The microversions spoken here, in both of Nova's headers. 2.61 is the newest whose every
+/// change to the resources served here is honoured (flavor descriptions at 2.55, extra specs in
+/// flavors at 2.61, keypair types at 2.2, other users' keypairs at 2.10, keypair pages at 2.35).
+pub const MICROVERSIONS: Range = Range {
+    service: "compute",
+    legacy_header: Some("x-openstack-nova-api-version"),
+    min: Microversion::new(2, 1),
+    max: Microversion::new(2, 61),
+};
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct ApiState {
+    pub svc: ComputeService,
+    /// `http://host:port/compute/v2.1`, for links.
+    pub base: Arc<str>,
+}
+
+pub(crate) type Out = Result<Response, ApiError>;
+
+/// The service's errors as Nova answers them.
+pub(crate) fn fail(e: ComputeError) -> ApiError {
+    match e {
+        ComputeError::NotFound(m) => ApiError::not_found(m),
+        ComputeError::Conflict(m) => ApiError::conflict(m),
+        ComputeError::Invalid(m) => ApiError::bad_request(m),
+        ComputeError::Denied(m) => ApiError::forbidden(m),
+        // Nova answers quota failures with 403.
+        ComputeError::OverQuota(m) => ApiError::new(ErrorKind::Forbidden, m),
+        e @ ComputeError::Store(_) => ApiError::internal(&e),
+    }
+}
+
+pub(crate) fn reply(status: StatusCode, v: Value) -> Response {
+    (status, Json(v)).into_response()
+}
+
+fn version_doc(s: &ApiState) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": MICROVERSIONS.max.to_string(),
+        "min_version": MICROVERSIONS.min.to_string(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{}/", s.base)}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1"}],
+    })
+}
+
+async fn versions(State(s): State<ApiState>) -> Json<Value> {
+    Json(json!({ "versions": [version_doc(&s)] }))
+}
+
+async fn version(State(s): State<ApiState>) -> Json<Value> {
+    Json(json!({ "version": version_doc(&s) }))
+}
+
+/// The router mounted at `/compute`.
+pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_url: &str) -> Router {
+    let public_url = public_url.trim_end_matches('/');
+    let state = ApiState {
+        svc,
+        base: format!("{public_url}/compute/v2.1").into(),
+    };
+    let auth = AuthState {
+        validator,
+        identity_uri: format!("{public_url}/identity/v3").into(),
+    };
+    use flavors::*;
+    use keypairs::*;
+    let protected = Router::new()
+        .route("/flavors", get(list_flavors).post(create_flavor))
+        .route("/flavors/detail", get(list_flavors_detail))
+        .route(
+            "/flavors/{id}",
+            get(show_flavor).put(update_flavor).delete(delete_flavor),
+        )
+        .route("/flavors/{id}/action", post(flavor_action))
+        .route("/flavors/{id}/os-flavor-access", get(show_flavor_access))
+        .route(
+            "/flavors/{id}/os-extra_specs",
+            get(list_extra_specs).post(create_extra_specs),
+        )
+        .route(
+            "/flavors/{id}/os-extra_specs/{key}",
+            get(show_extra_spec).put(put_extra_spec).delete(delete_extra_spec),
+        )
+        .route("/os-keypairs", get(list_keypairs).post(create_keypair))
+        .route("/os-keypairs/{name}", get(show_keypair).delete(delete_keypair))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            stratus_api::auth::middleware,
+        ));
+    let v21 = Router::new().route("/", get(version)).merge(protected);
+    Router::new()
+        .route("/", get(versions))
+        .nest("/v2.1", v21)
+        .fallback(stratus_api::error::not_found_fallback)
+        .layer(axum::middleware::from_fn(|req, next| {
+            stratus_api::microversion::layer(MICROVERSIONS, req, next)
+        }))
+        .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        .layer(axum::middleware::from_fn(|req, next| {
+            stratus_api::error::render_faults(FaultStyle::Compute, req, next)
+        }))
+        .with_state(state)
+}

@@ -115,6 +115,9 @@ pub struct UpArgs {
     /// The dnsmasq the Linux dataplane runs. [default: /usr/sbin/dnsmasq]
     #[arg(long, env = "STRATUS_DNSMASQ")]
     pub dnsmasq: Option<PathBuf>,
+    /// A policy file whose rules replace the Compute service's defaults of the same name.
+    #[arg(long, env = "STRATUS_COMPUTE_POLICY_FILE")]
+    pub compute_policy_file: Option<PathBuf>,
     /// A policy file whose rules replace the Block Storage service's defaults of the same name.
     #[arg(long, env = "STRATUS_VOLUME_POLICY_FILE")]
     pub volume_policy_file: Option<PathBuf>,
@@ -181,6 +184,7 @@ impl UpArgs {
             network_dataplane: None,
             dnsmasq: None,
             volume_policy_file: None,
+            compute_policy_file: None,
             volume_format: None,
             volume_quota_volumes: None,
             volume_quota_snapshots: None,

@@ -35,6 +35,7 @@ struct FileConfig {
     network_dataplane: Option<String>,
     dnsmasq: Option<PathBuf>,
     volume_policy_file: Option<PathBuf>,
+    compute_policy_file: Option<PathBuf>,
     volume_format: Option<String>,
     volume_quota_volumes: Option<i64>,
     volume_quota_snapshots: Option<i64>,
@@ -70,6 +71,7 @@ pub struct Config {
     pub network_dataplane: String,
     pub dnsmasq: PathBuf,
     pub volume_policy_file: Option<PathBuf>,
+    pub compute_policy_file: Option<PathBuf>,
     pub volume_format: stratus_volume::VolumeFormat,
     pub volume_quota_volumes: i64,
     pub volume_quota_snapshots: i64,
@@ -173,6 +175,7 @@ impl Config {
             )?,
             dnsmasq,
             volume_policy_file: args.volume_policy_file.clone().or(file.volume_policy_file),
+            compute_policy_file: args.compute_policy_file.clone().or(file.compute_policy_file),
             volume_format: match args
                 .volume_format
                 .clone()

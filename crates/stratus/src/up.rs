@@ -7,6 +7,7 @@ use axum::Router;
 use base64::Engine;
 use std::sync::Arc;
 use stratus_api::policy::Policy;
+use stratus_compute::{ComputeConfig, ComputeService};
 use stratus_identity::{Bootstrap, CatalogService, IdentityConfig, IdentityService};
 use stratus_image::{ImageConfig, ImageService};
 use stratus_network::{NetworkConfig, NetworkService};
@@ -45,6 +46,11 @@ fn catalog(public_url: &str) -> Vec<CatalogService> {
             service_type: "network".into(),
             name: "neutron".into(),
             url: format!("{public_url}/network"),
+        },
+        CatalogService {
+            service_type: "compute".into(),
+            name: "nova".into(),
+            url: format!("{public_url}/compute/v2.1"),
         },
         // Cinder's current type and the older one clients still look for.
         CatalogService {
@@ -138,6 +144,15 @@ pub async fn open_volume(cfg: &Config) -> anyhow::Result<VolumeService> {
     Ok(svc)
 }
 
+pub async fn open_compute(cfg: &Config) -> anyhow::Result<ComputeService> {
+    let location = Location::parse(&cfg.database)?;
+    let policy = Policy::load(stratus_compute::DEFAULT_POLICY, cfg.compute_policy_file.as_deref())
+        .context("loading the compute policy")?;
+    ComputeService::open(&location, ComputeConfig::default(), policy)
+        .await
+        .context("opening the compute service")
+}
+
 /// The services of one process.
 #[derive(Clone)]
 pub struct Services {
@@ -145,6 +160,7 @@ pub struct Services {
     pub image: ImageService,
     pub network: NetworkService,
     pub volume: VolumeService,
+    pub compute: ComputeService,
 }
 
 /// The whole HTTP surface, with the conventions every service shares.
@@ -165,7 +181,11 @@ pub fn app(services: Services, cfg: &Config) -> Router {
         )
         .nest(
             "/volume",
-            stratus_volume_api::router(services.volume, validator, &cfg.public_url, &host_name()),
+            stratus_volume_api::router(services.volume, validator.clone(), &cfg.public_url, &host_name()),
+        )
+        .nest(
+            "/compute",
+            stratus_compute_api::router(services.compute, validator, &cfg.public_url),
         )
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_body_size))
@@ -185,6 +205,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let image = open_image(&cfg).await?;
     let network = open_network(&cfg).await?;
     let volume = open_volume(&cfg).await?;
+    let compute = open_compute(&cfg).await?;
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
@@ -227,6 +248,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 image: image.clone(),
                 network: network.clone(),
                 volume: volume.clone(),
+                compute: compute.clone(),
             },
             &cfg,
         ),
@@ -242,6 +264,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     image.close().await;
     network.close().await;
     volume.close().await;
+    compute.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ mod db;
 mod flavors;
 mod keypairs;
 pub mod model;
+pub mod scheduler;
 mod service;
 
 pub use model::{Flavor, Keypair, NewFlavor};

@@ -6,6 +6,7 @@
 
 mod db;
 mod flavors;
+mod instances_db;
 mod keypairs;
 pub mod model;
 pub mod scheduler;

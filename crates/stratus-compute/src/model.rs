@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// A size of guest: memory, vCPUs and disks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Flavor {
     pub id: String,
     pub name: String,
@@ -47,4 +47,122 @@ pub struct Keypair {
     /// MD5 of the key, colon-separated hex, as Nova shows it.
     pub fingerprint: String,
     pub created_at: i64,
+}
+
+/// The networks a server asked for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestedNetworks {
+    /// No network at all.
+    None,
+    /// The project's network, when it has exactly one usable network.
+    Auto,
+    List(Vec<NetworkRequest>),
+}
+
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NetworkRequest {
+    pub network_id: Option<String>,
+    pub port_id: Option<String>,
+    pub fixed_ip: Option<String>,
+}
+
+/// One address of a server, from its port.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Address {
+    pub addr: String,
+    pub version: u8,
+    pub mac: String,
+    pub port_id: String,
+}
+
+/// Why a server is in error, as Nova shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fault {
+    pub code: u16,
+    pub message: String,
+    pub details: String,
+    pub created: i64,
+}
+
+/// A server: the record the API writes and the pipeline moves through its states.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub flavor: Flavor,
+    pub image_id: Option<String>,
+    pub host: Option<String>,
+    /// building, active, stopped, paused, error, deleted
+    pub vm_state: String,
+    /// scheduling, networking, block_device_mapping, spawning, powering-off, ...
+    pub task_state: Option<String>,
+    /// Nova's power state numbers (0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN).
+    pub power_state: i64,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub key_data: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub config_drive: bool,
+    pub requested_networks: RequestedNetworks,
+    /// Network name to its addresses.
+    pub addresses: BTreeMap<String, Vec<Address>>,
+    /// Ports the pipeline made for this server (and deletes with it).
+    pub ports: Vec<String>,
+    pub fault: Option<Fault>,
+    pub locked: bool,
+    pub attempts: Vec<String>,
+    pub alternates: Vec<String>,
+    pub claimed: bool,
+    pub task_deadline: Option<i64>,
+    pub launched_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A step of what was done to a server (`os-instance-actions`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceAction {
+    pub instance_id: String,
+    pub request_id: String,
+    pub action: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub start_time: i64,
+    pub finish_time: Option<i64>,
+    pub message: Option<String>,
+    pub events: Vec<ActionEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActionEvent {
+    pub event: String,
+    pub start_time: i64,
+    pub finish_time: Option<i64>,
+    /// Success or Error, once finished.
+    pub result: Option<String>,
+    pub host: Option<String>,
+    pub details: Option<String>,
+}
+
+/// A compute host as the scheduler and the admin APIs see it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ComputeNode {
+    pub host: String,
+    pub service_id: String,
+    pub availability_zone: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+    pub vcpus_used: i64,
+    pub memory_mb_used: i64,
+    pub disk_gb_used: i64,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub heartbeat_at: i64,
 }

@@ -38,6 +38,9 @@ pub enum StoreError {
     },
     #[error("invalid database location '{0}': use sqlite://DIR or postgres://...")]
     Location(String),
+    /// A stored record could not be read back (a JSON column that does not parse).
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -1,0 +1,551 @@
+//! The SQL of instances, their actions, compute nodes and claims.
+
+use std::collections::BTreeMap;
+
+use sqlx::FromRow;
+use stratus_store::{now_micros, Db, Result};
+
+use crate::model::{ActionEvent, ComputeNode, Instance, InstanceAction};
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+const COLS: &str = "id, name, project_id, user_id, flavor, vcpus, memory_mb, root_gb, image_id, host, vm_state, \
+     task_state, power_state, availability_zone, key_name, key_data, user_data, metadata, config_drive, \
+     requested_networks, addresses, ports, fault, locked, attempts, alternates, claimed, task_deadline, \
+     launched_at, created_at, updated_at";
+
+#[derive(FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    project_id: String,
+    user_id: String,
+    flavor: String,
+    image_id: Option<String>,
+    host: Option<String>,
+    vm_state: String,
+    task_state: Option<String>,
+    power_state: i64,
+    availability_zone: Option<String>,
+    key_name: Option<String>,
+    key_data: Option<String>,
+    user_data: Option<String>,
+    metadata: String,
+    config_drive: i64,
+    requested_networks: String,
+    addresses: String,
+    ports: String,
+    fault: Option<String>,
+    locked: i64,
+    attempts: String,
+    alternates: String,
+    claimed: i64,
+    task_deadline: Option<i64>,
+    launched_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Instance {
+    type Error = stratus_store::StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        let bad = |what: &str, e: serde_json::Error| {
+            stratus_store::StoreError::Corrupt(format!("instance {} {what}: {e}", r.id))
+        };
+        Ok(Instance {
+            flavor: serde_json::from_str(&r.flavor).map_err(|e| bad("flavor", e))?,
+            requested_networks: serde_json::from_str(&r.requested_networks).map_err(|e| bad("networks", e))?,
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
+            addresses: serde_json::from_str(&r.addresses).unwrap_or_default(),
+            ports: serde_json::from_str(&r.ports).unwrap_or_default(),
+            fault: r.fault.as_deref().and_then(|f| serde_json::from_str(f).ok()),
+            attempts: serde_json::from_str(&r.attempts).unwrap_or_default(),
+            alternates: serde_json::from_str(&r.alternates).unwrap_or_default(),
+            id: r.id.clone(),
+            name: r.name.clone(),
+            project_id: r.project_id.clone(),
+            user_id: r.user_id.clone(),
+            image_id: r.image_id.clone(),
+            host: r.host.clone(),
+            vm_state: r.vm_state.clone(),
+            task_state: r.task_state.clone(),
+            power_state: r.power_state,
+            availability_zone: r.availability_zone.clone(),
+            key_name: r.key_name.clone(),
+            key_data: r.key_data.clone(),
+            user_data: r.user_data.clone(),
+            config_drive: r.config_drive != 0,
+            locked: r.locked != 0,
+            claimed: r.claimed != 0,
+            task_deadline: r.task_deadline,
+            launched_at: r.launched_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// What a project's live instances use, for quotas.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Usage {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+}
+
+/// Inserts an instance and its `create` action if `check` accepts the project's usage, under
+/// the project's quota lock.
+pub(crate) async fn insert_within_quota<E>(
+    db: &Db,
+    i: &Instance,
+    request_id: &str,
+    check: impl FnOnce(Usage) -> std::result::Result<(), E>,
+) -> Result<std::result::Result<(), E>> {
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
+         ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
+    )
+    .bind(format!("project:{}", i.project_id))
+    .execute(&mut *tx)
+    .await?;
+    let (instances, cores, ram): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT) FROM instances \
+         WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(&i.project_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Err(e) = check(Usage {
+        instances,
+        cores: cores.unwrap_or(0),
+        ram: ram.unwrap_or(0),
+    }) {
+        tx.rollback().await?;
+        return Ok(Err(e));
+    }
+    sqlx::query(&format!(
+        "INSERT INTO instances ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+    ))
+    .bind(&i.id)
+    .bind(&i.name)
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(json(&i.flavor))
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.memory_mb)
+    .bind(i.flavor.root_gb)
+    .bind(&i.image_id)
+    .bind(&i.host)
+    .bind(&i.vm_state)
+    .bind(&i.task_state)
+    .bind(i.power_state)
+    .bind(&i.availability_zone)
+    .bind(&i.key_name)
+    .bind(&i.key_data)
+    .bind(&i.user_data)
+    .bind(json(&i.metadata))
+    .bind(i.config_drive as i64)
+    .bind(json(&i.requested_networks))
+    .bind(json(&i.addresses))
+    .bind(json(&i.ports))
+    .bind(i.fault.as_ref().map(json))
+    .bind(i.locked as i64)
+    .bind(json(&i.attempts))
+    .bind(json(&i.alternates))
+    .bind(i.claimed as i64)
+    .bind(i.task_deadline)
+    .bind(i.launched_at)
+    .bind(i.created_at)
+    .bind(i.updated_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO instance_actions (instance_id, request_id, action, project_id, user_id, start_time) \
+         VALUES ($1, $2, 'create', $3, $4, $5)",
+    )
+    .bind(&i.id)
+    .bind(request_id)
+    .bind(&i.project_id)
+    .bind(&i.user_id)
+    .bind(i.created_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
+    match sqlx::query_as::<_, Row>(&format!("SELECT {COLS} FROM instances WHERE id = $1 AND deleted = 0"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+    {
+        Some(r) => Ok(Some(r.try_into()?)),
+        None => Ok(None),
+    }
+}
+
+/// Live instances, of one project or all, newest first.
+pub(crate) async fn list(db: &Db, project: Option<&str>, host: Option<&str>) -> Result<Vec<Instance>> {
+    let mut f = stratus_store::sql::Filters::new();
+    f.clause("deleted = 0").eq("project_id", project).eq("host", host);
+    let sql = format!(
+        "SELECT {COLS} FROM instances{} ORDER BY created_at DESC, id DESC",
+        f.sql()
+    );
+    let rows: Vec<Row> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
+/// Writes the changeable fields of `i` if its task state is still `expected` (None: any).
+/// False when another writer moved it first.
+pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) -> Result<bool> {
+    let mut sql = String::from(
+        "UPDATE instances SET name = $1, host = $2, vm_state = $3, task_state = $4, power_state = $5, \
+         metadata = $6, addresses = $7, ports = $8, fault = $9, locked = $10, attempts = $11, alternates = $12, \
+         task_deadline = $13, launched_at = $14, updated_at = $15, availability_zone = $16 WHERE id = $17 AND deleted = 0",
+    );
+    if expected.is_some() {
+        sql.push_str(" AND COALESCE(task_state, '') = $18");
+    }
+    let mut q = sqlx::query(&sql)
+        .bind(&i.name)
+        .bind(&i.host)
+        .bind(&i.vm_state)
+        .bind(&i.task_state)
+        .bind(i.power_state)
+        .bind(json(&i.metadata))
+        .bind(json(&i.addresses))
+        .bind(json(&i.ports))
+        .bind(i.fault.as_ref().map(json))
+        .bind(i.locked as i64)
+        .bind(json(&i.attempts))
+        .bind(json(&i.alternates))
+        .bind(i.task_deadline)
+        .bind(i.launched_at)
+        .bind(now_micros())
+        .bind(&i.availability_zone)
+        .bind(&i.id);
+    if let Some(e) = expected {
+        q = q.bind(e.unwrap_or("").to_owned());
+    }
+    Ok(q.execute(&db.pool).await?.rows_affected() > 0)
+}
+
+/// Marks an instance deleted, releasing its claim in the same transaction.
+pub(crate) async fn mark_deleted(db: &Db, i: &Instance) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    let released = sqlx::query("UPDATE instances SET claimed = 0 WHERE id = $1 AND claimed = 1")
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await?;
+    if released.rows_affected() > 0 {
+        if let Some(h) = &i.host {
+            release_on(&mut tx, h, i).await?;
+        }
+    }
+    sqlx::query(
+        "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now_micros())
+    .bind(&i.id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn release_on(tx: &mut sqlx::Transaction<'_, sqlx::Any>, host: &str, i: &Instance) -> Result<()> {
+    sqlx::query(
+        "UPDATE compute_nodes SET vcpus_used = vcpus_used - $1, memory_mb_used = memory_mb_used - $2, \
+         disk_gb_used = disk_gb_used - $3 WHERE host = $4",
+    )
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.memory_mb)
+    .bind(i.flavor.root_gb)
+    .bind(host)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Claims the instance's resources on `host` unless that would pass the host's capacity
+/// times the ratios; records the host on the instance in the same transaction.
+pub(crate) async fn claim(db: &Db, i: &Instance, host: &str, ratios: &crate::scheduler::Ratios) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    let r = sqlx::query(
+        "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
+         disk_gb_used = disk_gb_used + $3 WHERE host = $4 AND enabled = 1 \
+         AND vcpus_used + $1 <= vcpus * $5 AND memory_mb_used + $2 <= memory_mb * $6 AND disk_gb_used + $3 <= disk_gb * $7",
+    )
+    .bind(i.flavor.vcpus)
+    .bind(i.flavor.memory_mb)
+    .bind(i.flavor.root_gb)
+    .bind(host)
+    .bind(ratios.cpu)
+    .bind(ratios.ram)
+    .bind(ratios.disk)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let r = sqlx::query("UPDATE instances SET claimed = 1, host = $1 WHERE id = $2 AND claimed = 0 AND deleted = 0")
+        .bind(host)
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await?;
+    if r.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Gives back an instance's claim, once.
+pub(crate) async fn release(db: &Db, i: &Instance) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    let released = sqlx::query("UPDATE instances SET claimed = 0 WHERE id = $1 AND claimed = 1")
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await?;
+    if released.rows_affected() > 0 {
+        if let Some(h) = &i.host {
+            release_on(&mut tx, h, i).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- actions
+
+pub(crate) async fn start_action(db: &Db, i: &Instance, request_id: &str, action: &str, user_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO instance_actions (instance_id, request_id, action, project_id, user_id, start_time) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (instance_id, request_id) DO NOTHING",
+    )
+    .bind(&i.id)
+    .bind(request_id)
+    .bind(action)
+    .bind(&i.project_id)
+    .bind(user_id)
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn finish_action(db: &Db, instance: &str, request_id: &str, message: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE instance_actions SET finish_time = $1, message = COALESCE($2, message) WHERE instance_id = $3 AND request_id = $4")
+        .bind(now_micros())
+        .bind(message)
+        .bind(instance)
+        .bind(request_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn start_event(
+    db: &Db,
+    instance: &str,
+    request_id: &str,
+    event: &str,
+    host: Option<&str>,
+) -> Result<()> {
+    let seq: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM instance_action_events WHERE instance_id = $1 AND request_id = $2",
+    )
+    .bind(instance)
+    .bind(request_id)
+    .fetch_one(&db.pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO instance_action_events (instance_id, request_id, event, seq, start_time, host) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(instance)
+    .bind(request_id)
+    .bind(event)
+    .bind(seq)
+    .bind(now_micros())
+    .bind(host)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn finish_event(
+    db: &Db,
+    instance: &str,
+    request_id: &str,
+    event: &str,
+    ok: bool,
+    details: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE instance_action_events SET finish_time = $1, result = $2, details = $3 \
+         WHERE instance_id = $4 AND request_id = $5 AND event = $6 AND finish_time IS NULL",
+    )
+    .bind(now_micros())
+    .bind(if ok { "Success" } else { "Error" })
+    .bind(details)
+    .bind(instance)
+    .bind(request_id)
+    .bind(event)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(FromRow)]
+struct ActionRow {
+    instance_id: String,
+    request_id: String,
+    action: String,
+    project_id: String,
+    user_id: String,
+    start_time: i64,
+    finish_time: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    request_id: String,
+    event: String,
+    start_time: i64,
+    finish_time: Option<i64>,
+    result: Option<String>,
+    host: Option<String>,
+    details: Option<String>,
+}
+
+pub(crate) async fn actions(db: &Db, instance: &str) -> Result<Vec<InstanceAction>> {
+    let rows: Vec<ActionRow> = sqlx::query_as(
+        "SELECT instance_id, request_id, action, project_id, user_id, start_time, finish_time, message \
+         FROM instance_actions WHERE instance_id = $1 ORDER BY start_time DESC",
+    )
+    .bind(instance)
+    .fetch_all(&db.pool)
+    .await?;
+    let events: Vec<EventRow> = sqlx::query_as(
+        "SELECT request_id, event, start_time, finish_time, result, host, details FROM instance_action_events \
+         WHERE instance_id = $1 ORDER BY seq",
+    )
+    .bind(instance)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut by_req: BTreeMap<String, Vec<ActionEvent>> = BTreeMap::new();
+    for e in events {
+        by_req.entry(e.request_id).or_default().push(ActionEvent {
+            event: e.event,
+            start_time: e.start_time,
+            finish_time: e.finish_time,
+            result: e.result,
+            host: e.host,
+            details: e.details,
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| InstanceAction {
+            events: by_req.remove(&r.request_id).unwrap_or_default(),
+            instance_id: r.instance_id,
+            request_id: r.request_id,
+            action: r.action,
+            project_id: r.project_id,
+            user_id: r.user_id,
+            start_time: r.start_time,
+            finish_time: r.finish_time,
+            message: r.message,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- compute nodes
+
+const NODE_COLS: &str = "host, service_id, availability_zone, hypervisor_type, hypervisor_version, vcpus, memory_mb, \
+     disk_gb, vcpus_used, memory_mb_used, disk_gb_used, enabled, disabled_reason, heartbeat_at";
+
+#[derive(FromRow)]
+struct NodeRow {
+    host: String,
+    service_id: String,
+    availability_zone: String,
+    hypervisor_type: String,
+    hypervisor_version: i64,
+    vcpus: i64,
+    memory_mb: i64,
+    disk_gb: i64,
+    vcpus_used: i64,
+    memory_mb_used: i64,
+    disk_gb_used: i64,
+    enabled: i64,
+    disabled_reason: Option<String>,
+    heartbeat_at: i64,
+}
+
+impl From<NodeRow> for ComputeNode {
+    fn from(r: NodeRow) -> Self {
+        ComputeNode {
+            host: r.host,
+            service_id: r.service_id,
+            availability_zone: r.availability_zone,
+            hypervisor_type: r.hypervisor_type,
+            hypervisor_version: r.hypervisor_version,
+            vcpus: r.vcpus,
+            memory_mb: r.memory_mb,
+            disk_gb: r.disk_gb,
+            vcpus_used: r.vcpus_used,
+            memory_mb_used: r.memory_mb_used,
+            disk_gb_used: r.disk_gb_used,
+            enabled: r.enabled != 0,
+            disabled_reason: r.disabled_reason,
+            heartbeat_at: r.heartbeat_at,
+        }
+    }
+}
+
+/// Registers a host or refreshes its resources and heartbeat; usage stays as claimed.
+pub(crate) async fn report_node(db: &Db, n: &ComputeNode) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO compute_nodes ({NODE_COLS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, 1, NULL, $9, $9) \
+         ON CONFLICT (host) DO UPDATE SET availability_zone = $3, hypervisor_type = $4, hypervisor_version = $5, \
+         vcpus = $6, memory_mb = $7, disk_gb = $8, heartbeat_at = $9"
+    ))
+    .bind(&n.host)
+    .bind(&n.service_id)
+    .bind(&n.availability_zone)
+    .bind(&n.hypervisor_type)
+    .bind(n.hypervisor_version)
+    .bind(n.vcpus)
+    .bind(n.memory_mb)
+    .bind(n.disk_gb)
+    .bind(n.heartbeat_at)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn nodes(db: &Db) -> Result<Vec<ComputeNode>> {
+    let rows: Vec<NodeRow> = sqlx::query_as(&format!("SELECT {NODE_COLS} FROM compute_nodes ORDER BY host"))
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn quota_overrides(db: &Db, project: &str) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT resource, hard_limit FROM compute_quotas WHERE project_id = $1")
+            .bind(project)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}

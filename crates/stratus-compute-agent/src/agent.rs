@@ -1,0 +1,519 @@
+//! The agent of one compute host: it builds guests the conductor sends it, step by step, each
+//! step an instance action event, undoing what it did when a step fails.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use stratus_bus::{Bus, BusError, Context, Endpoint, Listener, RemoteError};
+use stratus_virt::{Driver, GuestSpec, Nic, PowerState};
+
+use crate::clients::{Port, Rest};
+use crate::rpc::*;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub host: String,
+    pub availability_zone: String,
+    /// Where the Image and Network APIs are (`http://host:port`).
+    pub public_url: String,
+    pub heartbeat: Duration,
+    /// How long a conductor call may take.
+    pub call_timeout: Duration,
+}
+
+struct Inner {
+    cfg: AgentConfig,
+    bus: Bus,
+    driver: Arc<dyn Driver>,
+    rest: Rest,
+}
+
+/// A running agent; dropping it stops listening and heartbeating (guests keep running).
+pub struct Agent {
+    _listener: Listener,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+fn remote(e: impl std::fmt::Display) -> RemoteError {
+    RemoteError::new("ComputeError", e.to_string())
+}
+
+impl Agent {
+    /// Registers the host with the conductor, repairs what a restart interrupted, and serves
+    /// `compute.<host>`.
+    pub async fn start(cfg: AgentConfig, bus: Bus, driver: Arc<dyn Driver>) -> Result<Agent, BusError> {
+        let inner = Arc::new(Inner {
+            rest: Rest::new(&cfg.public_url),
+            cfg,
+            bus,
+            driver,
+        });
+        inner.report().await?;
+        let listener = inner
+            .bus
+            .serve(&compute_topic(&inner.cfg.host), Arc::new(Served(inner.clone())))
+            .await?;
+        inner.reconcile().await;
+        let hb = inner.clone();
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(hb.cfg.heartbeat).await;
+                if let Err(e) = hb.report().await {
+                    tracing::warn!(host = %hb.cfg.host, error = %e, "reporting to the conductor failed");
+                }
+            }
+        });
+        tracing::info!(host = %inner.cfg.host, driver = inner.driver.name(), "compute agent started");
+        Ok(Agent {
+            _listener: listener,
+            heartbeat,
+        })
+    }
+}
+
+fn system_context() -> Context {
+    Context {
+        request_id: format!("req-{}", uuid::Uuid::new_v4()),
+        user_id: String::new(),
+        project_id: None,
+        roles: vec!["service".into()],
+        token: None,
+    }
+}
+
+impl Inner {
+    async fn conductor<A: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        ctx: &Context,
+        method: &str,
+        args: &A,
+    ) -> Result<R, BusError> {
+        self.bus
+            .call(CONDUCTOR, method, VERSION, ctx, args, self.cfg.call_timeout)
+            .await
+    }
+
+    async fn report(&self) -> Result<(), BusError> {
+        let r = self
+            .driver
+            .host_resources()
+            .await
+            .map_err(|e| BusError::Transport(e.to_string()))?;
+        let report = NodeReport {
+            host: self.cfg.host.clone(),
+            availability_zone: self.cfg.availability_zone.clone(),
+            hypervisor_type: r.hypervisor_type,
+            hypervisor_version: r.hypervisor_version as i64,
+            vcpus: r.vcpus as i64,
+            memory_mb: r.memory_mb as i64,
+            disk_gb: r.disk_gb as i64,
+        };
+        self.conductor::<_, Value>(&system_context(), "report_node", &report)
+            .await?;
+        Ok(())
+    }
+
+    async fn update(&self, ctx: &Context, u: InstanceUpdate) -> Result<(), BusError> {
+        self.conductor::<_, Value>(ctx, "instance_update", &u).await.map(|_| ())
+    }
+
+    async fn event_start(&self, ctx: &Context, r: &InstanceRef, event: &str) {
+        let e = EventStart {
+            instance_id: r.instance_id.clone(),
+            request_id: r.request_id.clone(),
+            event: event.into(),
+            host: self.cfg.host.clone(),
+        };
+        if let Err(err) = self.conductor::<_, Value>(ctx, "event_start", &e).await {
+            tracing::warn!(error = %err, event, "recording an event failed");
+        }
+    }
+
+    async fn event_finish(&self, ctx: &Context, r: &InstanceRef, event: &str, result: &Result<(), String>) {
+        let e = EventFinish {
+            instance_id: r.instance_id.clone(),
+            request_id: r.request_id.clone(),
+            event: event.into(),
+            ok: result.is_ok(),
+            details: result.as_ref().err().cloned(),
+        };
+        if let Err(err) = self.conductor::<_, Value>(ctx, "event_finish", &e).await {
+            tracing::warn!(error = %err, event, "recording an event failed");
+        }
+    }
+
+    fn task(&self, id: &str, task: &str, from: Option<&str>) -> InstanceUpdate {
+        InstanceUpdate {
+            instance_id: id.into(),
+            task_state: Some(Some(task.into())),
+            expected_task_state: Some(from.map(str::to_owned)),
+            ..Default::default()
+        }
+    }
+
+    /// The seed's last steps: allocate the network, map the block devices, spawn.
+    async fn build(&self, ctx: &Context, r: &InstanceRef) -> Result<(), RemoteError> {
+        let info: BuildInfo = self.conductor(ctx, "instance_get", r).await.map_err(remote)?;
+        if info.vm_state != "building" {
+            tracing::info!(instance = %r.instance_id, state = %info.vm_state, "not building any more; nothing to do");
+            return Ok(());
+        }
+        let token = ctx.token.clone().unwrap_or_default();
+        let mut made: Vec<Port> = Vec::new();
+        let mut bound: Vec<Port> = Vec::new();
+        let result: Result<(), String> = async {
+            // networking
+            self.update(ctx, self.task(&r.instance_id, "networking", None))
+                .await
+                .map_err(|e| e.to_string())?;
+            self.event_start(ctx, r, "compute_allocate_network").await;
+            let net = self.allocate_network(&token, &info, &mut made, &mut bound).await;
+            self.event_finish(
+                ctx,
+                r,
+                "compute_allocate_network",
+                &net.as_ref().map(|_| ()).map_err(Clone::clone),
+            )
+            .await;
+            let addresses = net?;
+            let ports: Vec<String> = made.iter().map(|p| p.id.clone()).collect();
+            let u = InstanceUpdate {
+                addresses: Some(addresses),
+                ports: Some(ports),
+                ..self.task(&r.instance_id, "block_device_mapping", Some("networking"))
+            };
+            self.update(ctx, u).await.map_err(|e| e.to_string())?;
+            // block devices: volumes are attached through the Volume API's attachments
+            self.event_start(ctx, r, "compute_block_device_mapping").await;
+            self.event_finish(ctx, r, "compute_block_device_mapping", &Ok(())).await;
+            // spawn
+            self.update(ctx, self.task(&r.instance_id, "spawning", Some("block_device_mapping")))
+                .await
+                .map_err(|e| e.to_string())?;
+            self.event_start(ctx, r, "compute_spawn").await;
+            let spec = GuestSpec {
+                uuid: info.instance_id.clone(),
+                name: info.name.clone(),
+                vcpus: info.vcpus as u32,
+                memory_mb: info.memory_mb as u64,
+                root_gb: info.root_gb as u64,
+                image_path: None,
+                nics: made
+                    .iter()
+                    .chain(bound.iter())
+                    .map(|p| Nic {
+                        port_id: p.id.clone(),
+                        mac: p.mac.clone(),
+                        network_id: p.network_id.clone(),
+                        tap: None,
+                    })
+                    .collect(),
+                volumes: vec![],
+                user_data: info.user_data.clone(),
+                metadata: info.metadata.clone(),
+                config_drive: info.config_drive,
+            };
+            let spawned = self.driver.spawn(&spec).await.map_err(|e| e.to_string());
+            self.event_finish(ctx, r, "compute_spawn", &spawned).await;
+            spawned?;
+            let done = InstanceUpdate {
+                instance_id: r.instance_id.clone(),
+                vm_state: Some("active".into()),
+                task_state: Some(None),
+                power_state: Some(PowerState::Running.code() as i64),
+                launched: true,
+                expected_task_state: Some(Some("spawning".into())),
+                ..Default::default()
+            };
+            self.update(ctx, done).await.map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(reason) = result {
+            tracing::warn!(instance = %r.instance_id, host = %self.cfg.host, %reason, "build failed; undoing it");
+            self.undo(&token, &r.instance_id, &made, &bound).await;
+            let resched = Reschedule {
+                instance_id: r.instance_id.clone(),
+                request_id: r.request_id.clone(),
+                host: self.cfg.host.clone(),
+                reason,
+            };
+            self.conductor::<_, Value>(ctx, "reschedule", &resched)
+                .await
+                .map_err(remote)?;
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, token: &str, id: &str, made: &[Port], bound: &[Port]) {
+        if let Err(e) = self.driver.destroy(id).await {
+            tracing::warn!(instance = %id, error = %e, "removing the guest failed");
+        }
+        for p in made {
+            if let Err(e) = self.rest.delete_port(token, &p.id).await {
+                tracing::warn!(port = %p.id, error = %e, "deleting a port failed");
+            }
+        }
+        for p in bound {
+            if let Err(e) = self.rest.unbind_port(token, &p.id).await {
+                tracing::warn!(port = %p.id, error = %e, "unbinding a port failed");
+            }
+        }
+    }
+
+    /// Makes or binds the instance's ports; returns its addresses by network name.
+    async fn allocate_network(
+        &self,
+        token: &str,
+        info: &BuildInfo,
+        made: &mut Vec<Port>,
+        bound: &mut Vec<Port>,
+    ) -> Result<Value, String> {
+        #[derive(Deserialize)]
+        struct Req {
+            network_id: Option<String>,
+            port_id: Option<String>,
+            fixed_ip: Option<String>,
+        }
+        let reqs: Vec<Req> = match &info.requested_networks {
+            Value::Array(_) => serde_json::from_value(info.requested_networks.clone()).map_err(|e| e.to_string())?,
+            _ => vec![],
+        };
+        let mut addresses = serde_json::Map::new();
+        for req in reqs {
+            let port = match (&req.port_id, &req.network_id) {
+                (Some(pid), _) => {
+                    let p = self
+                        .rest
+                        .bind_port(token, pid, &info.instance_id, &self.cfg.host)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    bound.push(p.clone());
+                    p
+                }
+                (None, Some(nid)) => {
+                    let p = self
+                        .rest
+                        .create_port(token, nid, &info.instance_id, &self.cfg.host, req.fixed_ip.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    made.push(p.clone());
+                    p
+                }
+                (None, None) => return Err("a network request names neither a network nor a port".into()),
+            };
+            let net = self
+                .rest
+                .network(token, &port.network_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = net["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&port.network_id)
+                .to_owned();
+            let list = addresses.entry(name).or_insert_with(|| json!([]));
+            if let Some(a) = list.as_array_mut() {
+                for ip in &port.ips {
+                    a.push(json!({"addr": ip, "version": if ip.contains(':') { 6 } else { 4 }, "mac": port.mac, "port_id": port.id}));
+                }
+            }
+        }
+        Ok(Value::Object(addresses))
+    }
+
+    async fn terminate(&self, ctx: &Context, r: &InstanceRef) -> Result<(), RemoteError> {
+        let info: BuildInfo = self.conductor(ctx, "instance_get", r).await.map_err(remote)?;
+        let token = ctx.token.clone().unwrap_or_default();
+        self.event_start(ctx, r, "compute_terminate_instance").await;
+        let mut result: Result<(), String> = self.driver.destroy(&r.instance_id).await.map_err(|e| e.to_string());
+        for p in &info.ports {
+            if let Err(e) = self.rest.delete_port(&token, p).await {
+                result = Err(format!("deleting port {p}: {e}"));
+            }
+        }
+        if let Value::Array(reqs) = &info.requested_networks {
+            for pid in reqs.iter().filter_map(|q| q["port_id"].as_str()) {
+                if let Err(e) = self.rest.unbind_port(&token, pid).await {
+                    result = Err(format!("unbinding port {pid}: {e}"));
+                }
+            }
+        }
+        self.event_finish(ctx, r, "compute_terminate_instance", &result).await;
+        if let Err(e) = &result {
+            // The record stays (in error) so that a later delete can finish the job.
+            tracing::warn!(instance = %r.instance_id, error = %e, "terminating left something behind");
+            return Err(remote(e));
+        }
+        self.conductor::<_, Value>(ctx, "instance_destroyed", r)
+            .await
+            .map_err(remote)?;
+        Ok(())
+    }
+
+    async fn power(&self, ctx: &Context, r: &InstanceRef, op: PowerOp) -> Result<(), RemoteError> {
+        let event = format!(
+            "compute_{}",
+            serde_json::to_value(op)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        );
+        self.event_start(ctx, r, &event).await;
+        let id = &r.instance_id;
+        let done = match op {
+            PowerOp::Start => self.driver.power_on(id).await.map(|_| ("active", PowerState::Running)),
+            PowerOp::Stop => self
+                .driver
+                .power_off(id, Duration::from_secs(60))
+                .await
+                .map(|_| ("stopped", PowerState::Shutdown)),
+            PowerOp::SoftReboot => self
+                .driver
+                .reboot(id, false)
+                .await
+                .map(|_| ("active", PowerState::Running)),
+            PowerOp::HardReboot => self
+                .driver
+                .reboot(id, true)
+                .await
+                .map(|_| ("active", PowerState::Running)),
+            PowerOp::Pause => self.driver.pause(id).await.map(|_| ("paused", PowerState::Paused)),
+            PowerOp::Unpause => self.driver.unpause(id).await.map(|_| ("active", PowerState::Running)),
+        };
+        let result = done.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        self.event_finish(ctx, r, &event, &result).await;
+        let u = match &done {
+            Ok((vm, ps)) => InstanceUpdate {
+                instance_id: id.clone(),
+                vm_state: Some((*vm).into()),
+                power_state: Some(ps.code() as i64),
+                task_state: Some(None),
+                ..Default::default()
+            },
+            Err(_) => InstanceUpdate {
+                instance_id: id.clone(),
+                task_state: Some(None),
+                ..Default::default()
+            },
+        };
+        self.update(ctx, u).await.map_err(remote)?;
+        result.map_err(remote)
+    }
+
+    /// After a restart: builds this host was in the middle of are undone and rescheduled;
+    /// power states are synced with what the driver runs.
+    async fn reconcile(&self) {
+        let ctx = system_context();
+        let host = json!({"host": self.cfg.host});
+        let instances: Vec<BuildInfo> = match self.conductor(&ctx, "instances_on_host", &host).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list this host's instances");
+                return;
+            }
+        };
+        let running = self.driver.list().await.unwrap_or_default();
+        for i in instances {
+            let r = InstanceRef {
+                instance_id: i.instance_id.clone(),
+                request_id: ctx.request_id.clone(),
+            };
+            if i.vm_state == "building" {
+                tracing::warn!(instance = %i.instance_id, task = ?i.task_state, "a build was interrupted by a restart; undoing it");
+                let _ = self.driver.destroy(&i.instance_id).await;
+                // Ports made for it are deleted by the conductor's reschedule path on the next host
+                // or on delete; the reschedule records why.
+                let resched = Reschedule {
+                    instance_id: i.instance_id.clone(),
+                    request_id: r.request_id.clone(),
+                    host: self.cfg.host.clone(),
+                    reason: format!("the compute agent on {} restarted during the build", self.cfg.host),
+                };
+                if let Err(e) = self.conductor::<_, Value>(&ctx, "reschedule", &resched).await {
+                    tracing::warn!(instance = %i.instance_id, error = %e, "rescheduling failed");
+                }
+                continue;
+            }
+            let power = running
+                .iter()
+                .find(|(id, _)| *id == i.instance_id)
+                .map(|(_, p)| *p)
+                .unwrap_or(PowerState::Shutdown);
+            let mut u = InstanceUpdate {
+                instance_id: i.instance_id.clone(),
+                power_state: Some(power.code() as i64),
+                ..Default::default()
+            };
+            if power == PowerState::Shutdown && i.vm_state == "active" {
+                u.vm_state = Some("stopped".into());
+            }
+            if i.task_state.is_some() {
+                u.task_state = Some(None);
+            }
+            if let Err(e) = self.update(&ctx, u).await {
+                tracing::warn!(instance = %i.instance_id, error = %e, "syncing the power state failed");
+            }
+        }
+    }
+}
+
+struct Served(Arc<Inner>);
+
+#[derive(Deserialize)]
+struct PowerArgs {
+    instance_id: String,
+    request_id: String,
+    op: PowerOp,
+}
+
+#[derive(Deserialize)]
+struct ConsoleArgs {
+    instance_id: String,
+    lines: Option<usize>,
+}
+
+#[async_trait]
+impl Endpoint for Served {
+    fn version(&self) -> &str {
+        VERSION
+    }
+
+    async fn dispatch(&self, ctx: Context, method: &str, args: Value) -> Result<Value, RemoteError> {
+        let a = &self.0;
+        let parse = |v: Value| -> Result<InstanceRef, RemoteError> {
+            serde_json::from_value(v).map_err(|e| RemoteError::new("BadMessage", e.to_string()))
+        };
+        match method {
+            "build_and_run_instance" => a.build(&ctx, &parse(args)?).await.map(|_| Value::Null),
+            "terminate_instance" => a.terminate(&ctx, &parse(args)?).await.map(|_| Value::Null),
+            "power" => {
+                let p: PowerArgs =
+                    serde_json::from_value(args).map_err(|e| RemoteError::new("BadMessage", e.to_string()))?;
+                let r = InstanceRef {
+                    instance_id: p.instance_id,
+                    request_id: p.request_id,
+                };
+                a.power(&ctx, &r, p.op).await.map(|_| Value::Null)
+            }
+            "console_output" => {
+                let c: ConsoleArgs =
+                    serde_json::from_value(args).map_err(|e| RemoteError::new("BadMessage", e.to_string()))?;
+                let out = a.driver.console_output(&c.instance_id, c.lines).await.map_err(remote)?;
+                Ok(Value::String(out))
+            }
+            other => Err(RemoteError::new(
+                "UnknownMethod",
+                format!("compute has no method {other}"),
+            )),
+        }
+    }
+}

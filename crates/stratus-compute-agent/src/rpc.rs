@@ -1,0 +1,111 @@
+//! The messages between the compute API, the conductor, the scheduler and the agents: topics,
+//! versions and argument types. Both ends compile against these, so a change here is a change
+//! of the wire: bump the version.
+
+use serde::{Deserialize, Serialize};
+
+pub const CONDUCTOR: &str = "conductor";
+pub const SCHEDULER: &str = "scheduler";
+/// Every message of these topics is at this version.
+pub const VERSION: &str = "1.0";
+
+/// The topic of one host's agent.
+pub fn compute_topic(host: &str) -> String {
+    format!("compute.{host}")
+}
+
+/// The instance a message is about, and the API request that started the work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub instance_id: String,
+    pub request_id: String,
+}
+
+/// A change of an instance's state the agent asks the conductor to record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InstanceUpdate {
+    pub instance_id: String,
+    pub vm_state: Option<String>,
+    /// `Some(None)` clears the task state.
+    pub task_state: Option<Option<String>>,
+    pub power_state: Option<i64>,
+    /// Network name to addresses, as JSON in the shape of the model.
+    pub addresses: Option<serde_json::Value>,
+    pub ports: Option<Vec<String>>,
+    pub launched: bool,
+    /// Only if the task state is still this (`Some(None)`: no task).
+    pub expected_task_state: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventStart {
+    pub instance_id: String,
+    pub request_id: String,
+    pub event: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventFinish {
+    pub instance_id: String,
+    pub request_id: String,
+    pub event: String,
+    pub ok: bool,
+    pub details: Option<String>,
+}
+
+/// A build failed on `host`: the conductor releases the claim and tries another host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reschedule {
+    pub instance_id: String,
+    pub request_id: String,
+    pub host: String,
+    pub reason: String,
+}
+
+/// What an agent reports of its host, on start and then periodically (its heartbeat).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub host: String,
+    pub availability_zone: String,
+    pub hypervisor_type: String,
+    pub hypervisor_version: i64,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub disk_gb: i64,
+}
+
+/// The guest-facing view of an instance the agent builds from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildInfo {
+    pub instance_id: String,
+    pub name: String,
+    pub project_id: String,
+    pub vcpus: i64,
+    pub memory_mb: i64,
+    pub root_gb: i64,
+    pub image_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub user_data: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub config_drive: bool,
+    pub key_data: Option<String>,
+    pub vm_state: String,
+    pub task_state: Option<String>,
+    /// `"none"`, `"auto"` or a list of requests, as the model stores them.
+    pub requested_networks: serde_json::Value,
+    pub ports: Vec<String>,
+    pub host: Option<String>,
+}
+
+/// A power operation on a running guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowerOp {
+    Start,
+    Stop,
+    SoftReboot,
+    HardReboot,
+    Pause,
+    Unpause,
+}

@@ -29,13 +29,13 @@ pub trait Transport: Send + Sync + 'static {
     async fn listen(&self, topic: &str, handler: Arc<dyn Handler>) -> Result<Listener, BusError>;
 }
 
-/// A running listener; dropping it stops the listening.
+/// A running listener (or any background work tied to one); dropping it stops it.
 pub struct Listener {
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Listener {
-    pub(crate) fn new(stop: impl FnOnce() + Send + 'static) -> Self {
+    pub fn new(stop: impl FnOnce() + Send + 'static) -> Self {
         Listener {
             stop: Some(Box::new(stop)),
         }

@@ -154,8 +154,9 @@ impl Inner {
     fn task(&self, id: &str, task: &str, from: Option<&str>) -> InstanceUpdate {
         InstanceUpdate {
             instance_id: id.into(),
-            task_state: Some(Some(task.into())),
-            expected_task_state: Some(from.map(str::to_owned)),
+            task_state: Some(task.into()),
+            expected_task_state: from.map(str::to_owned),
+            check_task_state: true,
             ..Default::default()
         }
     }
@@ -228,10 +229,11 @@ impl Inner {
             let done = InstanceUpdate {
                 instance_id: r.instance_id.clone(),
                 vm_state: Some("active".into()),
-                task_state: Some(None),
+                clear_task_state: true,
                 power_state: Some(PowerState::Running.code() as i64),
                 launched: true,
-                expected_task_state: Some(Some("spawning".into())),
+                expected_task_state: Some("spawning".into()),
+                check_task_state: true,
                 ..Default::default()
             };
             self.update(ctx, done).await.map_err(|e| e.to_string())
@@ -396,12 +398,12 @@ impl Inner {
                 instance_id: id.clone(),
                 vm_state: Some((*vm).into()),
                 power_state: Some(ps.code() as i64),
-                task_state: Some(None),
+                clear_task_state: true,
                 ..Default::default()
             },
             Err(_) => InstanceUpdate {
                 instance_id: id.clone(),
-                task_state: Some(None),
+                clear_task_state: true,
                 ..Default::default()
             },
         };
@@ -457,7 +459,7 @@ impl Inner {
                 u.vm_state = Some("stopped".into());
             }
             if i.task_state.is_some() {
-                u.task_state = Some(None);
+                u.clear_task_state = true;
             }
             if let Err(e) = self.update(&ctx, u).await {
                 tracing::warn!(instance = %i.instance_id, error = %e, "syncing the power state failed");

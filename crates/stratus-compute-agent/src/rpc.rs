@@ -26,15 +26,17 @@ pub struct InstanceRef {
 pub struct InstanceUpdate {
     pub instance_id: String,
     pub vm_state: Option<String>,
-    /// `Some(None)` clears the task state.
-    pub task_state: Option<Option<String>>,
+    /// The new task state; with `clear_task_state`, none.
+    pub task_state: Option<String>,
+    pub clear_task_state: bool,
     pub power_state: Option<i64>,
     /// Network name to addresses, as JSON in the shape of the model.
     pub addresses: Option<serde_json::Value>,
     pub ports: Option<Vec<String>>,
     pub launched: bool,
-    /// Only if the task state is still this (`Some(None)`: no task).
-    pub expected_task_state: Option<Option<String>>,
+    /// With `check_task_state`: only if the task state is still this (None: no task).
+    pub expected_task_state: Option<String>,
+    pub check_task_state: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 mod flavors;
 mod keypairs;
+mod servers;
 
 use std::sync::Arc;
 
@@ -90,6 +91,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
     };
     use flavors::*;
     use keypairs::*;
+    use servers::*;
     let protected = Router::new()
         .route("/flavors", get(list_flavors).post(create_flavor))
         .route("/flavors/detail", get(list_flavors_detail))
@@ -109,6 +111,21 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         )
         .route("/os-keypairs", get(list_keypairs).post(create_keypair))
         .route("/os-keypairs/{name}", get(show_keypair).delete(delete_keypair))
+        .route("/servers", get(list_servers).post(create_server))
+        .route("/servers/detail", get(list_servers_detail))
+        .route(
+            "/servers/{id}",
+            get(show_server).put(update_server).delete(delete_server),
+        )
+        .route("/servers/{id}/action", post(server_action))
+        .route("/servers/{id}/os-instance-actions", get(list_instance_actions))
+        .route("/servers/{id}/os-instance-actions/{req}", get(show_instance_action))
+        .route("/os-hypervisors", get(list_hypervisors))
+        .route("/os-hypervisors/detail", get(list_hypervisors))
+        .route("/os-services", get(list_services))
+        .route("/os-availability-zone", get(availability_zones))
+        .route("/os-availability-zone/detail", get(availability_zones))
+        .route("/limits", get(limits))
         .layer(axum::middleware::from_fn_with_state(
             auth,
             stratus_api::auth::middleware,

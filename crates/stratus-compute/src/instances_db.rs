@@ -89,7 +89,7 @@ impl TryFrom<Row> for Instance {
 
 /// What a project's live instances use, for quotas.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Usage {
+pub struct Usage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
@@ -348,6 +348,16 @@ pub(crate) async fn finish_action(db: &Db, instance: &str, request_id: &str, mes
         .bind(message)
         .bind(instance)
         .bind(request_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Ends the `create` action of an instance (its request id is not known to the agent).
+pub(crate) async fn finish_action_for_create(db: &Db, instance: &str) -> Result<()> {
+    sqlx::query("UPDATE instance_actions SET finish_time = $1 WHERE instance_id = $2 AND action = 'create' AND finish_time IS NULL")
+        .bind(now_micros())
+        .bind(instance)
         .execute(&db.pool)
         .await?;
     Ok(())

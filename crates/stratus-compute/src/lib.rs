@@ -4,13 +4,18 @@
 //! It must not know HTTP paths (`stratus-compute-api` does), and it never talks to another
 //! service's tables: images, networks and volumes are reached through their APIs.
 
+mod conductor;
 mod db;
 mod flavors;
 mod instances_db;
 mod keypairs;
 pub mod model;
 pub mod scheduler;
+pub mod servers;
 mod service;
 
-pub use model::{Flavor, Keypair, NewFlavor};
+pub use conductor::Destination;
+pub use instances_db::Usage;
+pub use model::{Flavor, Instance, InstanceAction, Keypair, NetworkRequest, NewFlavor, RequestedNetworks};
+pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter};
 pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};

@@ -39,15 +39,39 @@ pub type Result<T, E = ComputeError> = std::result::Result<T, E>;
 pub struct ComputeConfig {
     /// Keypairs per user (Nova's `key_pairs` quota).
     pub quota_key_pairs: i64,
+    /// Servers, vCPUs and MiB of RAM per project (Nova's defaults: 10, 20, 51200).
+    pub quota_instances: i64,
+    pub quota_cores: i64,
+    pub quota_ram: i64,
     /// Make Nova's m1.* flavors at the first start.
     pub default_flavors: bool,
+    pub availability_zone: String,
+    pub ratios: crate::scheduler::Ratios,
+    pub weighing: crate::scheduler::Weighing,
+    /// Hosts a build may be tried on before the server goes to ERROR.
+    pub max_attempts: usize,
+    /// A host whose agent has not reported for this long is down.
+    pub service_down_time: std::time::Duration,
+    /// A build not finished in this time goes to ERROR.
+    pub build_timeout: std::time::Duration,
+    pub call_timeout: std::time::Duration,
 }
 
 impl Default for ComputeConfig {
     fn default() -> Self {
         ComputeConfig {
             quota_key_pairs: 100,
+            quota_instances: 10,
+            quota_cores: 20,
+            quota_ram: 51200,
             default_flavors: true,
+            availability_zone: "nova".into(),
+            ratios: Default::default(),
+            weighing: crate::scheduler::Weighing::Spread,
+            max_attempts: 3,
+            service_down_time: std::time::Duration::from_secs(60),
+            build_timeout: std::time::Duration::from_secs(600),
+            call_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -60,17 +84,23 @@ pub struct ComputeService {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     db: Db,
     cfg: ComputeConfig,
     policy: Policy,
+    pipeline: std::sync::OnceLock<(stratus_bus::Bus, stratus_compute_agent::clients::Rest)>,
 }
 
 impl ComputeService {
     pub async fn open(location: &Location, cfg: ComputeConfig, policy: Policy) -> Result<Self> {
         let db = Db::open(location, "compute", &db::MIGRATOR).await?;
         let svc = ComputeService {
-            inner: Arc::new(Inner { db, cfg, policy }),
+            inner: Arc::new(Inner {
+                db,
+                cfg,
+                policy,
+                pipeline: Default::default(),
+            }),
         };
         if svc.inner.cfg.default_flavors {
             svc.ensure_default_flavors().await?;
@@ -84,6 +114,18 @@ impl ComputeService {
 
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
+    pub(crate) fn from_shared(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(|inner| ComputeService { inner })
+    }
+
+    pub(crate) fn pipeline(&self) -> &std::sync::OnceLock<(stratus_bus::Bus, stratus_compute_agent::clients::Rest)> {
+        &self.inner.pipeline
     }
 
     pub fn config(&self) -> &ComputeConfig {

@@ -115,6 +115,23 @@ pub struct UpArgs {
     /// The dnsmasq the Linux dataplane runs. [default: /usr/sbin/dnsmasq]
     #[arg(long, env = "STRATUS_DNSMASQ")]
     pub dnsmasq: Option<PathBuf>,
+    /// The message bus: memory:// (in this process) or amqp://user:password@host:port/vhost
+    /// (RabbitMQ). [default: memory://]
+    #[arg(long, env = "STRATUS_TRANSPORT")]
+    pub transport: Option<String>,
+    /// The hypervisor driver of this host's compute agent: fake (guests in memory) or auto
+    /// (fake until the QEMU driver lands). [default: auto]
+    #[arg(long, env = "STRATUS_COMPUTE_DRIVER")]
+    pub compute_driver: Option<String>,
+    /// The names of the compute hosts this process runs agents for (comma-separated; the fake
+    /// driver lets one process pose as many hosts). [default: this machine's name]
+    #[arg(long, env = "STRATUS_COMPUTE_HOSTS")]
+    pub compute_hosts: Option<String>,
+    /// Seconds a fake guest takes to spawn, and the share of fake spawns that fail (0 to 1).
+    #[arg(long, env = "STRATUS_FAKE_SPAWN_DELAY")]
+    pub fake_spawn_delay: Option<f64>,
+    #[arg(long, env = "STRATUS_FAKE_FAILURE_RATE")]
+    pub fake_failure_rate: Option<f64>,
     /// A policy file whose rules replace the Compute service's defaults of the same name.
     #[arg(long, env = "STRATUS_COMPUTE_POLICY_FILE")]
     pub compute_policy_file: Option<PathBuf>,
@@ -185,6 +202,11 @@ impl UpArgs {
             dnsmasq: None,
             volume_policy_file: None,
             compute_policy_file: None,
+            transport: None,
+            compute_driver: None,
+            compute_hosts: None,
+            fake_spawn_delay: None,
+            fake_failure_rate: None,
             volume_format: None,
             volume_quota_volumes: None,
             volume_quota_snapshots: None,

@@ -36,6 +36,11 @@ struct FileConfig {
     dnsmasq: Option<PathBuf>,
     volume_policy_file: Option<PathBuf>,
     compute_policy_file: Option<PathBuf>,
+    transport: Option<String>,
+    compute_driver: Option<String>,
+    compute_hosts: Option<String>,
+    fake_spawn_delay: Option<f64>,
+    fake_failure_rate: Option<f64>,
     volume_format: Option<String>,
     volume_quota_volumes: Option<i64>,
     volume_quota_snapshots: Option<i64>,
@@ -72,6 +77,12 @@ pub struct Config {
     pub dnsmasq: PathBuf,
     pub volume_policy_file: Option<PathBuf>,
     pub compute_policy_file: Option<PathBuf>,
+    pub transport: String,
+    /// `fake`, after `auto` is resolved.
+    pub compute_driver: String,
+    pub compute_hosts: Vec<String>,
+    pub fake_spawn_delay: std::time::Duration,
+    pub fake_failure_rate: f64,
     pub volume_format: stratus_volume::VolumeFormat,
     pub volume_quota_volumes: i64,
     pub volume_quota_snapshots: i64,
@@ -176,6 +187,41 @@ impl Config {
             dnsmasq,
             volume_policy_file: args.volume_policy_file.clone().or(file.volume_policy_file),
             compute_policy_file: args.compute_policy_file.clone().or(file.compute_policy_file),
+            transport: args
+                .transport
+                .clone()
+                .or(file.transport)
+                .unwrap_or_else(|| "memory://".into()),
+            compute_driver: match args
+                .compute_driver
+                .clone()
+                .or(file.compute_driver)
+                .as_deref()
+                .unwrap_or("auto")
+            {
+                "auto" | "fake" => "fake".into(),
+                other => anyhow::bail!(
+                    "compute_driver must be fake or auto, not {other:?} (the qemu driver is not built yet)"
+                ),
+            },
+            compute_hosts: match args.compute_hosts.clone().or(file.compute_hosts) {
+                Some(h) => h
+                    .split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                None => vec![crate::up::host_name()],
+            },
+            fake_spawn_delay: std::time::Duration::from_secs_f64(
+                args.fake_spawn_delay
+                    .or(file.fake_spawn_delay)
+                    .unwrap_or(0.0)
+                    .clamp(0.0, 3600.0),
+            ),
+            fake_failure_rate: match args.fake_failure_rate.or(file.fake_failure_rate).unwrap_or(0.0) {
+                r if (0.0..=1.0).contains(&r) => r,
+                r => anyhow::bail!("fake_failure_rate is a share from 0 to 1, not {r}"),
+            },
             volume_format: match args
                 .volume_format
                 .clone()

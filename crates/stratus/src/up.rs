@@ -206,6 +206,34 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let network = open_network(&cfg).await?;
     let volume = open_volume(&cfg).await?;
     let compute = open_compute(&cfg).await?;
+    let bus = stratus_bus::Bus::connect(&cfg.transport)
+        .await
+        .with_context(|| format!("connecting to the message bus {}", redact(&cfg.transport)))?;
+    let _compute_roles = compute
+        .serve(&bus)
+        .await
+        .context("serving the conductor and the scheduler")?;
+    compute.connect_pipeline(bus.clone(), stratus_compute_agent::clients::Rest::new(&cfg.public_url));
+    let mut agents = Vec::new();
+    for host in &cfg.compute_hosts {
+        let mut fake = stratus_virt::fake::FakeConfig::new(host);
+        fake.spawn_delay = cfg.fake_spawn_delay;
+        fake.failure_rate = cfg.fake_failure_rate;
+        let agent_cfg = stratus_compute_agent::AgentConfig {
+            host: host.clone(),
+            availability_zone: "nova".into(),
+            public_url: cfg.public_url.clone(),
+            heartbeat: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(60),
+        };
+        let driver: Arc<dyn stratus_virt::Driver> = Arc::new(stratus_virt::fake::FakeDriver::new(fake));
+        agents.push(
+            stratus_compute_agent::Agent::start(agent_cfg, bus.clone(), driver)
+                .await
+                .with_context(|| format!("starting the compute agent of {host}"))?,
+        );
+    }
+    tracing::info!(driver = %cfg.compute_driver, hosts = ?cfg.compute_hosts, transport = %redact(&cfg.transport), "compute pipeline ready");
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
@@ -345,7 +373,7 @@ async fn shutdown_signal() {
 }
 
 /// This machine's name, as `os-services` reports the hosts of its services.
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

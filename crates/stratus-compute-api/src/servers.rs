@@ -1,0 +1,605 @@
+//! Servers: create, list, show, update, delete, actions, instance actions; and the host-level
+//! views (hypervisors, services, availability zones, limits).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Extension;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use stratus_api::body::{json_object, take_keyed};
+use stratus_api::microversion::Microversion;
+use stratus_api::request_id::RequestId;
+use stratus_api::time::{micros_naive, seconds_z};
+use stratus_api::{ApiError, Caller};
+use stratus_compute::{status_of, Instance, NetworkRequest, NewServer, RequestedNetworks, ServerFilter};
+use stratus_compute_agent::rpc::PowerOp;
+
+use crate::{fail, reply, ApiState, Out};
+
+fn links(s: &ApiState, id: &str) -> Value {
+    let bookmark = s.base.trim_end_matches("/v2.1");
+    json!([
+        {"rel": "self", "href": format!("{}/servers/{id}", s.base)},
+        {"rel": "bookmark", "href": format!("{bookmark}/servers/{id}")},
+    ])
+}
+
+fn addresses(i: &Instance) -> Value {
+    let mut out = serde_json::Map::new();
+    for (net, addrs) in &i.addresses {
+        let list: Vec<Value> = addrs
+            .iter()
+            .map(|a| json!({"version": a.version, "addr": a.addr, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": a.mac}))
+            .collect();
+        out.insert(net.clone(), Value::Array(list));
+    }
+    Value::Object(out)
+}
+
+/// Nova's `hostId`: a hash of the project and the host, so users can tell whether two of
+/// their servers share a host without learning the host's name.
+fn host_id(i: &Instance) -> String {
+    use sha2::{Digest, Sha224};
+    match &i.host {
+        Some(h) => format!("{:x}", Sha224::digest(format!("{}{h}", i.project_id).as_bytes())),
+        None => String::new(),
+    }
+}
+
+pub(crate) fn server_view(s: &ApiState, i: &Instance, mv: Microversion, admin: bool) -> Value {
+    let f = &i.flavor;
+    let flavor = if mv.at_least(2, 47) {
+        json!({"vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb, "ephemeral": f.ephemeral_gb,
+               "swap": f.swap, "original_name": f.name, "extra_specs": f.extra_specs})
+    } else {
+        let bookmark = s.base.trim_end_matches("/v2.1");
+        json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{bookmark}/flavors/{}", f.id)}]})
+    };
+    let image = match &i.image_id {
+        Some(id) => {
+            let bookmark = s.base.trim_end_matches("/v2.1");
+            json!({"id": id, "links": [{"rel": "bookmark", "href": format!("{bookmark}/images/{id}")}]})
+        }
+        None => json!(""),
+    };
+    let status = status_of(i);
+    let mut o = json!({
+        "id": i.id,
+        "name": i.name,
+        "status": status,
+        "tenant_id": i.project_id,
+        "user_id": i.user_id,
+        "metadata": i.metadata,
+        "hostId": host_id(i),
+        "image": image,
+        "flavor": flavor,
+        "created": seconds_z(i.created_at),
+        "updated": seconds_z(i.updated_at),
+        "addresses": addresses(i),
+        "accessIPv4": "",
+        "accessIPv6": "",
+        "links": links(s, &i.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": if status == "ACTIVE" { 100 } else { 0 },
+        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_else(|| "nova".into()),
+        "config_drive": if i.config_drive { "True" } else { "" },
+        "key_name": i.key_name,
+        "OS-SRV-USG:launched_at": i.launched_at.map(micros_naive),
+        "OS-SRV-USG:terminated_at": null,
+        "OS-EXT-STS:task_state": i.task_state,
+        "OS-EXT-STS:vm_state": i.vm_state,
+        "OS-EXT-STS:power_state": i.power_state,
+        "os-extended-volumes:volumes_attached": [],
+        "security_groups": if i.addresses.is_empty() { json!([]) } else { json!([{"name": "default"}]) },
+    });
+    if admin {
+        o["OS-EXT-SRV-ATTR:host"] = json!(i.host);
+        o["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.host);
+        o["OS-EXT-SRV-ATTR:instance_name"] = json!(format!("instance-{}", &i.id[..8.min(i.id.len())]));
+        if mv.at_least(2, 3) {
+            o["OS-EXT-SRV-ATTR:reservation_id"] = json!(format!("r-{}", &i.id[..8.min(i.id.len())]));
+            o["OS-EXT-SRV-ATTR:launch_index"] = json!(0);
+            o["OS-EXT-SRV-ATTR:hostname"] = json!(i
+                .name
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
+            o["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+            o["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+            o["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+            o["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
+        }
+        if mv.at_least(2, 16) {
+            o["host_status"] = json!(if i.host.is_some() { "UP" } else { "" });
+        }
+    }
+    if let Some(fault) = &i.fault {
+        if status == "ERROR" {
+            o["fault"] = json!({"code": fault.code, "message": fault.message, "details": fault.details,
+                                "created": seconds_z(fault.created)});
+        }
+    }
+    if mv.at_least(2, 9) {
+        o["locked"] = json!(i.locked);
+    }
+    if mv.at_least(2, 19) {
+        o["description"] = Value::Null;
+    }
+    if mv.at_least(2, 26) {
+        o["tags"] = json!([]);
+    }
+    o
+}
+
+// ---------------------------------------------------------------- create
+
+#[derive(Deserialize)]
+struct ServerCreate {
+    name: String,
+    #[serde(rename = "flavorRef")]
+    flavor_ref: Value,
+    #[serde(rename = "imageRef")]
+    image_ref: Option<String>,
+    networks: Option<Value>,
+    key_name: Option<String>,
+    user_data: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+    availability_zone: Option<String>,
+    min_count: Option<Value>,
+    max_count: Option<Value>,
+    config_drive: Option<Value>,
+    security_groups: Option<Vec<Value>>,
+    block_device_mapping_v2: Option<Vec<Value>>,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    _disk_config: Option<String>,
+    description: Option<Value>,
+    #[serde(rename = "adminPass")]
+    _admin_pass: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+fn count(field: &str, v: &Option<Value>) -> Result<u32, ApiError> {
+    match v {
+        None => Ok(1),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .filter(|n| *n >= 1 && *n <= 1000)
+            .map(|n| n as u32)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid input for field/attribute {field}. Value: {v}."))),
+    }
+}
+
+fn networks(v: Option<&Value>, mv: Microversion) -> Result<Option<RequestedNetworks>, ApiError> {
+    let Some(v) = v else {
+        if mv.at_least(2, 37) {
+            return Err(ApiError::bad_request(
+                "Invalid input for field/attribute server: 'networks' is a required property from microversion 2.37.",
+            ));
+        }
+        return Ok(None);
+    };
+    match v {
+        Value::String(s) if s == "auto" && mv.at_least(2, 37) => Ok(Some(RequestedNetworks::Auto)),
+        Value::String(s) if s == "none" && mv.at_least(2, 37) => Ok(Some(RequestedNetworks::None)),
+        Value::Array(list) => {
+            let mut out = Vec::new();
+            for n in list {
+                let get = |k: &str| n.get(k).and_then(Value::as_str).map(str::to_owned);
+                let known = ["uuid", "port", "fixed_ip", "tag"];
+                if let Some(bad) = n.as_object().and_then(|o| o.keys().find(|k| !known.contains(&k.as_str()))) {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute networks. Additional properties are not allowed ('{bad}' was unexpected)."
+                    )));
+                }
+                if let Some(ip) = get("fixed_ip") {
+                    if ip.parse::<std::net::IpAddr>().is_err() {
+                        return Err(ApiError::bad_request(format!("Invalid fixed IP address ({ip})")));
+                    }
+                }
+                out.push(NetworkRequest {
+                    network_id: get("uuid"),
+                    port_id: get("port"),
+                    fixed_ip: get("fixed_ip"),
+                });
+            }
+            Ok(Some(RequestedNetworks::List(out)))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute networks. Value: {other}. It is a list of networks, or 'auto' or 'none' from 2.37."
+        ))),
+    }
+}
+
+pub(crate) async fn create_server(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Extension(rid): Extension<RequestId>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    let (b, _hints): (ServerCreate, _) =
+        take_keyed(obj, "server", &["OS-SCH-HNT:scheduler_hints", "os:scheduler_hints"])?;
+    if b.block_device_mapping_v2.as_ref().is_some_and(|bdms| {
+        bdms.iter()
+            .any(|d| d["source_type"] != "image" || d["destination_type"] != "local")
+    }) {
+        return Err(ApiError::bad_request(
+            "Invalid input: block devices other than the image on local disk (volumes) are not supported yet.",
+        ));
+    }
+    if b.description.is_some() && !mv.at_least(2, 19) {
+        return Err(ApiError::bad_request(
+            "Invalid input: 'description' needs microversion 2.19.",
+        ));
+    }
+    if b.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(ApiError::bad_request(
+            "Invalid input: server tags are not supported yet.",
+        ));
+    }
+    if let Some(groups) = &b.security_groups {
+        if groups
+            .iter()
+            .any(|g| g["name"].as_str().is_some_and(|n| n != "default"))
+        {
+            return Err(ApiError::bad_request(
+                "Invalid input: only the 'default' security group can be given at create; add others to the ports.",
+            ));
+        }
+    }
+    let flavor_ref = match &b.flavor_ref {
+        Value::String(f) => f.rsplit('/').next().unwrap_or(f).to_owned(),
+        Value::Number(n) => n.to_string(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute flavorRef. Value: {other}."
+            )))
+        }
+    };
+    let config_drive = match &b.config_drive {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(v)) => *v,
+        Some(Value::String(v)) => matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute config_drive. Value: {other}."
+            )))
+        }
+    };
+    let req = NewServer {
+        name: b.name,
+        flavor_ref,
+        image_ref: b.image_ref.map(|i| i.rsplit('/').next().unwrap_or(&i).to_owned()),
+        networks: networks(b.networks.as_ref(), mv)?,
+        key_name: b.key_name,
+        user_data: b.user_data,
+        metadata: b.metadata.unwrap_or_default(),
+        availability_zone: b.availability_zone,
+        min_count: count("min_count", &b.min_count)?,
+        max_count: count("max_count", &b.max_count.or(b.min_count.clone()))?,
+        config_drive,
+    };
+    let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
+    let first = made
+        .first()
+        .ok_or_else(|| ApiError::bad_request("No server was made."))?;
+    let mut out = json!({"id": first.id, "links": links(&s, &first.id), "OS-DCF:diskConfig": "MANUAL",
+                         "security_groups": [{"name": "default"}]});
+    // A password is never set in guests here; Nova's field is kept for clients that read it.
+    out["adminPass"] = json!("");
+    Ok(reply(StatusCode::ACCEPTED, json!({ "server": out })))
+}
+
+// ---------------------------------------------------------------- read
+
+async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, detail: bool) -> Out {
+    let q: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}.")))?;
+    let get = |k: &str| q.iter().rev().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let all = get("all_tenants")
+        .or(get("all_projects"))
+        .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no" | "f" | "off"));
+    if let Some(d) = get("deleted") {
+        if !matches!(d.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "f") {
+            return Err(ApiError::bad_request("Listing deleted servers is not supported."));
+        }
+    }
+    let f = ServerFilter {
+        all_projects: all,
+        project_id: get("project_id").or(get("tenant_id")),
+        name: get("name"),
+        status: get("status"),
+    };
+    let mut servers = s.svc.list_servers(&c, &f).await.map_err(fail)?;
+    if let Some(m) = get("marker") {
+        let at = servers
+            .iter()
+            .position(|i| i.id == m)
+            .ok_or_else(|| ApiError::bad_request(format!("marker [{m}] not found")))?;
+        servers.drain(..=at);
+    }
+    let limit = get("limit")
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("Invalid limit [{l}]")))
+        })
+        .transpose()?;
+    let more = limit.is_some_and(|l| servers.len() > l);
+    if let Some(l) = limit {
+        servers.truncate(l);
+    }
+    let admin = c.has_role("admin");
+    let items: Vec<Value> = servers
+        .iter()
+        .map(|i| {
+            if detail {
+                server_view(&s, i, mv, admin)
+            } else {
+                json!({"id": i.id, "name": i.name, "links": links(&s, &i.id)})
+            }
+        })
+        .collect();
+    let mut out = json!({ "servers": items });
+    if more {
+        if let Some(last) = servers.last() {
+            let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "marker").cloned().collect();
+            pairs.push(("marker".into(), last.id.clone()));
+            let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+            let path = if detail { "servers/detail" } else { "servers" };
+            out["servers_links"] = json!([{"rel": "next", "href": format!("{}/{path}?{qs}", s.base)}]);
+        }
+    }
+    Ok(reply(StatusCode::OK, out))
+}
+
+pub(crate) async fn list_servers(State(s): State<ApiState>, c: Caller, mv: Microversion, RawQuery(q): RawQuery) -> Out {
+    list(s, c, mv, q, false).await
+}
+
+pub(crate) async fn list_servers_detail(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    RawQuery(q): RawQuery,
+) -> Out {
+    list(s, c, mv, q, true).await
+}
+
+pub(crate) async fn show_server(State(s): State<ApiState>, c: Caller, mv: Microversion, Path(id): Path<String>) -> Out {
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"server": server_view(&s, &i, mv, c.has_role("admin"))}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ServerChange {
+    name: Option<String>,
+    description: Option<Value>,
+    #[serde(rename = "accessIPv4")]
+    _v4: Option<Value>,
+    #[serde(rename = "accessIPv6")]
+    _v6: Option<Value>,
+}
+
+pub(crate) async fn update_server(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    let (b, _): (ServerChange, _) = take_keyed(obj, "server", &[])?;
+    if b.description.is_some() {
+        return Err(ApiError::bad_request(
+            "Invalid input: server descriptions are not supported yet.",
+        ));
+    }
+    let i = match b.name {
+        Some(n) => s.svc.rename_server(&c, &id, &n).await,
+        None => s.svc.get_server(&c, &id).await,
+    }
+    .map_err(fail)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"server": server_view(&s, &i, mv, c.has_role("admin"))}),
+    ))
+}
+
+pub(crate) async fn delete_server(
+    State(s): State<ApiState>,
+    c: Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> Out {
+    s.svc.delete_server(&c, &rid.0, &id).await.map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn server_action(
+    State(s): State<ApiState>,
+    c: Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    if obj.len() != 1 {
+        return Err(ApiError::bad_request(
+            "Invalid input: an action body names exactly one action.",
+        ));
+    }
+    let (action, body) = obj
+        .iter()
+        .next()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .unwrap_or(("", Value::Null));
+    let op = match action {
+        "os-start" => Some(PowerOp::Start),
+        "os-stop" => Some(PowerOp::Stop),
+        "pause" => Some(PowerOp::Pause),
+        "unpause" => Some(PowerOp::Unpause),
+        _ => None,
+    };
+    if let Some(op) = op {
+        s.svc.server_power(&c, &rid.0, &id, op).await.map_err(fail)?;
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    match action {
+        "reboot" => {
+            let op = match body["type"].as_str().map(str::to_ascii_uppercase).as_deref() {
+                Some("SOFT") => PowerOp::SoftReboot,
+                Some("HARD") => PowerOp::HardReboot,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "Invalid input for field/attribute reboot: 'type' must be SOFT or HARD.",
+                    ))
+                }
+            };
+            s.svc.server_power(&c, &rid.0, &id, op).await
+        }
+        "lock" | "unlock" => {
+            return s
+                .svc
+                .set_locked(&c, &rid.0, &id, action == "lock")
+                .await
+                .map(|_| StatusCode::ACCEPTED.into_response())
+                .map_err(fail)
+        }
+        "os-getConsoleOutput" => {
+            let lines = match &body["length"] {
+                Value::Null => None,
+                Value::Number(n) => n.as_i64().map(|n| n.max(0) as usize),
+                Value::String(v) => Some(v.parse::<usize>().map_err(|_| {
+                    ApiError::bad_request(format!("Invalid input for field/attribute length. Value: {v}."))
+                })?),
+                other => return Err(ApiError::bad_request(format!("Invalid input for field/attribute length. Value: {other}."))),
+            };
+            let out = s.svc.console_output(&c, &id, lines).await.map_err(fail)?;
+            return Ok(reply(StatusCode::OK, json!({ "output": out })));
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "There is no such action: {other}. Servers have os-start, os-stop, reboot, pause, unpause, lock, unlock and os-getConsoleOutput."
+            )))
+        }
+    }
+    .map_err(fail)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn action_view(a: &stratus_compute::InstanceAction, with_events: bool) -> Value {
+    let mut o = json!({
+        "action": a.action,
+        "instance_uuid": a.instance_id,
+        "request_id": a.request_id,
+        "project_id": a.project_id,
+        "user_id": a.user_id,
+        "start_time": micros_naive(a.start_time),
+        "message": a.message,
+        "updated_at": a.finish_time.map(micros_naive),
+    });
+    if with_events {
+        o["events"] = Value::Array(
+            a.events
+                .iter()
+                .map(|e| {
+                    json!({"event": e.event, "start_time": micros_naive(e.start_time),
+                           "finish_time": e.finish_time.map(micros_naive), "result": e.result,
+                           "host": e.host, "hostId": "", "details": e.details, "traceback": null})
+                })
+                .collect(),
+        );
+    }
+    o
+}
+
+pub(crate) async fn list_instance_actions(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let actions = s.svc.instance_actions(&c, &id).await.map_err(fail)?;
+    let items: Vec<Value> = actions.iter().map(|a| action_view(a, false)).collect();
+    Ok(reply(StatusCode::OK, json!({ "instanceActions": items })))
+}
+
+pub(crate) async fn show_instance_action(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, req)): Path<(String, String)>,
+) -> Out {
+    let actions = s.svc.instance_actions(&c, &id).await.map_err(fail)?;
+    let a = actions
+        .iter()
+        .find(|a| a.request_id == req)
+        .ok_or_else(|| ApiError::not_found(format!("Action for request_id {req} on instance {id} not found")))?;
+    Ok(reply(StatusCode::OK, json!({"instanceAction": action_view(a, true)})))
+}
+
+// ---------------------------------------------------------------- hosts, zones, limits
+
+pub(crate) async fn list_hypervisors(State(s): State<ApiState>, c: Caller) -> Out {
+    let nodes = s
+        .svc
+        .compute_nodes(&c, "os_compute_api:os-hypervisors:list")
+        .await
+        .map_err(fail)?;
+    let items: Vec<Value> = nodes
+        .iter()
+        .map(|(n, up)| {
+            json!({"id": n.service_id, "hypervisor_hostname": n.host, "hypervisor_type": n.hypervisor_type,
+                   "hypervisor_version": n.hypervisor_version, "host_ip": "127.0.0.1",
+                   "state": if *up { "up" } else { "down" }, "status": if n.enabled { "enabled" } else { "disabled" },
+                   "vcpus": n.vcpus, "vcpus_used": n.vcpus_used, "memory_mb": n.memory_mb,
+                   "memory_mb_used": n.memory_mb_used, "local_gb": n.disk_gb, "local_gb_used": n.disk_gb_used,
+                   "service": {"host": n.host, "id": n.service_id, "disabled_reason": n.disabled_reason}})
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, json!({ "hypervisors": items })))
+}
+
+pub(crate) async fn list_services(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let want = |k: &str, v: &str| q.iter().filter(|(x, _)| x == k).all(|(_, w)| w == v);
+    let nodes = s
+        .svc
+        .compute_nodes(&c, "os_compute_api:os-services:list")
+        .await
+        .map_err(fail)?;
+    let items: Vec<Value> = nodes
+        .iter()
+        .filter(|(n, _)| want("host", &n.host) && want("binary", "nova-compute"))
+        .map(|(n, up)| {
+            json!({"id": n.service_id, "binary": "nova-compute", "host": n.host, "zone": n.availability_zone,
+                   "status": if n.enabled { "enabled" } else { "disabled" }, "state": if *up { "up" } else { "down" },
+                   "updated_at": micros_naive(n.heartbeat_at), "disabled_reason": n.disabled_reason, "forced_down": false})
+        })
+        .collect();
+    Ok(reply(StatusCode::OK, json!({ "services": items })))
+}
+
+pub(crate) async fn availability_zones(State(s): State<ApiState>, _c: Caller) -> Out {
+    let zone = s.svc.config().availability_zone.clone();
+    Ok(reply(
+        StatusCode::OK,
+        json!({"availabilityZoneInfo": [{"zoneName": zone, "zoneState": {"available": true}, "hosts": null}]}),
+    ))
+}
+
+pub(crate) async fn limits(State(s): State<ApiState>, c: Caller) -> Out {
+    let (l, u) = s.svc.compute_usage(&c).await.map_err(fail)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"limits": {"rate": [], "absolute": {
+            "maxTotalInstances": l.instances, "totalInstancesUsed": u.instances,
+            "maxTotalCores": l.cores, "totalCoresUsed": u.cores,
+            "maxTotalRAMSize": l.ram, "totalRAMUsed": u.ram,
+            "maxServerMeta": 128, "maxImageMeta": 128,
+            "maxTotalKeypairs": s.svc.config().quota_key_pairs,
+            "maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
+        }}}),
+    ))
+}

@@ -1,0 +1,660 @@
+//! Servers, as the compute API sees them: create (validated, quota-checked, written and handed
+//! to the conductor at once), read, delete in any state, and the actions users take.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use stratus_api::{AuthContext, Target};
+use stratus_bus::{Bus, Context};
+use stratus_compute_agent::clients::Rest;
+use stratus_compute_agent::rpc::{compute_topic, InstanceRef, PowerOp, CONDUCTOR, VERSION};
+use stratus_store::now_micros;
+
+use crate::instances_db as idb;
+use crate::model::{Instance, InstanceAction, NetworkRequest, RequestedNetworks};
+use crate::service::{ComputeError, ComputeService, Result};
+
+/// A create request, after the API parsed its JSON.
+#[derive(Debug, Clone, Default)]
+pub struct NewServer {
+    pub name: String,
+    pub flavor_ref: String,
+    pub image_ref: Option<String>,
+    /// None: the request named no networks.
+    pub networks: Option<RequestedNetworks>,
+    pub key_name: Option<String>,
+    /// Base64, as clients send it.
+    pub user_data: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
+    pub min_count: u32,
+    pub max_count: u32,
+    pub config_drive: bool,
+}
+
+/// Which servers a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFilter {
+    pub all_projects: bool,
+    pub project_id: Option<String>,
+    /// A regular expression in Nova; here a substring match.
+    pub name: Option<String>,
+    /// Nova's status names (ACTIVE, BUILD, SHUTOFF, ERROR, ...).
+    pub status: Option<String>,
+}
+
+/// Nova's status for a vm_state and task_state.
+pub fn status_of(i: &Instance) -> &'static str {
+    match (i.vm_state.as_str(), i.task_state.as_deref()) {
+        ("active", Some("rebooting")) => "REBOOT",
+        ("active", Some("rebooting_hard")) => "HARD_REBOOT",
+        ("building", _) => "BUILD",
+        ("active", _) => "ACTIVE",
+        ("stopped", _) => "SHUTOFF",
+        ("paused", _) => "PAUSED",
+        ("error", _) => "ERROR",
+        ("deleted", _) => "DELETED",
+        _ => "UNKNOWN",
+    }
+}
+
+fn not_found(id: &str) -> ComputeError {
+    ComputeError::NotFound(format!("Instance {id} could not be found."))
+}
+
+fn b64_ok(s: &str) -> bool {
+    let t = s.trim();
+    !t.is_empty()
+        && t.len() % 4 == 0
+        && t.trim_end_matches('=')
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        && t.len() - t.trim_end_matches('=').len() <= 2
+}
+
+impl ComputeService {
+    /// The bus the API casts builds on, and where the other services' APIs are.
+    pub fn connect_pipeline(&self, bus: Bus, rest: Rest) {
+        let _ = self.pipeline().set((bus, rest));
+    }
+
+    fn bus(&self) -> Result<&Bus> {
+        self.pipeline()
+            .get()
+            .map(|(b, _)| b)
+            .ok_or_else(|| ComputeError::Invalid("This cloud has no compute pipeline running.".into()))
+    }
+
+    fn rest(&self) -> Result<&Rest> {
+        self.pipeline()
+            .get()
+            .map(|(_, r)| r)
+            .ok_or_else(|| ComputeError::Invalid("This cloud has no compute pipeline running.".into()))
+    }
+
+    fn context(caller: &AuthContext, request_id: &str) -> Context {
+        Context {
+            request_id: request_id.to_owned(),
+            user_id: caller.user_id.clone(),
+            project_id: caller.project_id().map(str::to_owned),
+            roles: caller.roles.iter().map(|r| r.name.clone()).collect(),
+            token: Some(caller.token.clone()),
+        }
+    }
+
+    async fn visible_server(&self, caller: &AuthContext, id: &str) -> Result<Instance> {
+        match idb::get(self.db(), id).await? {
+            Some(i) if caller.has_role("admin") || caller.project_id() == Some(i.project_id.as_str()) => {
+                self.enforce(
+                    "os_compute_api:servers:show",
+                    caller,
+                    &Target::new().with("project_id", &i.project_id),
+                )?;
+                Ok(i)
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// Resolves what the user asked of the network: named networks and ports exist, `auto`
+    /// becomes the project's one network.
+    async fn resolve_networks(&self, token: &str, req: Option<RequestedNetworks>) -> Result<RequestedNetworks> {
+        let rest = self.rest()?;
+        let refused = |e: stratus_compute_agent::clients::ClientError, what: String| match e.status() {
+            Some(404) => ComputeError::Invalid(format!("{what} could not be found.")),
+            _ => ComputeError::Invalid(format!("{what}: {e}")),
+        };
+        match req.unwrap_or(RequestedNetworks::Auto) {
+            RequestedNetworks::None => Ok(RequestedNetworks::None),
+            RequestedNetworks::Auto => {
+                let nets: Vec<Value> = rest
+                    .networks(token)
+                    .await
+                    .map_err(|e| ComputeError::Invalid(format!("listing networks: {e}")))?
+                    .into_iter()
+                    .filter(|n| n["router:external"] != Value::Bool(true))
+                    .collect();
+                match nets.as_slice() {
+                    [] => Err(ComputeError::Invalid(
+                        "Unable to automatically allocate a network for this project: it has none. Create a network, or ask for networks 'none'.".into(),
+                    )),
+                    [one] => Ok(RequestedNetworks::List(vec![NetworkRequest {
+                        network_id: one["id"].as_str().map(str::to_owned),
+                        ..Default::default()
+                    }])),
+                    _ => Err(ComputeError::Conflict(
+                        "Multiple possible networks found, use a Network ID to be more specific.".into(),
+                    )),
+                }
+            }
+            RequestedNetworks::List(list) => {
+                for r in &list {
+                    match (&r.port_id, &r.network_id) {
+                        (Some(p), _) => {
+                            let port = rest.port(token, p).await.map_err(|e| refused(e, format!("Port {p}")))?;
+                            if port["device_id"].as_str().is_some_and(|d| !d.is_empty()) {
+                                return Err(ComputeError::Conflict(format!("Port {p} is still in use.")));
+                            }
+                        }
+                        (None, Some(n)) => {
+                            rest.network(token, n)
+                                .await
+                                .map_err(|e| refused(e, format!("Network {n}")))?;
+                        }
+                        (None, None) => {
+                            return Err(ComputeError::Invalid(
+                                "Invalid input for field/attribute networks: each needs a uuid or a port.".into(),
+                            ))
+                        }
+                    }
+                }
+                Ok(RequestedNetworks::List(list))
+            }
+        }
+    }
+
+    pub async fn create_servers(
+        &self,
+        caller: &AuthContext,
+        request_id: &str,
+        req: NewServer,
+    ) -> Result<Vec<Instance>> {
+        let project = caller
+            .project_id()
+            .ok_or_else(|| ComputeError::Invalid("A project-scoped token is required.".into()))?
+            .to_owned();
+        self.enforce(
+            "os_compute_api:servers:create",
+            caller,
+            &Target::new().with("project_id", &project),
+        )?;
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 255 {
+            return Err(ComputeError::Invalid(
+                "Invalid input for field/attribute name: a server name is 1 to 255 characters.".into(),
+            ));
+        }
+        if req.min_count < 1 || req.max_count < req.min_count {
+            return Err(ComputeError::Invalid(format!(
+                "Invalid input: min_count ({}) must be at least 1 and at most max_count ({}).",
+                req.min_count, req.max_count
+            )));
+        }
+        if req.metadata.len() > 128 {
+            return Err(ComputeError::OverQuota(
+                "Quota exceeded for metadata_items: at most 128 metadata items.".into(),
+            ));
+        }
+        for (k, v) in &req.metadata {
+            if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
+                return Err(ComputeError::Invalid(format!(
+                    "Invalid input for field/attribute metadata: key '{k:.40}' needs 1 to 255 characters and a value of at most 255."
+                )));
+            }
+        }
+        if let Some(u) = &req.user_data {
+            if !b64_ok(u) || u.len() > 65535 * 4 / 3 + 4 {
+                return Err(ComputeError::Invalid(
+                    "Invalid input for field/attribute user_data: user data needs to be valid base 64, of at most 65535 bytes.".into(),
+                ));
+            }
+        }
+        let zone = &self.config().availability_zone;
+        if req.availability_zone.as_ref().is_some_and(|z| z != zone) {
+            return Err(ComputeError::Invalid(format!(
+                "The requested availability zone is not available: {}.",
+                req.availability_zone.as_deref().unwrap_or_default()
+            )));
+        }
+        let flavor = self
+            .get_flavor(caller, &req.flavor_ref)
+            .await
+            .map_err(|_| ComputeError::Invalid(format!("Flavor {} could not be found.", req.flavor_ref)))?;
+        let token = caller.token.clone();
+        let image_id = match req.image_ref.as_deref().filter(|i| !i.is_empty()) {
+            None => {
+                return Err(ComputeError::Invalid(
+                    "Invalid input: imageRef is required; this cloud does not boot from volumes yet.".into(),
+                ))
+            }
+            Some(id) => {
+                let img = self.rest()?.image(&token, id).await.map_err(|e| match e.status() {
+                    Some(404) => ComputeError::Invalid(format!("Image {id} could not be found.")),
+                    _ => ComputeError::Invalid(format!("Image {id}: {e}")),
+                })?;
+                if img["status"] != "active" {
+                    return Err(ComputeError::Invalid(format!("Image {id} is not active.")));
+                }
+                let min_disk = img["min_disk"].as_i64().unwrap_or(0);
+                let size_gb = img["size"].as_i64().unwrap_or(0).div_euclid(1 << 30);
+                if flavor.root_gb > 0 && (flavor.root_gb < min_disk || flavor.root_gb < size_gb) {
+                    return Err(ComputeError::Invalid(
+                        "Flavor's disk is too small for requested image.".into(),
+                    ));
+                }
+                if flavor.memory_mb < img["min_ram"].as_i64().unwrap_or(0) {
+                    return Err(ComputeError::Invalid(
+                        "Flavor's memory is too small for requested image.".into(),
+                    ));
+                }
+                id.to_owned()
+            }
+        };
+        let key_data = match &req.key_name {
+            Some(k) => Some(
+                crate::db::get_keypair(self.db(), &caller.user_id, k)
+                    .await?
+                    .ok_or_else(|| ComputeError::Invalid("Invalid key_name provided.".into()))?
+                    .public_key,
+            ),
+            None => None,
+        };
+        let networks = self.resolve_networks(&token, req.networks.clone()).await?;
+        if matches!(&networks, RequestedNetworks::List(l) if req.max_count > 1 && l.iter().any(|n| n.port_id.is_some() || n.fixed_ip.is_some()))
+        {
+            return Err(ComputeError::Invalid(
+                "Unable to launch multiple instances with a single configured port or fixed IP.".into(),
+            ));
+        }
+        let limits = self.compute_limits(&project).await?;
+        let mut made = Vec::new();
+        let now = now_micros();
+        for n in 0..req.max_count {
+            let i = Instance {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: if req.max_count > 1 {
+                    format!("{name}-{}", n + 1)
+                } else {
+                    name.to_owned()
+                },
+                project_id: project.clone(),
+                user_id: caller.user_id.clone(),
+                flavor: flavor.clone(),
+                image_id: Some(image_id.clone()),
+                host: None,
+                vm_state: "building".into(),
+                task_state: Some("scheduling".into()),
+                power_state: 0,
+                availability_zone: req.availability_zone.clone(),
+                key_name: req.key_name.clone(),
+                key_data: key_data.clone(),
+                user_data: req.user_data.clone(),
+                metadata: req.metadata.clone(),
+                config_drive: req.config_drive,
+                requested_networks: networks.clone(),
+                addresses: BTreeMap::new(),
+                ports: vec![],
+                fault: None,
+                locked: false,
+                attempts: vec![],
+                alternates: vec![],
+                claimed: false,
+                task_deadline: Some(now + self.config().build_timeout.as_micros() as i64),
+                launched_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            let check = |u: idb::Usage| -> Result<()> {
+                let over = |what: &str, limit: i64, used: i64, ask: i64| {
+                    (limit >= 0 && used + ask > limit).then(|| {
+                        ComputeError::OverQuota(format!(
+                            "Quota exceeded for {what}: Requested {ask}, but already used {used} of {limit} {what}"
+                        ))
+                    })
+                };
+                if let Some(e) = over("instances", limits.instances, u.instances, 1)
+                    .or_else(|| over("cores", limits.cores, u.cores, flavor.vcpus))
+                    .or_else(|| over("ram", limits.ram, u.ram, flavor.memory_mb))
+                {
+                    return Err(e);
+                }
+                Ok(())
+            };
+            match idb::insert_within_quota(self.db(), &i, request_id, check).await? {
+                Ok(()) => made.push(i),
+                Err(e) if made.len() >= req.min_count as usize => {
+                    tracing::info!(made = made.len(), asked = req.max_count, reason = %e, "made fewer servers than max_count");
+                    break;
+                }
+                Err(e) => {
+                    for m in &made {
+                        idb::mark_deleted(self.db(), m).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let bus = self.bus()?;
+        for i in &made {
+            let ctx = Self::context(caller, request_id);
+            let r = InstanceRef {
+                instance_id: i.id.clone(),
+                request_id: request_id.to_owned(),
+            };
+            if let Err(e) = bus.cast(CONDUCTOR, "build_instance", VERSION, &ctx, &r).await {
+                tracing::error!(instance = %i.id, error = %e, "handing the build to the conductor failed");
+            }
+        }
+        Ok(made)
+    }
+
+    pub async fn get_server(&self, caller: &AuthContext, id: &str) -> Result<Instance> {
+        self.visible_server(caller, id).await
+    }
+
+    pub async fn list_servers(&self, caller: &AuthContext, f: &ServerFilter) -> Result<Vec<Instance>> {
+        let project = if f.all_projects {
+            self.enforce("os_compute_api:servers:index:get_all_tenants", caller, &Target::new())?;
+            f.project_id.clone()
+        } else {
+            Some(caller.project_id().unwrap_or("").to_owned())
+        };
+        let mut all = idb::list(self.db(), project.as_deref(), None).await?;
+        if let Some(n) = &f.name {
+            all.retain(|i| i.name.contains(n.as_str()));
+        }
+        if let Some(s) = &f.status {
+            all.retain(|i| status_of(i).eq_ignore_ascii_case(s));
+        }
+        Ok(all)
+    }
+
+    pub async fn rename_server(&self, caller: &AuthContext, id: &str, name: &str) -> Result<Instance> {
+        let mut i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:servers:update",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if name.trim().is_empty() || name.chars().count() > 255 {
+            return Err(ComputeError::Invalid("Invalid input for field/attribute name.".into()));
+        }
+        i.name = name.to_owned();
+        idb::save(self.db(), &i, None).await?;
+        self.visible_server(caller, id).await
+    }
+
+    fn host_up(&self, node: Option<&crate::model::ComputeNode>) -> bool {
+        node.is_some_and(|n| now_micros() - n.heartbeat_at <= self.config().service_down_time.as_micros() as i64)
+    }
+
+    /// Deletes a server in any state: through its host's agent when it has one that is up,
+    /// here otherwise (its ports deleted with the caller's token, its claim released).
+    pub async fn delete_server(&self, caller: &AuthContext, request_id: &str, id: &str) -> Result<()> {
+        let mut i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:servers:delete",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        idb::start_action(self.db(), &i, request_id, "delete", &caller.user_id).await?;
+        let prior = i.task_state.clone();
+        i.task_state = Some("deleting".into());
+        idb::save(self.db(), &i, None).await?;
+        let nodes = idb::nodes(self.db()).await?;
+        let node = i.host.as_ref().and_then(|h| nodes.iter().find(|n| &n.host == h));
+        let handed_over = i.host.is_some() && prior.as_deref() != Some("scheduling");
+        if handed_over && self.host_up(node) {
+            let ctx = Self::context(caller, request_id);
+            let r = InstanceRef {
+                instance_id: i.id.clone(),
+                request_id: request_id.to_owned(),
+            };
+            if let Some(h) = &i.host {
+                self.bus()?
+                    .cast(&compute_topic(h), "terminate_instance", VERSION, &ctx, &r)
+                    .await
+                    .map_err(|e| ComputeError::Invalid(format!("the compute host {h} cannot be reached: {e}")))?;
+            }
+            return Ok(());
+        }
+        // Nobody runs it (still scheduling, failed before a host, or its host is down).
+        if let Ok(rest) = self.rest() {
+            for p in &i.ports {
+                if let Err(e) = rest.delete_port(&caller.token, p).await {
+                    tracing::warn!(port = %p, error = %e, "deleting a port of a deleted server failed");
+                }
+            }
+        }
+        idb::mark_deleted(self.db(), &i).await?;
+        idb::finish_action(self.db(), &i.id, request_id, None).await?;
+        Ok(())
+    }
+
+    /// Start, stop, reboot, pause and unpause, where the server's state allows them.
+    pub async fn server_power(&self, caller: &AuthContext, request_id: &str, id: &str, op: PowerOp) -> Result<()> {
+        let mut i = self.visible_server(caller, id).await?;
+        let (policy, action, task, allowed): (&str, &str, &str, &[&str]) = match op {
+            PowerOp::Start => ("os_compute_api:servers:start", "start", "powering-on", &["stopped"]),
+            PowerOp::Stop => (
+                "os_compute_api:servers:stop",
+                "stop",
+                "powering-off",
+                &["active", "paused"],
+            ),
+            PowerOp::SoftReboot => ("os_compute_api:servers:reboot", "reboot", "rebooting", &["active"]),
+            PowerOp::HardReboot => (
+                "os_compute_api:servers:reboot",
+                "reboot",
+                "rebooting_hard",
+                &["active", "stopped", "paused"],
+            ),
+            PowerOp::Pause => ("os_compute_api:os-pause-server:pause", "pause", "pausing", &["active"]),
+            PowerOp::Unpause => (
+                "os_compute_api:os-pause-server:unpause",
+                "unpause",
+                "unpausing",
+                &["paused"],
+            ),
+        };
+        self.enforce(policy, caller, &Target::new().with("project_id", &i.project_id))?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        let os_name = match op {
+            PowerOp::Start => "os-start",
+            PowerOp::Stop => "os-stop",
+            PowerOp::SoftReboot | PowerOp::HardReboot => "reboot",
+            PowerOp::Pause => "pause",
+            PowerOp::Unpause => "unpause",
+        };
+        if !allowed.contains(&i.vm_state.as_str()) || i.task_state.is_some() {
+            return Err(ComputeError::Conflict(format!(
+                "Cannot '{os_name}' instance {id} while it is in vm_state {} (task_state {}).",
+                i.vm_state,
+                i.task_state.as_deref().unwrap_or("None")
+            )));
+        }
+        let host = i
+            .host
+            .clone()
+            .ok_or_else(|| ComputeError::Conflict(format!("Instance {id} has no host.")))?;
+        i.task_state = Some(task.into());
+        if !idb::save(self.db(), &i, Some(None)).await? {
+            return Err(ComputeError::Conflict(format!(
+                "Instance {id} changed state; try again."
+            )));
+        }
+        idb::start_action(self.db(), &i, request_id, action, &caller.user_id).await?;
+        let ctx = Self::context(caller, request_id);
+        let args = serde_json::json!({"instance_id": i.id, "request_id": request_id, "op": op});
+        self.bus()?
+            .cast(&compute_topic(&host), "power", VERSION, &ctx, &args)
+            .await
+            .map_err(|e| ComputeError::Invalid(format!("the compute host {host} cannot be reached: {e}")))?;
+        Ok(())
+    }
+
+    pub async fn set_locked(&self, caller: &AuthContext, request_id: &str, id: &str, locked: bool) -> Result<()> {
+        let mut i = self.visible_server(caller, id).await?;
+        let policy = if locked {
+            "os_compute_api:os-lock-server:lock"
+        } else {
+            "os_compute_api:os-lock-server:unlock"
+        };
+        self.enforce(policy, caller, &Target::new().with("project_id", &i.project_id))?;
+        i.locked = locked;
+        idb::save(self.db(), &i, None).await?;
+        idb::start_action(
+            self.db(),
+            &i,
+            request_id,
+            if locked { "lock" } else { "unlock" },
+            &caller.user_id,
+        )
+        .await?;
+        idb::finish_action(self.db(), &i.id, request_id, None).await?;
+        Ok(())
+    }
+
+    pub async fn console_output(&self, caller: &AuthContext, id: &str, lines: Option<usize>) -> Result<String> {
+        let i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:os-console-output",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        let host = match (&i.host, i.vm_state.as_str()) {
+            (Some(h), "active" | "stopped" | "paused") => h.clone(),
+            _ => {
+                return Err(ComputeError::Conflict(format!(
+                    "Cannot 'os-getConsoleOutput' instance {id} while it is in vm_state {}.",
+                    i.vm_state
+                )))
+            }
+        };
+        let ctx = Self::context(caller, &format!("req-{}", uuid::Uuid::new_v4()));
+        let args = serde_json::json!({"instance_id": i.id, "lines": lines});
+        self.bus()?
+            .call(
+                &compute_topic(&host),
+                "console_output",
+                VERSION,
+                &ctx,
+                &args,
+                self.config().call_timeout,
+            )
+            .await
+            .map_err(|e| ComputeError::Conflict(format!("The console of instance {id} is not available: {e}")))
+    }
+
+    pub async fn instance_actions(&self, caller: &AuthContext, id: &str) -> Result<Vec<InstanceAction>> {
+        let i = match self.visible_server(caller, id).await {
+            Ok(i) => i,
+            Err(e) => return Err(e),
+        };
+        Ok(idb::actions(self.db(), &i.id).await?)
+    }
+
+    /// Moves builds that overran their deadline to ERROR, saying in which step they stalled.
+    pub async fn reap_overdue(&self) -> Result<usize> {
+        let now = now_micros();
+        let mut n = 0;
+        for mut i in idb::list(self.db(), None, None).await? {
+            if i.vm_state == "building" && i.task_deadline.is_some_and(|d| d < now) {
+                let prior = i.task_state.clone();
+                let step = prior.clone().unwrap_or_else(|| "None".into());
+                let _ = idb::release(self.db(), &i).await;
+                i.vm_state = "error".into();
+                i.task_state = None;
+                i.fault = Some(crate::model::Fault {
+                    code: 500,
+                    message: format!(
+                        "Build of instance {} timed out after {} s in task state {step}",
+                        i.id,
+                        self.config().build_timeout.as_secs()
+                    ),
+                    details: String::new(),
+                    created: now,
+                });
+                if idb::save(self.db(), &i, Some(prior.as_deref())).await? {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A project's compute limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ComputeLimits {
+    pub instances: i64,
+    pub cores: i64,
+    pub ram: i64,
+}
+
+impl ComputeService {
+    pub(crate) async fn compute_limits(&self, project: &str) -> Result<ComputeLimits> {
+        let c = self.config();
+        let mut l = ComputeLimits {
+            instances: c.quota_instances,
+            cores: c.quota_cores,
+            ram: c.quota_ram,
+        };
+        for (r, v) in idb::quota_overrides(self.db(), project).await? {
+            match r.as_str() {
+                "instances" => l.instances = v,
+                "cores" => l.cores = v,
+                "ram" => l.ram = v,
+                _ => {}
+            }
+        }
+        Ok(l)
+    }
+}
+
+impl ComputeService {
+    /// The compute hosts, for `os-hypervisors` and `os-services` (administrators).
+    pub async fn compute_nodes(
+        &self,
+        caller: &AuthContext,
+        policy: &str,
+    ) -> Result<Vec<(crate::model::ComputeNode, bool)>> {
+        self.enforce(policy, caller, &Target::new())?;
+        Ok(idb::nodes(self.db())
+            .await?
+            .into_iter()
+            .map(|n| {
+                let up = self.host_up(Some(&n));
+                (n, up)
+            })
+            .collect())
+    }
+
+    /// What a project uses and may use, for `/limits`.
+    pub async fn compute_usage(&self, caller: &AuthContext) -> Result<(ComputeLimits, idb::Usage)> {
+        let project = caller.project_id().unwrap_or("").to_owned();
+        let limits = self.compute_limits(&project).await?;
+        let all = idb::list(self.db(), Some(&project), None).await?;
+        let usage = idb::Usage {
+            instances: all.len() as i64,
+            cores: all.iter().map(|i| i.flavor.vcpus).sum(),
+            ram: all.iter().map(|i| i.flavor.memory_mb).sum(),
+        };
+        Ok((limits, usage))
+    }
+}

@@ -1,0 +1,247 @@
+//! Servers through python-openstackclient on a fresh `stratus up` with three fake compute
+//! hosts: the seed's flow from `server create --wait` to ACTIVE with an address from the
+//! Network API, every step an event, power actions, the console, a "no valid host" fault
+//! that names the filter, failed builds rescheduled and undone, and delete leaving nothing.
+
+mod common;
+
+use common::cli::Cli;
+use common::Server;
+use serde_json::Value;
+
+fn setup(admin: &Cli, server: &Server) {
+    let image = server.dir.path().join("disk.raw");
+    std::fs::write(&image, vec![7u8; 1 << 20]).expect("image file");
+    admin.ok(&[
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--file",
+        image.to_str().expect("path"),
+        "cirros",
+    ]);
+    admin.ok(&["network", "create", "private"]);
+    admin.ok(&[
+        "subnet",
+        "create",
+        "--network",
+        "private",
+        "--subnet-range",
+        "10.9.0.0/24",
+        "private-v4",
+    ]);
+}
+
+fn ports_of(admin: &Cli, server_id: &str) -> Vec<Value> {
+    admin
+        .json(&["port", "list", "--device-id", server_id, "--long"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn servers_through_the_openstack_client() {
+    let server = Server::start(&["--compute-hosts", "host-a,host-b,host-c"]);
+    let admin = Cli::admin(&server);
+    setup(&admin, &server);
+    let key = server.dir.path().join("id.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkX/D2GUQlJX7OBj+x6rmepYtcmzpQmAKI5RcHHxjKH test@stratus\n",
+    )
+    .expect("key");
+    admin.ok(&["keypair", "create", "--public-key", key.to_str().expect("path"), "k1"]);
+
+    let hosts = admin.json(&["hypervisor", "list"]);
+    assert_eq!(hosts.as_array().map(Vec::len), Some(3), "{hosts}");
+
+    // Boot: ACTIVE, with the address the Network service allocated to its port.
+    let s = admin.json(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--key-name",
+        "k1",
+        "--property",
+        "role=web",
+        "--wait",
+        "web-1",
+    ]);
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    let id = s["id"].as_str().expect("id").to_owned();
+    let ports = ports_of(&admin, &id);
+    assert_eq!(ports.len(), 1, "one port for the server: {ports:?}");
+    let port_ip = ports[0]["Fixed IP Addresses"].to_string();
+    let shown = admin.json(&["server", "show", &id]);
+    let addr = shown["addresses"]["private"][0].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !addr.is_empty() && port_ip.contains(&addr),
+        "server address {addr} is its port's {port_ip}"
+    );
+    assert_eq!(shown["key_name"], "k1");
+    assert_eq!(shown["OS-EXT-STS:vm_state"], "active");
+    assert_eq!(shown["OS-EXT-STS:power_state"], 1, "RUNNING: {shown}");
+    let list = admin.json(&["server", "list"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Every step of the seed is an event with its times.
+    let actions = admin.json(&["server", "event", "list", &id]);
+    let create = actions
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["Action"] == "create")
+        .expect("a create action")
+        .clone();
+    let req = create["Request ID"].as_str().expect("request id");
+    let ev = admin.json(&["server", "event", "show", &id, req]);
+    let events: Vec<String> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["result"], "Success", "{e}");
+            assert!(e["finish_time"].is_string() && e["start_time"].is_string(), "{e}");
+            e["event"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "conductor_schedule_and_build_instances",
+            "scheduler_select_destinations",
+            "compute_allocate_network",
+            "compute_block_device_mapping",
+            "compute_spawn"
+        ]
+    );
+
+    // Power, and the console that records it.
+    admin.ok(&["server", "stop", &id]);
+    wait_status(&admin, &id, "SHUTOFF");
+    admin.ok(&["server", "start", &id]);
+    wait_status(&admin, &id, "ACTIVE");
+    admin.ok(&["server", "reboot", "--hard", &id]);
+    wait_status(&admin, &id, "ACTIVE");
+    let console = admin.ok(&["console", "log", "show", "--lines", "2", &id]);
+    assert_eq!(console.trim(), "powered on\nhard reboot", "{console}");
+    let err = admin.fails(&["server", "start", &id]);
+    assert!(err.contains("Cannot 'os-start'"), "{err}");
+
+    // Builds spread over the hosts (spread weighing).
+    let mut on = std::collections::BTreeSet::new();
+    for n in 2..=3 {
+        let s = admin.json(&[
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "cirros",
+            "--nic",
+            "none",
+            "--wait",
+            &format!("web-{n}"),
+        ]);
+        on.insert(admin.json(&["server", "show", s["id"].as_str().expect("id")])["OS-EXT-SRV-ATTR:host"].to_string());
+    }
+    on.insert(shown["OS-EXT-SRV-ATTR:host"].to_string());
+    assert_eq!(on.len(), 3, "three servers on three hosts: {on:?}");
+
+    // No valid host: the fault names the filter and how many hosts it removed. (Each fake
+    // host has 32 GiB, 48 GiB with the RAM allocation ratio; the quota allows 50 GiB.)
+    admin.ok(&[
+        "flavor", "create", "--ram", "49500", "--vcpus", "1", "--disk", "1", "huge",
+    ]);
+    let out = admin
+        .command(&[
+            "server", "create", "--flavor", "huge", "--image", "cirros", "--nic", "none", "--wait", "big",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "a server no host can take ends in ERROR");
+    let big = admin.json(&["server", "show", "big"]);
+    assert_eq!(big["status"], "ERROR", "{big}");
+    let fault = big["fault"]["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        fault, "No valid host was found. 0/3 hosts: 3 lack 49500 MB RAM",
+        "{big}"
+    );
+
+    // Delete in every state: the ERROR one, and the active ones with their ports.
+    admin.ok(&["server", "delete", "--wait", "big", "web-1", "web-2", "web-3"]);
+    assert!(admin.json(&["server", "list"]).as_array().expect("list").is_empty());
+    assert!(ports_of(&admin, &id).is_empty(), "the server's port went with it");
+    let hv = admin.json(&["hypervisor", "list", "--long"]);
+    for h in hv.as_array().expect("hosts") {
+        assert_eq!(h["vCPUs Used"], 0, "claims released: {hv}");
+    }
+}
+
+fn wait_status(cli: &Cli, id: &str, want: &str) {
+    for _ in 0..100 {
+        if cli.json(&["server", "show", id])["status"] == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("server {id} never became {want}");
+}
+
+#[test]
+fn failed_builds_are_rescheduled_undone_and_end_in_error() {
+    let server = Server::start(&["--compute-hosts", "host-a,host-b,host-c", "--fake-failure-rate", "1"]);
+    let admin = Cli::admin(&server);
+    setup(&admin, &server);
+    let out = admin
+        .command(&[
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "cirros",
+            "--network",
+            "private",
+            "--wait",
+            "doomed",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let s = admin.json(&["server", "show", "doomed"]);
+    assert_eq!(s["status"], "ERROR", "{s}");
+    let fault = s["fault"]["message"].as_str().unwrap_or_default();
+    assert!(fault.contains("Exceeded maximum number of retries"), "{fault}");
+    let id = s["id"].as_str().expect("id");
+    assert!(ports_of(&admin, id).is_empty(), "every attempt's port was deleted");
+    // Three attempts, each a failed spawn on another host, and the reschedules that followed.
+    let actions = admin.json(&["server", "event", "list", id]);
+    let req = actions[0]["Request ID"].as_str().expect("request id");
+    let ev = admin.json(&["server", "event", "show", id, req]);
+    let spawns: Vec<&Value> = ev["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "compute_spawn")
+        .collect();
+    assert_eq!(spawns.len(), 3, "{ev}");
+    let hosts: std::collections::BTreeSet<String> = spawns
+        .iter()
+        .map(|e| e["host"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(hosts.len(), 3, "each attempt on another host: {hosts:?}");
+    assert!(spawns.iter().all(|e| e["result"] == "Error"));
+    let hv = admin.json(&["hypervisor", "list", "--long"]);
+    for h in hv.as_array().expect("hosts") {
+        assert_eq!(h["vCPUs Used"], 0, "claims released: {hv}");
+    }
+    admin.ok(&["server", "delete", "--wait", "doomed"]);
+}

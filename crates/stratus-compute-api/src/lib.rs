@@ -126,6 +126,12 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .route("/os-availability-zone", get(availability_zones))
         .route("/os-availability-zone/detail", get(availability_zones))
         .route("/limits", get(limits))
+        .route(
+            "/os-quota-sets/{project}",
+            get(show_quota).put(update_quota).delete(delete_quota),
+        )
+        .route("/os-quota-sets/{project}/detail", get(show_quota_detail))
+        .route("/os-quota-sets/{project}/defaults", get(default_quota))
         .layer(axum::middleware::from_fn_with_state(
             auth,
             stratus_api::auth::middleware,

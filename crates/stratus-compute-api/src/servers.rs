@@ -598,8 +598,132 @@ pub(crate) async fn limits(State(s): State<ApiState>, c: Caller) -> Out {
             "maxTotalCores": l.cores, "totalCoresUsed": u.cores,
             "maxTotalRAMSize": l.ram, "totalRAMUsed": u.ram,
             "maxServerMeta": 128, "maxImageMeta": 128,
-            "maxTotalKeypairs": s.svc.config().quota_key_pairs,
+            "maxTotalKeypairs": l.key_pairs,
             "maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
         }}}),
     ))
+}
+
+// ---------------------------------------------------------------- quotas
+
+/// Nova's quota set: the limits this cloud enforces, and Nova's fixed ones for the rest.
+fn quota_set(
+    project: &str,
+    l: &stratus_compute::ComputeLimits,
+    u: Option<&stratus_compute::Usage>,
+    mv: Microversion,
+) -> Value {
+    let item = |limit: i64, used: i64| match u {
+        Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
+        None => json!(limit),
+    };
+    let (ui, uc, ur) = u.map_or((0, 0, 0), |u| (u.instances, u.cores, u.ram));
+    let mut o = json!({
+        "id": project,
+        "instances": item(l.instances, ui),
+        "cores": item(l.cores, uc),
+        "ram": item(l.ram, ur),
+        "key_pairs": item(l.key_pairs, 0),
+        "metadata_items": item(128, 0),
+        "server_groups": item(10, 0),
+        "server_group_members": item(10, 0),
+    });
+    if !mv.at_least(2, 57) {
+        o["injected_files"] = item(5, 0);
+        o["injected_file_content_bytes"] = item(10240, 0);
+        o["injected_file_path_bytes"] = item(255, 0);
+    }
+    o
+}
+
+pub(crate) async fn show_quota(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(project): Path<String>,
+) -> Out {
+    let (l, _) = s.svc.compute_quota(&c, &project).await.map_err(fail)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"quota_set": quota_set(&project, &l, None, mv)}),
+    ))
+}
+
+pub(crate) async fn show_quota_detail(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(project): Path<String>,
+) -> Out {
+    let (l, u) = s.svc.compute_quota(&c, &project).await.map_err(fail)?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"quota_set": quota_set(&project, &l, Some(&u), mv)}),
+    ))
+}
+
+pub(crate) async fn default_quota(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(project): Path<String>,
+) -> Out {
+    s.svc.compute_quota(&c, &project).await.map_err(fail)?;
+    let cfg = s.svc.config();
+    let l = stratus_compute::ComputeLimits {
+        instances: cfg.quota_instances,
+        cores: cfg.quota_cores,
+        ram: cfg.quota_ram,
+        key_pairs: cfg.quota_key_pairs,
+    };
+    Ok(reply(
+        StatusCode::OK,
+        json!({"quota_set": quota_set(&project, &l, None, mv)}),
+    ))
+}
+
+pub(crate) async fn update_quota(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(project): Path<String>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    let (body, _): (serde_json::Map<String, Value>, _) = take_keyed(obj, "quota_set", &[])?;
+    let mut changes = BTreeMap::new();
+    let mut force = false;
+    for (k, v) in body {
+        if k == "force" {
+            force = v
+                .as_bool()
+                .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
+                .unwrap_or(false);
+            continue;
+        }
+        let n = v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for field/attribute {k}. Value: {v}. It must be an integer."
+                ))
+            })?;
+        changes.insert(k, n);
+    }
+    let l = s
+        .svc
+        .update_compute_quota(&c, &project, &changes, force)
+        .await
+        .map_err(fail)?;
+    let mut set = quota_set(&project, &l, None, mv);
+    if let Some(o) = set.as_object_mut() {
+        o.remove("id");
+    }
+    Ok(reply(StatusCode::OK, json!({ "quota_set": set })))
+}
+
+pub(crate) async fn delete_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
+    s.svc.delete_compute_quota(&c, &project).await.map_err(fail)?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -274,3 +274,30 @@ pub(crate) async fn delete_keypair(db: &Db, user: &str, name: &str) -> Result<bo
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+pub(crate) async fn set_quotas(db: &Db, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    for (resource, limit) in limits {
+        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1 AND resource = $2")
+            .bind(project)
+            .bind(resource)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO compute_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
+            .bind(project)
+            .bind(resource)
+            .bind(limit)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
+    sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1")
+        .bind(project)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

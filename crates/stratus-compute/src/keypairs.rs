@@ -79,7 +79,10 @@ impl ComputeService {
             fingerprint: fp,
             created_at: stratus_store::now_micros(),
         };
-        let limit = self.config().quota_key_pairs;
+        let limit = match caller.project_id() {
+            Some(p) => self.compute_limits(p).await?.key_pairs,
+            None => self.config().quota_key_pairs,
+        };
         match db::insert_keypair(self.db(), &k, limit).await {
             Ok(true) => Ok(k),
             Ok(false) => Err(ComputeError::OverQuota(format!(

@@ -17,5 +17,5 @@ mod service;
 pub use conductor::Destination;
 pub use instances_db::Usage;
 pub use model::{Flavor, Instance, InstanceAction, Keypair, NetworkRequest, NewFlavor, RequestedNetworks};
-pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter};
+pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter, QUOTA_RESOURCES};
 pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};

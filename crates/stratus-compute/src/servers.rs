@@ -605,7 +605,11 @@ pub struct ComputeLimits {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+    pub key_pairs: i64,
 }
+
+/// The quotas a project's limits can be set for.
+pub const QUOTA_RESOURCES: [&str; 4] = ["instances", "cores", "ram", "key_pairs"];
 
 impl ComputeService {
     pub(crate) async fn compute_limits(&self, project: &str) -> Result<ComputeLimits> {
@@ -614,12 +618,14 @@ impl ComputeService {
             instances: c.quota_instances,
             cores: c.quota_cores,
             ram: c.quota_ram,
+            key_pairs: c.quota_key_pairs,
         };
         for (r, v) in idb::quota_overrides(self.db(), project).await? {
             match r.as_str() {
                 "instances" => l.instances = v,
                 "cores" => l.cores = v,
                 "ram" => l.ram = v,
+                "key_pairs" => l.key_pairs = v,
                 _ => {}
             }
         }
@@ -656,5 +662,74 @@ impl ComputeService {
             ram: all.iter().map(|i| i.flavor.memory_mb).sum(),
         };
         Ok((limits, usage))
+    }
+}
+
+impl ComputeService {
+    pub async fn compute_quota(&self, caller: &AuthContext, project: &str) -> Result<(ComputeLimits, idb::Usage)> {
+        self.enforce(
+            "os_compute_api:os-quota-sets:show",
+            caller,
+            &Target::new().with("project_id", project),
+        )?;
+        let limits = self.compute_limits(project).await?;
+        let all = idb::list(self.db(), Some(project), None).await?;
+        let usage = idb::Usage {
+            instances: all.len() as i64,
+            cores: all.iter().map(|i| i.flavor.vcpus).sum(),
+            ram: all.iter().map(|i| i.flavor.memory_mb).sum(),
+        };
+        Ok((limits, usage))
+    }
+
+    /// Sets limits; below what the project uses is refused unless `force`, as in Nova.
+    pub async fn update_compute_quota(
+        &self,
+        caller: &AuthContext,
+        project: &str,
+        changes: &BTreeMap<String, i64>,
+        force: bool,
+    ) -> Result<ComputeLimits> {
+        self.enforce(
+            "os_compute_api:os-quota-sets:update",
+            caller,
+            &Target::new().with("project_id", project),
+        )?;
+        let (_, used) = self.compute_quota(caller, project).await?;
+        for (k, v) in changes {
+            if !QUOTA_RESOURCES.contains(&k.as_str()) {
+                return Err(ComputeError::Invalid(format!(
+                    "Bad key(s) {k} in quota_set; this cloud sets {}.",
+                    QUOTA_RESOURCES.join(", ")
+                )));
+            }
+            if *v < -1 {
+                return Err(ComputeError::Invalid(format!(
+                    "Invalid input for field/attribute {k}. Value: {v}. It must be -1 or greater."
+                )));
+            }
+            let in_use = match k.as_str() {
+                "instances" => used.instances,
+                "cores" => used.cores,
+                "ram" => used.ram,
+                _ => 0,
+            };
+            if !force && *v >= 0 && *v < in_use {
+                return Err(ComputeError::Invalid(format!(
+                    "Quota limit {v} for {k} must be greater than or equal to already used and reserved {in_use}."
+                )));
+            }
+        }
+        crate::db::set_quotas(self.db(), project, changes).await?;
+        self.compute_limits(project).await
+    }
+
+    pub async fn delete_compute_quota(&self, caller: &AuthContext, project: &str) -> Result<()> {
+        self.enforce(
+            "os_compute_api:os-quota-sets:delete",
+            caller,
+            &Target::new().with("project_id", project),
+        )?;
+        Ok(crate::db::delete_quotas(self.db(), project).await?)
     }
 }

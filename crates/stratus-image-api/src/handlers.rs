@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::TryStreamExt;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use stratus_api::body::{body_rejection, parse_json};
@@ -161,7 +161,7 @@ pub(crate) async fn delete_image(State(s): State<ApiState>, caller: Caller, Path
 }
 
 /// An upload's data and what the client said about it.
-fn upload_from(headers: &HeaderMap, body: Body) -> Result<Upload, ApiError> {
+fn upload_from(headers: &HeaderMap, body: Body) -> Result<(Upload, tokio::task::JoinHandle<()>), ApiError> {
     let ct = content_type(headers);
     if !ct.is_empty() && !ct.starts_with("application/octet-stream") {
         return Err(ApiError::new(
@@ -192,12 +192,59 @@ fn upload_from(headers: &HeaderMap, body: Body) -> Result<Upload, ApiError> {
         .get("content-md5")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
-    Ok(Upload {
-        body,
-        declared_size: declared,
-        content_md5,
-    })
+    let (body, forwarder) = forward(body);
+    Ok((
+        Upload {
+            body,
+            declared_size: declared,
+            content_md5,
+        },
+        forwarder,
+    ))
+}
+
+/// Bytes of a refused upload still read (and dropped) so the client can finish sending.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Feeds the request body to the upload through a small channel (so memory stays flat). When
+/// the service refuses the data early (over a quota, say), the rest of the body is still read
+/// and dropped, up to [`DRAIN_LIMIT`]: a client that is still sending then reads the refusal
+/// instead of a reset connection.
+fn forward(body: Body) -> (ByteStream, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+    let task = tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        let mut refused = false;
+        let mut drained = 0u64;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) if refused => {
+                    drained += b.len() as u64;
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+                Ok(b) => refused = tx.send(Ok(b)).await.is_err(),
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e))).await;
+                    break;
+                }
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    (Box::pin(stream), task)
+}
+
+/// Waits (briefly) for a refused upload's body to be drained before answering.
+async fn settle(result: Result<(), stratus_image::ImageError>, forwarder: tokio::task::JoinHandle<()>) -> Out {
+    match result {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), forwarder).await;
+            Err(e.into())
+        }
+    }
 }
 
 pub(crate) async fn upload(
@@ -207,9 +254,8 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Out {
-    let up = upload_from(&headers, body)?;
-    s.svc.upload(&caller, &id, up).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let (up, forwarder) = upload_from(&headers, body)?;
+    settle(s.svc.upload(&caller, &id, up).await.map(|_| ()), forwarder).await
 }
 
 pub(crate) async fn stage(
@@ -219,9 +265,8 @@ pub(crate) async fn stage(
     headers: HeaderMap,
     body: Body,
 ) -> Out {
-    let up = upload_from(&headers, body)?;
-    s.svc.stage(&caller, &id, up).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let (up, forwarder) = upload_from(&headers, body)?;
+    settle(s.svc.stage(&caller, &id, up).await.map(|_| ()), forwarder).await
 }
 
 /// `Range: bytes=a-b`, `bytes=a-` or `bytes=-n`; several ranges are not served.

@@ -175,6 +175,25 @@ fn servers_through_the_openstack_client() {
         "{big}"
     );
 
+    // Quotas: the fifth server of a project allowed four is refused (403), and no record is made.
+    admin.ok(&["quota", "set", "--instances", "4", "admin"]);
+    let q = admin.json(&["quota", "show", "admin"]);
+    let instances = q
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["Resource"] == "instances")
+        .map(|r| r["Limit"].clone());
+    assert_eq!(instances, Some(Value::from(4)), "{q}");
+    let err = admin.fails(&[
+        "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "over",
+    ]);
+    assert!(
+        err.contains("403") && err.contains("Quota exceeded for instances"),
+        "{err}"
+    );
+    assert_eq!(admin.json(&["server", "list"]).as_array().map(Vec::len), Some(4));
+
     // Delete in every state: the ERROR one, and the active ones with their ports.
     admin.ok(&["server", "delete", "--wait", "big", "web-1", "web-2", "web-3"]);
     assert!(admin.json(&["server", "list"]).as_array().expect("list").is_empty());

@@ -118,6 +118,19 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
             get(show_server).put(update_server).delete(delete_server),
         )
         .route("/servers/{id}/action", post(server_action))
+        .route(
+            "/servers/{id}/metadata",
+            get(show_server_metadata)
+                .post(add_server_metadata)
+                .put(replace_server_metadata),
+        )
+        .route(
+            "/servers/{id}/metadata/{key}",
+            get(show_server_metadata_item)
+                .put(put_server_metadata_item)
+                .delete(delete_server_metadata_item),
+        )
+        .route("/servers/{id}/ips", get(server_ips))
         .route("/servers/{id}/os-instance-actions", get(list_instance_actions))
         .route("/servers/{id}/os-instance-actions/{req}", get(show_instance_action))
         .route("/os-hypervisors", get(list_hypervisors))

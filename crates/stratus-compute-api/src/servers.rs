@@ -727,3 +727,79 @@ pub(crate) async fn delete_quota(State(s): State<ApiState>, c: Caller, Path(proj
     s.svc.delete_compute_quota(&c, &project).await.map_err(fail)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
+
+// ---------------------------------------------------------------- metadata and addresses
+
+pub(crate) async fn show_server_metadata(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"metadata": i.metadata})))
+}
+
+async fn set_metadata(s: ApiState, c: Caller, id: String, req: Request, replace: bool) -> Out {
+    let obj = json_object(req).await?;
+    let (items, _): (BTreeMap<String, String>, _) = take_keyed(obj, "metadata", &[])?;
+    let m = s.svc.set_server_metadata(&c, &id, items, replace).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({ "metadata": m })))
+}
+
+pub(crate) async fn add_server_metadata(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    set_metadata(s, c, id, req, false).await
+}
+
+pub(crate) async fn replace_server_metadata(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    set_metadata(s, c, id, req, true).await
+}
+
+pub(crate) async fn show_server_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Out {
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    match i.metadata.get(&key) {
+        Some(v) => Ok(reply(StatusCode::OK, json!({"meta": { key: v }}))),
+        None => Err(ApiError::not_found(format!("Metadata item was not found: {key}"))),
+    }
+}
+
+pub(crate) async fn put_server_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    let (item, _): (BTreeMap<String, String>, _) = take_keyed(obj, "meta", &[])?;
+    if item.len() != 1 || !item.contains_key(&key) {
+        return Err(ApiError::bad_request("Request body and URI mismatch"));
+    }
+    s.svc
+        .set_server_metadata(&c, &id, item.clone(), false)
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({ "meta": item })))
+}
+
+pub(crate) async fn delete_server_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Out {
+    s.svc.delete_server_metadata(&c, &id, &key).await.map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn server_ips(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"addresses": addresses(&i)})))
+}

@@ -733,3 +733,60 @@ impl ComputeService {
         Ok(crate::db::delete_quotas(self.db(), project).await?)
     }
 }
+
+impl ComputeService {
+    /// Adds to (or, with `replace`, replaces) a server's metadata; returns all of it.
+    pub async fn set_server_metadata(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        items: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:server-metadata:update",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        for (k, v) in &items {
+            if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
+                return Err(ComputeError::Invalid(format!(
+                    "Invalid input for field/attribute metadata: key '{k:.40}' needs 1 to 255 characters and a value of at most 255."
+                )));
+            }
+        }
+        if replace {
+            i.metadata = items;
+        } else {
+            i.metadata.extend(items);
+        }
+        if i.metadata.len() > 128 {
+            return Err(ComputeError::OverQuota(
+                "Quota exceeded for metadata_items: at most 128 metadata items.".into(),
+            ));
+        }
+        idb::save(self.db(), &i, None).await?;
+        Ok(i.metadata)
+    }
+
+    pub async fn delete_server_metadata(&self, caller: &AuthContext, id: &str, key: &str) -> Result<()> {
+        let mut i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:server-metadata:delete",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        if i.metadata.remove(key).is_none() {
+            return Err(ComputeError::NotFound(format!("Metadata item was not found: {key}")));
+        }
+        idb::save(self.db(), &i, None).await?;
+        Ok(())
+    }
+}

@@ -91,6 +91,12 @@ fn servers_through_the_openstack_client() {
     let list = admin.json(&["server", "list"]);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 
+    // Metadata and names.
+    admin.ok(&["server", "set", "--property", "tier=gold", "--name", "web-1", &id]);
+    admin.ok(&["server", "unset", "--property", "role", &id]);
+    let props = admin.json(&["server", "show", &id])["properties"].clone();
+    assert_eq!(props, serde_json::json!({"tier": "gold"}), "{props}");
+
     // Every step of the seed is an event with its times.
     let actions = admin.json(&["server", "event", "list", &id]);
     let create = actions

@@ -131,6 +131,11 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
                 .delete(delete_server_metadata_item),
         )
         .route("/servers/{id}/ips", get(server_ips))
+        .route("/os-server-groups", get(list_server_groups).post(create_server_group))
+        .route(
+            "/os-server-groups/{id}",
+            get(show_server_group).delete(delete_server_group),
+        )
         .route("/servers/{id}/os-instance-actions", get(list_instance_actions))
         .route("/servers/{id}/os-instance-actions/{req}", get(show_instance_action))
         .route("/os-hypervisors", get(list_hypervisors))

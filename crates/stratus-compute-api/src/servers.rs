@@ -221,8 +221,30 @@ pub(crate) async fn create_server(
     req: Request,
 ) -> Out {
     let obj = json_object(req).await?;
-    let (b, _hints): (ServerCreate, _) =
+    let (b, hints): (ServerCreate, _) =
         take_keyed(obj, "server", &["OS-SCH-HNT:scheduler_hints", "os:scheduler_hints"])?;
+    // The group hint places the server in a server group; other hints have no filter here.
+    let mut group = None;
+    for h in hints.values() {
+        let Some(h) = h.as_object() else {
+            return Err(ApiError::bad_request(
+                "Invalid input: scheduler_hints must be an object.",
+            ));
+        };
+        for (k, v) in h {
+            match (k.as_str(), v) {
+                ("group", Value::String(g)) => group = Some(g.clone()),
+                ("group", Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
+                    group = a[0].as_str().map(str::to_owned)
+                }
+                (other, _) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input: scheduler hint '{other}' is not supported; this cloud honours 'group'."
+                    )))
+                }
+            }
+        }
+    }
     if b.block_device_mapping_v2.as_ref().is_some_and(|bdms| {
         bdms.iter()
             .any(|d| d["source_type"] != "image" || d["destination_type"] != "local")
@@ -282,6 +304,7 @@ pub(crate) async fn create_server(
         min_count: count("min_count", &b.min_count)?,
         max_count: count("max_count", &b.max_count.or(b.min_count.clone()))?,
         config_drive,
+        group,
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
@@ -802,4 +825,111 @@ pub(crate) async fn delete_server_metadata_item(
 pub(crate) async fn server_ips(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
     let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
     Ok(reply(StatusCode::OK, json!({"addresses": addresses(&i)})))
+}
+
+// ---------------------------------------------------------------- server groups
+
+fn group_view(g: &stratus_compute::ServerGroup, mv: Microversion) -> Value {
+    let policy = serde_json::to_value(g.policy).unwrap_or(Value::Null);
+    let mut o = json!({"id": g.id, "name": g.name, "members": g.members, "project_id": g.project_id,
+                       "user_id": g.user_id});
+    if mv.at_least(2, 64) {
+        o["policy"] = policy;
+        o["rules"] = match g.max_server_per_host {
+            Some(n) => json!({"max_server_per_host": n}),
+            None => json!({}),
+        };
+    } else {
+        o["policies"] = json!([policy]);
+        o["metadata"] = json!({});
+    }
+    o
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupCreate {
+    name: String,
+    policies: Option<Vec<String>>,
+    policy: Option<String>,
+    rules: Option<BTreeMap<String, Value>>,
+}
+
+pub(crate) async fn create_server_group(State(s): State<ApiState>, c: Caller, mv: Microversion, req: Request) -> Out {
+    let obj = json_object(req).await?;
+    let (b, _): (GroupCreate, _) = take_keyed(obj, "server_group", &[])?;
+    let policy =
+        match (mv.at_least(2, 64), b.policy, b.policies) {
+            (true, Some(p), None) => p,
+            (false, None, Some(list)) if list.len() == 1 => list[0].clone(),
+            (true, _, _) => {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute server_group: 'policy' is required from 2.64.",
+                ))
+            }
+            (false, _, _) => return Err(ApiError::bad_request(
+                "Invalid input for field/attribute server_group: 'policies' must be a list of one policy before 2.64.",
+            )),
+        };
+    let max = match b.rules {
+        None => None,
+        Some(r) if mv.at_least(2, 64) => match r.get("max_server_per_host") {
+            Some(v) => Some(
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Invalid input for field/attribute max_server_per_host. Value: {v}."
+                        ))
+                    })? as u32,
+            ),
+            None if r.is_empty() => None,
+            None => {
+                return Err(ApiError::bad_request(
+                    "Invalid input: the only group rule is max_server_per_host.",
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid input: group rules need microversion 2.64.",
+            ))
+        }
+    };
+    let g = s
+        .svc
+        .create_server_group(&c, &b.name, &policy, max)
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"server_group": group_view(&g, mv)})))
+}
+
+pub(crate) async fn list_server_groups(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    let q: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let all = q
+        .iter()
+        .any(|(k, v)| k == "all_projects" && !matches!(v.to_ascii_lowercase().as_str(), "0" | "false"));
+    let groups = s.svc.list_server_groups(&c, all).await.map_err(fail)?;
+    let items: Vec<Value> = groups.iter().map(|g| group_view(g, mv)).collect();
+    Ok(reply(StatusCode::OK, json!({ "server_groups": items })))
+}
+
+pub(crate) async fn show_server_group(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
+    let g = s.svc.get_server_group(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"server_group": group_view(&g, mv)})))
+}
+
+pub(crate) async fn delete_server_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    s.svc.delete_server_group(&c, &id).await.map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -122,22 +122,39 @@ impl ComputeService {
             .await
             .map_err(remote)?
             .ok_or_else(|| RemoteError::new("InstanceNotFound", format!("instance {} is gone", a.instance_id)))?;
+        let group = crate::groups::of_instance(self.db(), &i.id).await.map_err(remote)?;
         let spec = RequestSpec {
             vcpus: i.flavor.vcpus.max(0) as u64,
             memory_mb: i.flavor.memory_mb.max(0) as u64,
             disk_gb: i.flavor.root_gb.max(0) as u64,
             availability_zone: i.availability_zone.clone(),
             hypervisor_type: None,
-            group: None,
+            group: group.as_ref().map(|(g, hosts)| scheduler::Group {
+                policy: g.policy,
+                member_hosts: hosts.clone(),
+                max_server_per_host: g.max_server_per_host,
+            }),
             ignore_hosts: a.ignore_hosts.clone(),
         };
         let cfg = self.config();
-        for _ in 0..3 {
+        for round in 0..3 {
+            let mut spec = spec.clone();
+            if round > 0 {
+                // Fresh member hosts: a concurrent boot of the group may have claimed one.
+                if let Some((_, hosts)) = crate::groups::of_instance(self.db(), &i.id).await.map_err(remote)? {
+                    if let Some(g) = spec.group.as_mut() {
+                        g.member_hosts = hosts;
+                    }
+                }
+            }
             let hosts = self.host_states().await.map_err(remote)?;
             let ranked = scheduler::select(&hosts, &spec, &cfg.ratios, cfg.weighing, cfg.max_attempts)
                 .map_err(|e| RemoteError::new("NoValidHost", e.0))?;
             for (n, host) in ranked.iter().enumerate() {
-                if idb::claim(self.db(), &i, host, &cfg.ratios).await.map_err(remote)? {
+                if idb::claim(self.db(), &i, host, &cfg.ratios, group.as_ref().map(|(g, _)| g))
+                    .await
+                    .map_err(remote)?
+                {
                     return Ok(Destination {
                         host: host.clone(),
                         alternates: ranked[n + 1..].to_vec(),

@@ -275,8 +275,47 @@ async fn release_on(tx: &mut sqlx::Transaction<'_, sqlx::Any>, host: &str, i: &I
 
 /// Claims the instance's resources on `host` unless that would pass the host's capacity
 /// times the ratios; records the host on the instance in the same transaction.
-pub(crate) async fn claim(db: &Db, i: &Instance, host: &str, ratios: &crate::scheduler::Ratios) -> Result<bool> {
+pub(crate) async fn claim(
+    db: &Db,
+    i: &Instance,
+    host: &str,
+    ratios: &crate::scheduler::Ratios,
+    group: Option<&crate::groups::ServerGroup>,
+) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
+    // A hard group policy is checked again here, under the group's lock, so that two
+    // concurrent boots of one group cannot both pass the scheduler's (earlier) look.
+    if let Some(g) = group.filter(|g| {
+        matches!(
+            g.policy,
+            crate::scheduler::GroupPolicy::Affinity | crate::scheduler::GroupPolicy::AntiAffinity
+        )
+    }) {
+        sqlx::query(
+            "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
+             ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
+        )
+        .bind(format!("group:{}", g.id))
+        .execute(&mut *tx)
+        .await?;
+        let hosts: Vec<String> = sqlx::query_scalar(
+            "SELECT i.host FROM instances i JOIN server_group_members m ON m.instance_id = i.id \
+             WHERE m.group_id = $1 AND i.deleted = 0 AND i.claimed = 1 AND i.host IS NOT NULL AND i.id <> $2",
+        )
+        .bind(&g.id)
+        .bind(&i.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let here = hosts.iter().filter(|h| *h == host).count();
+        let breaks = match g.policy {
+            crate::scheduler::GroupPolicy::AntiAffinity => here >= g.max_server_per_host.unwrap_or(1) as usize,
+            _ => hosts.iter().any(|h| h != host),
+        };
+        if breaks {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
     let r = sqlx::query(
         "UPDATE compute_nodes SET vcpus_used = vcpus_used + $1, memory_mb_used = memory_mb_used + $2, \
          disk_gb_used = disk_gb_used + $3 WHERE host = $4 AND enabled = 1 \

@@ -7,6 +7,7 @@
 mod conductor;
 mod db;
 mod flavors;
+mod groups;
 mod instances_db;
 mod keypairs;
 pub mod model;
@@ -15,6 +16,7 @@ pub mod servers;
 mod service;
 
 pub use conductor::Destination;
+pub use groups::ServerGroup;
 pub use instances_db::Usage;
 pub use model::{Flavor, Instance, InstanceAction, Keypair, NetworkRequest, NewFlavor, RequestedNetworks};
 pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter, QUOTA_RESOURCES};

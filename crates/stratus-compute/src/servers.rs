@@ -30,6 +30,8 @@ pub struct NewServer {
     pub min_count: u32,
     pub max_count: u32,
     pub config_drive: bool,
+    /// The server group of the `group` scheduler hint.
+    pub group: Option<String>,
 }
 
 /// Which servers a list returns.
@@ -269,6 +271,11 @@ impl ComputeService {
             ),
             None => None,
         };
+        if let Some(g) = &req.group {
+            self.get_server_group(caller, g)
+                .await
+                .map_err(|_| ComputeError::Invalid(format!("Invalid input: server group {g} could not be found.")))?;
+        }
         let networks = self.resolve_networks(&token, req.networks.clone()).await?;
         if matches!(&networks, RequestedNetworks::List(l) if req.max_count > 1 && l.iter().any(|n| n.port_id.is_some() || n.fixed_ip.is_some()))
         {
@@ -331,7 +338,12 @@ impl ComputeService {
                 Ok(())
             };
             match idb::insert_within_quota(self.db(), &i, request_id, check).await? {
-                Ok(()) => made.push(i),
+                Ok(()) => {
+                    if let Some(g) = &req.group {
+                        crate::groups::add_member(self.db(), g, &i.id).await?;
+                    }
+                    made.push(i)
+                }
                 Err(e) if made.len() >= req.min_count as usize => {
                     tracing::info!(made = made.len(), asked = req.max_count, reason = %e, "made fewer servers than max_count");
                     break;

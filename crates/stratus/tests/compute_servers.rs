@@ -161,6 +161,40 @@ fn servers_through_the_openstack_client() {
     on.insert(shown["OS-EXT-SRV-ATTR:host"].to_string());
     assert_eq!(on.len(), 3, "three servers on three hosts: {on:?}");
 
+    // Anti-affinity: three members of the group land on the three hosts; a fourth has none.
+    let g = admin.json(&["server", "group", "create", "--policy", "anti-affinity", "apart"]);
+    let gid = g["id"].as_str().expect("group id").to_owned();
+    let hint = format!("group={gid}");
+    let mut group_hosts = std::collections::BTreeSet::new();
+    for n in 1..=3 {
+        let name = format!("apart-{n}");
+        let s = admin.json(&[
+            "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "--hint", &hint, "--wait",
+            &name,
+        ]);
+        let host = admin.json(&["server", "show", s["id"].as_str().expect("id")])["OS-EXT-SRV-ATTR:host"].to_string();
+        group_hosts.insert(host);
+    }
+    assert_eq!(group_hosts.len(), 3, "anti-affinity: {group_hosts:?}");
+    let out = admin
+        .command(&[
+            "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "--hint", &hint, "--wait",
+            "apart-4",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let fault = admin.json(&["server", "show", "apart-4"])["fault"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        fault.contains("3 already hold a member of the server group (anti-affinity)"),
+        "{fault}"
+    );
+    admin.ok(&["server", "delete", "--wait", "apart-1", "apart-2", "apart-3", "apart-4"]);
+    admin.ok(&["server", "group", "delete", "apart"]);
+
     // No valid host: the fault names the filter and how many hosts it removed. (Each fake
     // host has 32 GiB, 48 GiB with the RAM allocation ratio; the quota allows 50 GiB.)
     admin.ok(&[

@@ -342,6 +342,11 @@ impl Inner {
                 result = Err(format!("deleting port {p}: {e}"));
             }
         }
+        for a in &info.volume_attachments {
+            if let Err(e) = self.rest.delete_attachment(&token, a).await {
+                result = Err(format!("detaching volume attachment {a}: {e}"));
+            }
+        }
         if let Value::Array(reqs) = &info.requested_networks {
             for pid in reqs.iter().filter_map(|q| q["port_id"].as_str()) {
                 if let Err(e) = self.rest.unbind_port(&token, pid).await {
@@ -359,6 +364,76 @@ impl Inner {
             .await
             .map_err(remote)?;
         Ok(())
+    }
+
+    /// Connects the reserved volume on this host, hands it to the hypervisor and completes
+    /// the attachment; undoes all of it when a step fails.
+    async fn attach_volume(&self, ctx: &Context, v: &VolumeOp) -> Result<(), RemoteError> {
+        let token = ctx.token.clone().unwrap_or_default();
+        let r = InstanceRef {
+            instance_id: v.instance_id.clone(),
+            request_id: v.request_id.clone(),
+        };
+        self.event_start(ctx, &r, "compute_attach_volume").await;
+        let connector =
+            json!({"host": self.cfg.host, "mountpoint": v.device, "multipath": false, "platform": "x86_64"});
+        let result: Result<(), String> = async {
+            let info = self
+                .rest
+                .connect_volume(&token, &v.attachment_id, connector)
+                .await
+                .map_err(|e| e.to_string())?;
+            let attach = stratus_virt::VolumeAttach {
+                volume_id: v.volume_id.clone(),
+                connection_info: info,
+                device: Some(v.device.clone()),
+            };
+            self.driver
+                .attach_volume(&v.instance_id, &attach)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Err(e) = self.rest.complete_attachment(&token, &v.attachment_id).await {
+                let _ = self.driver.detach_volume(&v.instance_id, &v.volume_id).await;
+                return Err(e.to_string());
+            }
+            Ok(())
+        }
+        .await;
+        self.event_finish(ctx, &r, "compute_attach_volume", &result).await;
+        let done = json!({"instance_id": v.instance_id, "volume_id": v.volume_id, "ok": result.is_ok()});
+        if result.is_err() {
+            let _ = self.rest.delete_attachment(&token, &v.attachment_id).await;
+        }
+        self.conductor::<_, Value>(ctx, "volume_attached", &done)
+            .await
+            .map_err(remote)?;
+        result.map_err(remote)
+    }
+
+    async fn detach_volume(&self, ctx: &Context, v: &VolumeOp) -> Result<(), RemoteError> {
+        let token = ctx.token.clone().unwrap_or_default();
+        let r = InstanceRef {
+            instance_id: v.instance_id.clone(),
+            request_id: v.request_id.clone(),
+        };
+        self.event_start(ctx, &r, "compute_detach_volume").await;
+        let result: Result<(), String> = async {
+            match self.driver.detach_volume(&v.instance_id, &v.volume_id).await {
+                Ok(()) | Err(stratus_virt::DriverError::NotFound(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            self.rest
+                .delete_attachment(&token, &v.attachment_id)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        self.event_finish(ctx, &r, "compute_detach_volume", &result).await;
+        let done = json!({"instance_id": v.instance_id, "volume_id": v.volume_id, "ok": result.is_ok()});
+        self.conductor::<_, Value>(ctx, "volume_detached", &done)
+            .await
+            .map_err(remote)?;
+        result.map_err(remote)
     }
 
     async fn power(&self, ctx: &Context, r: &InstanceRef, op: PowerOp) -> Result<(), RemoteError> {
@@ -505,6 +580,16 @@ impl Endpoint for Served {
                     request_id: p.request_id,
                 };
                 a.power(&ctx, &r, p.op).await.map(|_| Value::Null)
+            }
+            "attach_volume" => {
+                let v: VolumeOp =
+                    serde_json::from_value(args).map_err(|e| RemoteError::new("BadMessage", e.to_string()))?;
+                a.attach_volume(&ctx, &v).await.map(|_| Value::Null)
+            }
+            "detach_volume" => {
+                let v: VolumeOp =
+                    serde_json::from_value(args).map_err(|e| RemoteError::new("BadMessage", e.to_string()))?;
+                a.detach_volume(&ctx, &v).await.map(|_| Value::Null)
             }
             "console_output" => {
                 let c: ConsoleArgs =

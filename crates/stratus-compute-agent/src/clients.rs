@@ -219,6 +219,99 @@ impl Rest {
     }
 }
 
+impl Rest {
+    async fn volume(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let mut r = self
+            .http
+            .request(method, format!("{}/volume/v3{path}", self.base))
+            .header("x-auth-token", token)
+            .header("openstack-api-version", "volume 3.44");
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.map_err(|e| ClientError::Transport {
+            service: "Volume",
+            message: e.to_string(),
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(ClientError::Refused {
+                service: "Volume",
+                status: status.as_u16(),
+                message: fault_message(&v),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Reserves a volume for an instance (an attachment without a connector).
+    pub async fn reserve_volume(&self, token: &str, volume_id: &str, instance_id: &str) -> Result<String, ClientError> {
+        let v = self
+            .volume(
+                reqwest::Method::POST,
+                "/attachments",
+                token,
+                Some(json!({"attachment": {"volume_uuid": volume_id, "instance_uuid": instance_id}})),
+            )
+            .await?;
+        Ok(v["attachment"]["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Gives the host's connector; returns the `connection_info` to attach.
+    pub async fn connect_volume(
+        &self,
+        token: &str,
+        attachment_id: &str,
+        connector: Value,
+    ) -> Result<Value, ClientError> {
+        let v = self
+            .volume(
+                reqwest::Method::PUT,
+                &format!("/attachments/{attachment_id}"),
+                token,
+                Some(json!({"attachment": {"connector": connector}})),
+            )
+            .await?;
+        Ok(v["attachment"]["connection_info"].clone())
+    }
+
+    pub async fn complete_attachment(&self, token: &str, attachment_id: &str) -> Result<(), ClientError> {
+        self.volume(
+            reqwest::Method::POST,
+            &format!("/attachments/{attachment_id}/action"),
+            token,
+            Some(json!({"os-complete": null})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes an attachment; one that is gone already is fine.
+    pub async fn delete_attachment(&self, token: &str, attachment_id: &str) -> Result<(), ClientError> {
+        match self
+            .volume(
+                reqwest::Method::DELETE,
+                &format!("/attachments/{attachment_id}"),
+                token,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 pub fn parse_port(p: &Value) -> Port {
     Port {
         id: p["id"].as_str().unwrap_or_default().to_owned(),

@@ -98,6 +98,9 @@ pub struct BuildInfo {
     pub requested_networks: serde_json::Value,
     pub ports: Vec<String>,
     pub host: Option<String>,
+    /// Attachments of the Volume service, for a delete to remove.
+    #[serde(default)]
+    pub volume_attachments: Vec<String>,
 }
 
 /// A power operation on a running guest.
@@ -110,4 +113,14 @@ pub enum PowerOp {
     HardReboot,
     Pause,
     Unpause,
+}
+
+/// A volume to attach to (or detach from) a guest on this host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VolumeOp {
+    pub instance_id: String,
+    pub request_id: String,
+    pub volume_id: String,
+    pub attachment_id: String,
+    pub device: String,
 }

@@ -131,6 +131,14 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
                 .delete(delete_server_metadata_item),
         )
         .route("/servers/{id}/ips", get(server_ips))
+        .route(
+            "/servers/{id}/os-volume_attachments",
+            get(list_volume_attachments).post(attach_volume),
+        )
+        .route(
+            "/servers/{id}/os-volume_attachments/{volume}",
+            get(show_volume_attachment).delete(detach_volume),
+        )
         .route("/os-server-groups", get(list_server_groups).post(create_server_group))
         .route(
             "/os-server-groups/{id}",

@@ -50,6 +50,16 @@ fn host_id(i: &Instance) -> String {
 }
 
 pub(crate) fn server_view(s: &ApiState, i: &Instance, mv: Microversion, admin: bool) -> Value {
+    server_view_with(s, i, mv, admin, &[])
+}
+
+pub(crate) fn server_view_with(
+    s: &ApiState,
+    i: &Instance,
+    mv: Microversion,
+    admin: bool,
+    volumes: &[stratus_compute::VolumeAttachment],
+) -> Value {
     let f = &i.flavor;
     let flavor = if mv.at_least(2, 47) {
         json!({"vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb, "ephemeral": f.ephemeral_gb,
@@ -92,7 +102,11 @@ pub(crate) fn server_view(s: &ApiState, i: &Instance, mv: Microversion, admin: b
         "OS-EXT-STS:task_state": i.task_state,
         "OS-EXT-STS:vm_state": i.vm_state,
         "OS-EXT-STS:power_state": i.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": volumes
+            .iter()
+            .filter(|v| v.status == "attached")
+            .map(|v| json!({"id": v.volume_id, "delete_on_termination": false}))
+            .collect::<Vec<_>>(),
         "security_groups": if i.addresses.is_empty() { json!([]) } else { json!([{"name": "default"}]) },
     });
     if admin {
@@ -394,9 +408,10 @@ pub(crate) async fn list_servers_detail(
 
 pub(crate) async fn show_server(State(s): State<ApiState>, c: Caller, mv: Microversion, Path(id): Path<String>) -> Out {
     let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    let volumes = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
     Ok(reply(
         StatusCode::OK,
-        json!({"server": server_view(&s, &i, mv, c.has_role("admin"))}),
+        json!({"server": server_view_with(&s, &i, mv, c.has_role("admin"), &volumes)}),
     ))
 }
 
@@ -932,4 +947,71 @@ pub(crate) async fn show_server_group(
 pub(crate) async fn delete_server_group(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
     s.svc.delete_server_group(&c, &id).await.map_err(fail)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- volume attachments
+
+fn attachment_view(a: &stratus_compute::VolumeAttachment) -> Value {
+    json!({"id": a.volume_id, "serverId": a.instance_id, "volumeId": a.volume_id, "device": a.device})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachBody {
+    #[serde(rename = "volumeId")]
+    volume_id: String,
+    device: Option<String>,
+    tag: Option<String>,
+    delete_on_termination: Option<bool>,
+}
+
+pub(crate) async fn attach_volume(
+    State(s): State<ApiState>,
+    c: Caller,
+    Extension(rid): Extension<RequestId>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    let (b, _): (AttachBody, _) = take_keyed(obj, "volumeAttachment", &[])?;
+    if b.tag.is_some() || b.delete_on_termination == Some(true) {
+        return Err(ApiError::bad_request(
+            "Invalid input: device tags and delete_on_termination are not supported yet.",
+        ));
+    }
+    let a = s
+        .svc
+        .attach_volume(&c, &rid.0, &id, &b.volume_id, b.device.as_deref())
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(&a)})))
+}
+
+pub(crate) async fn list_volume_attachments(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let list = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
+    let items: Vec<Value> = list.iter().map(attachment_view).collect();
+    Ok(reply(StatusCode::OK, json!({ "volumeAttachments": items })))
+}
+
+pub(crate) async fn show_volume_attachment(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, volume)): Path<(String, String)>,
+) -> Out {
+    let list = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
+    let a = list
+        .iter()
+        .find(|a| a.volume_id == volume)
+        .ok_or_else(|| ApiError::not_found(format!("Volume {volume} is not attached to server {id}.")))?;
+    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(a)})))
+}
+
+pub(crate) async fn detach_volume(
+    State(s): State<ApiState>,
+    c: Caller,
+    Extension(rid): Extension<RequestId>,
+    Path((id, volume)): Path<(String, String)>,
+) -> Out {
+    s.svc.detach_volume(&c, &rid.0, &id, &volume).await.map_err(fail)?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -57,6 +57,7 @@ pub(crate) fn build_info(i: &Instance) -> BuildInfo {
         },
         ports: i.ports.clone(),
         host: i.host.clone(),
+        volume_attachments: vec![],
     }
 }
 
@@ -394,7 +395,14 @@ impl Endpoint for Conductor {
                 let i = idb::get(db, &r.instance_id).await.map_err(remote)?.ok_or_else(|| {
                     RemoteError::new("InstanceNotFound", format!("instance {} is gone", r.instance_id))
                 })?;
-                serde_json::to_value(build_info(&i)).map_err(remote)
+                let mut info = build_info(&i);
+                info.volume_attachments = idb::volume_attachments(db, &i.id)
+                    .await
+                    .map_err(remote)?
+                    .into_iter()
+                    .map(|a| a.attachment_id)
+                    .collect();
+                serde_json::to_value(info).map_err(remote)
             }
             "instance_update" => svc.apply_update(&args(a)?).await.map(ok),
             "event_start" => {
@@ -440,6 +448,26 @@ impl Endpoint for Conductor {
                 let h: H = args(a)?;
                 let list = idb::list(db, None, Some(&h.host)).await.map_err(remote)?;
                 serde_json::to_value(list.iter().map(build_info).collect::<Vec<_>>()).map_err(remote)
+            }
+            "volume_attached" | "volume_detached" => {
+                #[derive(Deserialize)]
+                struct Done {
+                    instance_id: String,
+                    volume_id: String,
+                    ok: bool,
+                }
+                let d: Done = args(a)?;
+                let attached = method == "volume_attached";
+                match (attached, d.ok) {
+                    (true, true) | (false, false) => {
+                        idb::set_volume_attachment_status(db, &d.instance_id, &d.volume_id, "attached").await
+                    }
+                    _ => idb::delete_volume_attachment(db, &d.instance_id, &d.volume_id).await,
+                }
+                .map_err(remote)?;
+                let kind = if attached { "attach_volume" } else { "detach_volume" };
+                let _ = idb::finish_action_named(db, &d.instance_id, kind, d.ok).await;
+                Ok(Value::Null)
             }
             "instance_destroyed" => {
                 let r: InstanceRef = args(a)?;

@@ -248,6 +248,10 @@ pub(crate) async fn mark_deleted(db: &Db, i: &Instance) -> Result<()> {
             release_on(&mut tx, h, i).await?;
         }
     }
+    sqlx::query("DELETE FROM volume_attachments WHERE instance_id = $1")
+        .bind(&i.id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, updated_at = $1 WHERE id = $2",
     )
@@ -389,6 +393,20 @@ pub(crate) async fn finish_action(db: &Db, instance: &str, request_id: &str, mes
         .bind(request_id)
         .execute(&db.pool)
         .await?;
+    Ok(())
+}
+
+/// Ends the newest unfinished action of a kind (the agent knows the kind, not the request).
+pub(crate) async fn finish_action_named(db: &Db, instance: &str, action: &str, ok: bool) -> Result<()> {
+    sqlx::query(
+        "UPDATE instance_actions SET finish_time = $1, message = $2 WHERE instance_id = $3 AND action = $4 AND finish_time IS NULL",
+    )
+    .bind(now_micros())
+    .bind(if ok { None } else { Some("Error") })
+    .bind(instance)
+    .bind(action)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -597,4 +615,61 @@ pub(crate) async fn quota_overrides(db: &Db, project: &str) -> Result<Vec<(Strin
             .fetch_all(&db.pool)
             .await?,
     )
+}
+
+// ---------------------------------------------------------------- volume attachments
+
+/// A volume attached (or being attached) to a server.
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
+pub struct VolumeAttachment {
+    pub instance_id: String,
+    pub volume_id: String,
+    pub attachment_id: String,
+    pub device: String,
+    pub status: String,
+}
+
+pub(crate) async fn insert_volume_attachment(db: &Db, a: &VolumeAttachment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO volume_attachments (instance_id, volume_id, attachment_id, device, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&a.instance_id)
+    .bind(&a.volume_id)
+    .bind(&a.attachment_id)
+    .bind(&a.device)
+    .bind(&a.status)
+    .bind(now_micros())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn volume_attachments(db: &Db, instance: &str) -> Result<Vec<VolumeAttachment>> {
+    Ok(sqlx::query_as(
+        "SELECT instance_id, volume_id, attachment_id, device, status FROM volume_attachments \
+         WHERE instance_id = $1 ORDER BY device",
+    )
+    .bind(instance)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+pub(crate) async fn set_volume_attachment_status(db: &Db, instance: &str, volume: &str, status: &str) -> Result<()> {
+    sqlx::query("UPDATE volume_attachments SET status = $1 WHERE instance_id = $2 AND volume_id = $3")
+        .bind(status)
+        .bind(instance)
+        .bind(volume)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_volume_attachment(db: &Db, instance: &str, volume: &str) -> Result<()> {
+    sqlx::query("DELETE FROM volume_attachments WHERE instance_id = $1 AND volume_id = $2")
+        .bind(instance)
+        .bind(volume)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

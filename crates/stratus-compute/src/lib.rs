@@ -19,5 +19,5 @@ pub use conductor::Destination;
 pub use groups::ServerGroup;
 pub use instances_db::Usage;
 pub use model::{Flavor, Instance, InstanceAction, Keypair, NetworkRequest, NewFlavor, RequestedNetworks};
-pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter, QUOTA_RESOURCES};
+pub use servers::{status_of, ComputeLimits, NewServer, ServerFilter, VolumeAttachment, QUOTA_RESOURCES};
 pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};

@@ -450,6 +450,11 @@ impl ComputeService {
                     tracing::warn!(port = %p, error = %e, "deleting a port of a deleted server failed");
                 }
             }
+            for a in idb::volume_attachments(self.db(), &i.id).await? {
+                if let Err(e) = rest.delete_attachment(&caller.token, &a.attachment_id).await {
+                    tracing::warn!(volume = %a.volume_id, error = %e, "detaching a volume of a deleted server failed");
+                }
+            }
         }
         idb::mark_deleted(self.db(), &i).await?;
         idb::finish_action(self.db(), &i.id, request_id, None).await?;
@@ -799,6 +804,153 @@ impl ComputeService {
             return Err(ComputeError::NotFound(format!("Metadata item was not found: {key}")));
         }
         idb::save(self.db(), &i, None).await?;
+        Ok(())
+    }
+}
+
+pub use crate::instances_db::VolumeAttachment;
+
+impl ComputeService {
+    pub async fn volume_attachments(&self, caller: &AuthContext, id: &str) -> Result<Vec<VolumeAttachment>> {
+        let i = self.visible_server(caller, id).await?;
+        Ok(idb::volume_attachments(self.db(), &i.id).await?)
+    }
+
+    /// Reserves the volume through the Volume API with the caller's token, and has the host's
+    /// agent connect it and hand it to the hypervisor.
+    pub async fn attach_volume(
+        &self,
+        caller: &AuthContext,
+        request_id: &str,
+        id: &str,
+        volume_id: &str,
+        device: Option<&str>,
+    ) -> Result<VolumeAttachment> {
+        let i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:os-volumes-attachments:create",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        let host = match (&i.host, i.vm_state.as_str(), &i.task_state) {
+            (Some(h), "active" | "stopped" | "paused", None) => h.clone(),
+            _ => {
+                return Err(ComputeError::Conflict(format!(
+                    "Cannot 'attach_volume' instance {id} while it is in vm_state {} (task_state {}).",
+                    i.vm_state,
+                    i.task_state.as_deref().unwrap_or("None")
+                )))
+            }
+        };
+        let existing = idb::volume_attachments(self.db(), &i.id).await?;
+        if existing.iter().any(|a| a.volume_id == volume_id) {
+            return Err(ComputeError::Conflict(format!(
+                "Volume {volume_id} is already attached to instance {id}."
+            )));
+        }
+        let device = match device {
+            Some(d) => {
+                let ok = d
+                    .strip_prefix("/dev/vd")
+                    .is_some_and(|s| s.len() == 1 && s.as_bytes()[0].is_ascii_lowercase() && s != "a");
+                if !ok {
+                    return Err(ComputeError::Invalid(format!(
+                        "The supplied device path ({d}) is invalid; use /dev/vdb to /dev/vdz."
+                    )));
+                }
+                if existing.iter().any(|a| a.device == d) {
+                    return Err(ComputeError::Invalid(format!(
+                        "The supplied device path ({d}) is in use."
+                    )));
+                }
+                d.to_owned()
+            }
+            None => (b'b'..=b'z')
+                .map(|c| format!("/dev/vd{}", c as char))
+                .find(|d| !existing.iter().any(|a| &a.device == d))
+                .ok_or_else(|| ComputeError::Invalid("No free device name is left for a volume.".into()))?,
+        };
+        let attachment_id = self
+            .rest()?
+            .reserve_volume(&caller.token, volume_id, &i.id)
+            .await
+            .map_err(|e| match e.status() {
+                Some(404) => ComputeError::NotFound(format!("Volume {volume_id} could not be found.")),
+                _ => ComputeError::Invalid(format!("Invalid volume: {e}")),
+            })?;
+        let a = VolumeAttachment {
+            instance_id: i.id.clone(),
+            volume_id: volume_id.to_owned(),
+            attachment_id: attachment_id.clone(),
+            device: device.clone(),
+            status: "attaching".into(),
+        };
+        idb::insert_volume_attachment(self.db(), &a).await?;
+        idb::start_action(self.db(), &i, request_id, "attach_volume", &caller.user_id).await?;
+        let op = stratus_compute_agent::rpc::VolumeOp {
+            instance_id: i.id.clone(),
+            request_id: request_id.to_owned(),
+            volume_id: volume_id.to_owned(),
+            attachment_id,
+            device,
+        };
+        let ctx = Self::context(caller, request_id);
+        if let Err(e) = self
+            .bus()?
+            .cast(&compute_topic(&host), "attach_volume", VERSION, &ctx, &op)
+            .await
+        {
+            let _ = self.rest()?.delete_attachment(&caller.token, &op.attachment_id).await;
+            idb::delete_volume_attachment(self.db(), &i.id, volume_id).await?;
+            return Err(ComputeError::Invalid(format!(
+                "the compute host {host} cannot be reached: {e}"
+            )));
+        }
+        Ok(a)
+    }
+
+    pub async fn detach_volume(&self, caller: &AuthContext, request_id: &str, id: &str, volume_id: &str) -> Result<()> {
+        let i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:os-volumes-attachments:delete",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        if i.locked && !caller.has_role("admin") {
+            return Err(ComputeError::Conflict(format!("Instance {id} is locked")));
+        }
+        let a = idb::volume_attachments(self.db(), &i.id)
+            .await?
+            .into_iter()
+            .find(|a| a.volume_id == volume_id)
+            .ok_or_else(|| ComputeError::NotFound(format!("volume_id not found: {volume_id}")))?;
+        if a.status != "attached" {
+            return Err(ComputeError::Conflict(format!(
+                "Volume {volume_id} is {} on instance {id}; try again when it is attached.",
+                a.status
+            )));
+        }
+        let host = i
+            .host
+            .clone()
+            .ok_or_else(|| ComputeError::Conflict(format!("Instance {id} has no host.")))?;
+        idb::set_volume_attachment_status(self.db(), &i.id, volume_id, "detaching").await?;
+        idb::start_action(self.db(), &i, request_id, "detach_volume", &caller.user_id).await?;
+        let op = stratus_compute_agent::rpc::VolumeOp {
+            instance_id: i.id.clone(),
+            request_id: request_id.to_owned(),
+            volume_id: volume_id.to_owned(),
+            attachment_id: a.attachment_id,
+            device: a.device,
+        };
+        let ctx = Self::context(caller, request_id);
+        self.bus()?
+            .cast(&compute_topic(&host), "detach_volume", VERSION, &ctx, &op)
+            .await
+            .map_err(|e| ComputeError::Invalid(format!("the compute host {host} cannot be reached: {e}")))?;
         Ok(())
     }
 }

@@ -97,6 +97,27 @@ fn servers_through_the_openstack_client() {
     let props = admin.json(&["server", "show", &id])["properties"].clone();
     assert_eq!(props, serde_json::json!({"tier": "gold"}), "{props}");
 
+    // A volume, attached through the Volume API's attachments and seen by the guest's driver.
+    let v = admin.json(&["volume", "create", "--size", "1", "data"]);
+    let vid = v["id"].as_str().expect("volume id").to_owned();
+    wait_volume(&admin, &vid, "available");
+    admin.ok(&["server", "add", "volume", &id, &vid]);
+    wait_volume(&admin, &vid, "in-use");
+    let attached = admin.json(&["server", "show", &id])["volumes_attached"].to_string();
+    assert!(attached.contains(&vid), "{attached}");
+    let vol = admin.json(&["volume", "show", &vid]);
+    assert!(vol["attachments"].to_string().contains(&id), "{vol}");
+    let console = admin.ok(&["console", "log", "show", &id]);
+    assert!(
+        console.contains(&format!("volume {vid} attached as /dev/vdb")),
+        "{console}"
+    );
+    admin.ok(&["server", "remove", "volume", &id, &vid]);
+    wait_volume(&admin, &vid, "available");
+    assert!(admin
+        .ok(&["console", "log", "show", "--lines", "1", &id])
+        .contains("detached"));
+
     // Every step of the seed is an event with its times.
     let actions = admin.json(&["server", "event", "list", &id]);
     let create = actions
@@ -303,4 +324,14 @@ fn failed_builds_are_rescheduled_undone_and_end_in_error() {
         assert_eq!(h["vCPUs Used"], 0, "claims released: {hv}");
     }
     admin.ok(&["server", "delete", "--wait", "doomed"]);
+}
+
+fn wait_volume(cli: &Cli, id: &str, want: &str) {
+    for _ in 0..100 {
+        if cli.json(&["volume", "show", id])["status"] == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("volume {id} never became {want}");
 }

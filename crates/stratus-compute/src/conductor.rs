@@ -65,6 +65,17 @@ impl ComputeService {
     /// Serves the conductor's and the scheduler's topics on `bus` (both stop when the
     /// listeners are dropped).
     pub async fn serve(&self, bus: &Bus) -> Result<Vec<Listener>, BusError> {
+        let mut out = self.serve_conductor(bus).await?;
+        out.push(self.serve_scheduler(bus).await?);
+        Ok(out)
+    }
+
+    pub async fn serve_scheduler(&self, bus: &Bus) -> Result<Listener, BusError> {
+        bus.serve(SCHEDULER, Arc::new(Scheduler { svc: self.clone() })).await
+    }
+
+    /// The conductor's topic, and the reaper of overdue builds.
+    pub async fn serve_conductor(&self, bus: &Bus) -> Result<Vec<Listener>, BusError> {
         let conductor = bus
             .serve(
                 CONDUCTOR,
@@ -74,7 +85,6 @@ impl ComputeService {
                 }),
             )
             .await?;
-        let scheduler = bus.serve(SCHEDULER, Arc::new(Scheduler { svc: self.clone() })).await?;
         // Every task state has a deadline: overdue builds go to ERROR with a reason.
         let weak = Arc::downgrade(self.shared());
         let reaper = tokio::spawn(async move {
@@ -91,7 +101,7 @@ impl ComputeService {
             }
         });
         let stop = Listener::new(move || reaper.abort());
-        Ok(vec![conductor, scheduler, stop])
+        Ok(vec![conductor, stop])
     }
 
     async fn host_states(&self) -> crate::service::Result<Vec<HostState>> {

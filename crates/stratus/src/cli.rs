@@ -18,6 +18,10 @@ pub enum Command {
     /// Run the whole cloud on this machine: every API on one listener, on SQLite files in the
     /// data directory. The first start bootstraps an admin and writes DIR/clouds.yaml.
     Up(UpArgs),
+    /// Run some of the cloud's roles in this process, for clouds spread over machines:
+    /// `--roles api,conductor,scheduler,compute` (any of them). Processes of one cloud share the
+    /// database (PostgreSQL), the message bus (`--transport amqp://...`) and the Fernet keys.
+    Serve(UpArgs),
     /// Identity operator commands.
     Identity {
         #[command(subcommand)]
@@ -132,6 +136,10 @@ pub struct UpArgs {
     pub fake_spawn_delay: Option<f64>,
     #[arg(long, env = "STRATUS_FAKE_FAILURE_RATE")]
     pub fake_failure_rate: Option<f64>,
+    /// What this process runs: api (every REST API), conductor, scheduler, compute (the agents
+    /// of --compute-hosts; it opens no database). [default: all of them]
+    #[arg(long, env = "STRATUS_ROLES")]
+    pub roles: Option<String>,
     /// A policy file whose rules replace the Compute service's defaults of the same name.
     #[arg(long, env = "STRATUS_COMPUTE_POLICY_FILE")]
     pub compute_policy_file: Option<PathBuf>,
@@ -155,6 +163,13 @@ pub struct UpArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
+            let cfg = Config::load(&args)?;
+            crate::up::run(cfg).await
+        }
+        Command::Serve(args) => {
+            if args.roles.is_none() {
+                anyhow::bail!("stratus serve needs --roles (api, conductor, scheduler, compute)");
+            }
             let cfg = Config::load(&args)?;
             crate::up::run(cfg).await
         }
@@ -202,6 +217,7 @@ impl UpArgs {
             dnsmasq: None,
             volume_policy_file: None,
             compute_policy_file: None,
+            roles: None,
             transport: None,
             compute_driver: None,
             compute_hosts: None,

@@ -36,6 +36,7 @@ struct FileConfig {
     dnsmasq: Option<PathBuf>,
     volume_policy_file: Option<PathBuf>,
     compute_policy_file: Option<PathBuf>,
+    roles: Option<String>,
     transport: Option<String>,
     compute_driver: Option<String>,
     compute_hosts: Option<String>,
@@ -77,6 +78,8 @@ pub struct Config {
     pub dnsmasq: PathBuf,
     pub volume_policy_file: Option<PathBuf>,
     pub compute_policy_file: Option<PathBuf>,
+    /// api, conductor, scheduler, compute.
+    pub roles: Vec<String>,
     pub transport: String,
     /// `fake`, after `auto` is resolved.
     pub compute_driver: String,
@@ -187,6 +190,27 @@ impl Config {
             dnsmasq,
             volume_policy_file: args.volume_policy_file.clone().or(file.volume_policy_file),
             compute_policy_file: args.compute_policy_file.clone().or(file.compute_policy_file),
+            roles: {
+                let roles: Vec<String> = args
+                    .roles
+                    .clone()
+                    .or(file.roles)
+                    .unwrap_or_else(|| "api,conductor,scheduler,compute".into())
+                    .split(',')
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                if let Some(bad) = roles
+                    .iter()
+                    .find(|r| !["api", "conductor", "scheduler", "compute"].contains(&r.as_str()))
+                {
+                    anyhow::bail!("unknown role {bad:?}: roles are api, conductor, scheduler and compute");
+                }
+                if roles.is_empty() {
+                    anyhow::bail!("--roles names no role");
+                }
+                roles
+            },
             transport: args
                 .transport
                 .clone()

@@ -201,39 +201,67 @@ pub fn app(services: Services, cfg: &Config) -> Router {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(cfg.json_logs);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let has = |r: &str| cfg.roles.iter().any(|x| x == r);
+    let bus = stratus_bus::Bus::connect(&cfg.transport)
+        .await
+        .with_context(|| format!("connecting to the message bus {}", redact(&cfg.transport)))?;
+    let compute = if has("api") || has("conductor") || has("scheduler") {
+        Some(open_compute(&cfg).await?)
+    } else {
+        None
+    };
+    let mut listeners = Vec::new();
+    if let Some(c) = &compute {
+        if has("conductor") {
+            listeners.extend(c.serve_conductor(&bus).await.context("serving the conductor")?);
+        }
+        if has("scheduler") {
+            listeners.push(c.serve_scheduler(&bus).await.context("serving the scheduler")?);
+        }
+    }
+    // The agents open no database: only the bus, the APIs at the public URL and the driver.
+    let mut agents = Vec::new();
+    if has("compute") {
+        for host in &cfg.compute_hosts {
+            let mut fake = stratus_virt::fake::FakeConfig::new(host);
+            fake.spawn_delay = cfg.fake_spawn_delay;
+            fake.failure_rate = cfg.fake_failure_rate;
+            let agent_cfg = stratus_compute_agent::AgentConfig {
+                host: host.clone(),
+                availability_zone: "nova".into(),
+                public_url: cfg.public_url.clone(),
+                heartbeat: Duration::from_secs(10),
+                call_timeout: Duration::from_secs(60),
+            };
+            let driver: Arc<dyn stratus_virt::Driver> = Arc::new(stratus_virt::fake::FakeDriver::new(fake));
+            agents.push(
+                stratus_compute_agent::Agent::start(agent_cfg, bus.clone(), driver)
+                    .await
+                    .with_context(|| format!("starting the compute agent of {host}"))?,
+            );
+        }
+    }
+    tracing::info!(roles = ?cfg.roles, driver = %cfg.compute_driver, hosts = ?cfg.compute_hosts,
+                   transport = %redact(&cfg.transport), "compute roles ready");
+    let compute = match (has("api"), compute) {
+        (true, Some(c)) => c,
+        (_, compute) => {
+            tracing::info!("running without the API role; stop with SIGINT or SIGTERM");
+            shutdown_signal().await;
+            drop(agents);
+            drop(listeners);
+            if let Some(c) = compute {
+                c.close().await;
+            }
+            tracing::info!("stopped");
+            return Ok(());
+        }
+    };
     let identity = open_identity(&cfg).await?;
     let image = open_image(&cfg).await?;
     let network = open_network(&cfg).await?;
     let volume = open_volume(&cfg).await?;
-    let compute = open_compute(&cfg).await?;
-    let bus = stratus_bus::Bus::connect(&cfg.transport)
-        .await
-        .with_context(|| format!("connecting to the message bus {}", redact(&cfg.transport)))?;
-    let _compute_roles = compute
-        .serve(&bus)
-        .await
-        .context("serving the conductor and the scheduler")?;
     compute.connect_pipeline(bus.clone(), stratus_compute_agent::clients::Rest::new(&cfg.public_url));
-    let mut agents = Vec::new();
-    for host in &cfg.compute_hosts {
-        let mut fake = stratus_virt::fake::FakeConfig::new(host);
-        fake.spawn_delay = cfg.fake_spawn_delay;
-        fake.failure_rate = cfg.fake_failure_rate;
-        let agent_cfg = stratus_compute_agent::AgentConfig {
-            host: host.clone(),
-            availability_zone: "nova".into(),
-            public_url: cfg.public_url.clone(),
-            heartbeat: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(60),
-        };
-        let driver: Arc<dyn stratus_virt::Driver> = Arc::new(stratus_virt::fake::FakeDriver::new(fake));
-        agents.push(
-            stratus_compute_agent::Agent::start(agent_cfg, bus.clone(), driver)
-                .await
-                .with_context(|| format!("starting the compute agent of {host}"))?,
-        );
-    }
-    tracing::info!(driver = %cfg.compute_driver, hosts = ?cfg.compute_hosts, transport = %redact(&cfg.transport), "compute pipeline ready");
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;

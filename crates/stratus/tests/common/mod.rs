@@ -31,11 +31,20 @@ impl Server {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Self::start_command(dir, "up", extra)
+    }
+
+    /// `stratus serve` with the API role (and whatever `extra` adds).
+    pub fn start_serve(extra: &[&str]) -> Server {
+        Self::start_command(tempfile::tempdir().expect("tempdir"), "serve", extra)
+    }
+
+    fn start_command(dir: tempfile::TempDir, command: &str, extra: &[&str]) -> Server {
         let port = free_port();
         let bind = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_stratus"))
-            .args(["up", "--data-dir"])
+            .args([command, "--data-dir"])
             .arg(dir.path().join("data"))
             .args([
                 "--bind",
@@ -132,4 +141,40 @@ pub fn password_auth(user: &str, password: &str, project: Option<&str>) -> serde
         body["auth"]["scope"] = serde_json::json!({"project": {"name": p, "domain": {"id": "default"}}});
     }
     body
+}
+
+/// A `stratus serve` process without the API role (conductor, scheduler or compute agents),
+/// killed when dropped.
+pub struct Role {
+    child: Child,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Role {
+    pub fn start(args: &[&str]) -> Role {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("role.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start a stratus role");
+        Role { child, log, _dir: dir }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,130 @@
+//! The cloud spread over processes, as on many machines: the APIs in one, the conductor and
+//! the scheduler in another, and two compute agents in two more, sharing PostgreSQL and
+//! RabbitMQ. A server boots and is deleted through the real client. (The name says amqp so
+//! that it runs in the RabbitMQ test group, one at a time.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cli::Cli;
+use common::{Role, Server};
+use stratus_store::testing::TestLocation;
+use stratus_store::{Backend, Location};
+
+const RABBITMQ: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distributed_roles_on_postgres_and_amqp() {
+    let db = TestLocation::new(Backend::Postgres).await;
+    let Location::Postgres(url) = &db.location else {
+        panic!("a PostgreSQL location");
+    };
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (host_a, host_b) = (format!("dist-{tag}-a"), format!("dist-{tag}-b"));
+    let api = Server::start_serve(&["--roles", "api", "--database", url, "--transport", RABBITMQ]);
+    let _brains = Role::start(&[
+        "--roles",
+        "conductor,scheduler",
+        "--database",
+        url,
+        "--transport",
+        RABBITMQ,
+    ]);
+    let _agent_a = Role::start(&[
+        "--roles",
+        "compute",
+        "--compute-hosts",
+        &host_a,
+        "--transport",
+        RABBITMQ,
+        "--public-url",
+        &api.url,
+    ]);
+    let _agent_b = Role::start(&[
+        "--roles",
+        "compute",
+        "--compute-hosts",
+        &host_b,
+        "--transport",
+        RABBITMQ,
+        "--public-url",
+        &api.url,
+    ]);
+    let admin = Cli::admin(&api);
+
+    // Both agents registered through the conductor.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let hv = admin.json(&["hypervisor", "list"]).to_string();
+        if hv.contains(&host_a) && hv.contains(&host_b) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agents never registered: {hv}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let image = api.dir.path().join("disk.raw");
+    std::fs::write(&image, vec![5u8; 65536]).expect("image");
+    admin.ok(&[
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--file",
+        image.to_str().expect("path"),
+        "img",
+    ]);
+    admin.ok(&["network", "create", "net"]);
+    admin.ok(&[
+        "subnet",
+        "create",
+        "--network",
+        "net",
+        "--subnet-range",
+        "10.5.0.0/24",
+        "net-v4",
+    ]);
+    let mut hosts = std::collections::BTreeSet::new();
+    for n in 1..=2 {
+        let name = format!("far-{n}");
+        let s = admin.json(&[
+            "server",
+            "create",
+            "--flavor",
+            "m1.tiny",
+            "--image",
+            "img",
+            "--network",
+            "net",
+            "--wait",
+            &name,
+        ]);
+        assert_eq!(s["status"], "ACTIVE", "{s}");
+        let shown = admin.json(&["server", "show", &name]);
+        assert!(shown["addresses"].to_string().contains("10.5.0."), "{shown}");
+        hosts.insert(shown["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        hosts,
+        [host_a.clone(), host_b.clone()].into_iter().collect(),
+        "one server per agent"
+    );
+    admin.ok(&["server", "delete", "--wait", "far-1", "far-2"]);
+    assert!(admin.json(&["server", "list"]).as_array().expect("list").is_empty());
+    assert!(admin
+        .json(&["port", "list", "--device-owner", "compute:nova"])
+        .as_array()
+        .expect("ports")
+        .is_empty());
+
+    // The agents' queues go with the test; the shared topics stay for the next deployment.
+    if let Ok(amqp) = stratus_bus::amqp::Amqp::connect(RABBITMQ).await {
+        for h in [&host_a, &host_b] {
+            let _ = amqp.delete_topic(&format!("compute.{h}")).await;
+        }
+        amqp.close().await;
+    }
+    drop(api);
+    db.cleanup().await;
+}

@@ -149,6 +149,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .route("/os-hypervisors", get(list_hypervisors))
         .route("/os-hypervisors/detail", get(list_hypervisors))
         .route("/os-services", get(list_services))
+        .route("/os-services/{id}", axum::routing::put(update_service))
         .route("/os-availability-zone", get(availability_zones))
         .route("/os-availability-zone/detail", get(availability_zones))
         .route("/limits", get(limits))

@@ -610,11 +610,7 @@ pub(crate) async fn list_services(State(s): State<ApiState>, c: Caller, RawQuery
     let items: Vec<Value> = nodes
         .iter()
         .filter(|(n, _)| want("host", &n.host) && want("binary", "nova-compute"))
-        .map(|(n, up)| {
-            json!({"id": n.service_id, "binary": "nova-compute", "host": n.host, "zone": n.availability_zone,
-                   "status": if n.enabled { "enabled" } else { "disabled" }, "state": if *up { "up" } else { "down" },
-                   "updated_at": micros_naive(n.heartbeat_at), "disabled_reason": n.disabled_reason, "forced_down": false})
-        })
+        .map(|(n, up)| service_view(n, *up))
         .collect();
     Ok(reply(StatusCode::OK, json!({ "services": items })))
 }
@@ -1014,4 +1010,88 @@ pub(crate) async fn detach_volume(
 ) -> Out {
     s.svc.detach_volume(&c, &rid.0, &id, &volume).await.map_err(fail)?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn service_view(n: &stratus_compute::model::ComputeNode, up: bool) -> Value {
+    json!({"id": n.service_id, "binary": "nova-compute", "host": n.host, "zone": n.availability_zone,
+           "status": if n.enabled { "enabled" } else { "disabled" }, "state": if up { "up" } else { "down" },
+           "updated_at": micros_naive(n.heartbeat_at), "disabled_reason": n.disabled_reason, "forced_down": false})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceChange {
+    status: Option<String>,
+    disabled_reason: Option<String>,
+    forced_down: Option<bool>,
+}
+
+/// `PUT /os-services/{id}` (2.53 and later): enable or disable a compute host.
+pub(crate) async fn update_service(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    let obj = json_object(req).await?;
+    if !mv.at_least(2, 53) {
+        return update_service_legacy(s, c, &id, obj).await;
+    }
+    let b: ServiceChange = serde_json::from_value(Value::Object(obj))
+        .map_err(|e| ApiError::bad_request(format!("Invalid input for the service update: {e}.")))?;
+    if b.forced_down.is_some() {
+        return Err(ApiError::bad_request(
+            "Invalid input: forcing a service down is not supported.",
+        ));
+    }
+    let enabled = match b.status.as_deref() {
+        Some("enabled") => true,
+        Some("disabled") => false,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute status. Value: {other:?}. It must be enabled or disabled."
+            )))
+        }
+    };
+    if enabled && b.disabled_reason.is_some() {
+        return Err(ApiError::bad_request(
+            "Specifying 'disabled_reason' with status 'enabled' is invalid.",
+        ));
+    }
+    let n = s
+        .svc
+        .set_service_enabled(&c, &id, enabled, b.disabled_reason.as_deref())
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"service": service_view(&n, true)})))
+}
+
+/// Before 2.53: `PUT /os-services/enable|disable|disable-log-reason` with the host and binary.
+async fn update_service_legacy(s: ApiState, c: Caller, action: &str, obj: serde_json::Map<String, Value>) -> Out {
+    let host = obj
+        .get("host")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("Invalid input: 'host' is required."))?
+        .to_owned();
+    if obj.get("binary").and_then(Value::as_str) != Some("nova-compute") {
+        return Err(ApiError::bad_request("Invalid input: 'binary' must be nova-compute."));
+    }
+    let reason = obj.get("disabled_reason").and_then(Value::as_str).map(str::to_owned);
+    let enabled = match action {
+        "enable" => true,
+        "disable" | "disable-log-reason" => false,
+        other => return Err(ApiError::not_found(format!("Unknown service action {other}."))),
+    };
+    let n = s
+        .svc
+        .set_service_enabled(&c, &host, enabled, reason.as_deref())
+        .await
+        .map_err(fail)?;
+    let mut out =
+        json!({"host": n.host, "binary": "nova-compute", "status": if n.enabled { "enabled" } else { "disabled" }});
+    if let Some(r) = &n.disabled_reason {
+        out["disabled_reason"] = json!(r);
+    }
+    Ok(reply(StatusCode::OK, json!({ "service": out })))
 }

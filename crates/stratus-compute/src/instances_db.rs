@@ -673,3 +673,14 @@ pub(crate) async fn delete_volume_attachment(db: &Db, instance: &str, volume: &s
         .await?;
     Ok(())
 }
+
+/// Enables or disables a host for new builds; false when there is no such host.
+pub(crate) async fn set_node_enabled(db: &Db, host: &str, enabled: bool, reason: Option<&str>) -> Result<bool> {
+    let r = sqlx::query("UPDATE compute_nodes SET enabled = $1, disabled_reason = $2 WHERE host = $3")
+        .bind(enabled as i64)
+        .bind(if enabled { None } else { reason })
+        .bind(host)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

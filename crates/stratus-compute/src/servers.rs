@@ -954,3 +954,32 @@ impl ComputeService {
         Ok(())
     }
 }
+
+impl ComputeService {
+    /// `os-services` enable/disable of a compute host (by its service id or host name).
+    pub async fn set_service_enabled(
+        &self,
+        caller: &AuthContext,
+        service: &str,
+        enabled: bool,
+        reason: Option<&str>,
+    ) -> Result<crate::model::ComputeNode> {
+        self.enforce("os_compute_api:os-services:update", caller, &Target::new())?;
+        if reason.is_some_and(|r| r.chars().count() > 255) {
+            return Err(ComputeError::Invalid(
+                "The disabled reason is longer than 255 characters.".into(),
+            ));
+        }
+        let nodes = idb::nodes(self.db()).await?;
+        let node = nodes
+            .iter()
+            .find(|n| n.service_id == service || n.host == service)
+            .ok_or_else(|| ComputeError::NotFound(format!("Service {service} could not be found.")))?;
+        idb::set_node_enabled(self.db(), &node.host, enabled, reason).await?;
+        let nodes = idb::nodes(self.db()).await?;
+        nodes
+            .into_iter()
+            .find(|n| n.host == node.host)
+            .ok_or_else(|| ComputeError::NotFound(format!("Service {service} could not be found.")))
+    }
+}

@@ -182,6 +182,31 @@ fn servers_through_the_openstack_client() {
     on.insert(shown["OS-EXT-SRV-ATTR:host"].to_string());
     assert_eq!(on.len(), 3, "three servers on three hosts: {on:?}");
 
+    // A disabled host takes no builds; the service list says why.
+    for h in ["host-a", "host-b"] {
+        admin.ok(&[
+            "compute",
+            "service",
+            "set",
+            "--disable",
+            "--disable-reason",
+            "maintenance",
+            h,
+            "nova-compute",
+        ]);
+    }
+    let svc = admin.ok(&["compute", "service", "list", "--long"]);
+    assert_eq!(svc.matches("maintenance").count(), 2, "{svc}");
+    let p = admin.json(&[
+        "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "--wait", "pinned",
+    ]);
+    let pinned_host = admin.json(&["server", "show", p["id"].as_str().expect("id")])["OS-EXT-SRV-ATTR:host"].clone();
+    assert_eq!(pinned_host, "host-c");
+    for h in ["host-a", "host-b"] {
+        admin.ok(&["compute", "service", "set", "--enable", h, "nova-compute"]);
+    }
+    admin.ok(&["server", "delete", "--wait", "pinned"]);
+
     // Anti-affinity: three members of the group land on the three hosts; a fourth has none.
     let g = admin.json(&["server", "group", "create", "--policy", "anti-affinity", "apart"]);
     let gid = g["id"].as_str().expect("group id").to_owned();

@@ -168,6 +168,14 @@ impl Inner {
             tracing::info!(instance = %r.instance_id, state = %info.vm_state, "not building any more; nothing to do");
             return Ok(());
         }
+        // Messages arrive at least once: a build meant for another host (after a reschedule),
+        // or one a restart interrupted here (the restart's reconciliation deals with it), is
+        // not built again.
+        if info.host.as_deref() != Some(self.cfg.host.as_str()) || info.task_state.is_some() {
+            tracing::info!(instance = %r.instance_id, host = ?info.host, task = ?info.task_state,
+                           "a build message that is no longer this host's to act on; ignored");
+            return Ok(());
+        }
         let token = ctx.token.clone().unwrap_or_default();
         let mut made: Vec<Port> = Vec::new();
         let mut bound: Vec<Port> = Vec::new();
@@ -504,7 +512,7 @@ impl Inner {
                 instance_id: i.instance_id.clone(),
                 request_id: ctx.request_id.clone(),
             };
-            if i.vm_state == "building" {
+            if i.vm_state == "building" && i.task_state.is_some() {
                 tracing::warn!(instance = %i.instance_id, task = ?i.task_state, "a build was interrupted by a restart; undoing it");
                 let _ = self.driver.destroy(&i.instance_id).await;
                 // Ports made for it are deleted by the conductor's reschedule path on the next host

@@ -283,7 +283,22 @@ impl ComputeService {
         let Some(mut i) = idb::get(self.db(), &a.instance_id).await.map_err(remote)? else {
             return Ok(());
         };
+        if i.host.as_deref() != Some(a.host.as_str()) {
+            // A late or repeated report from a host the build has already left.
+            tracing::info!(instance = %i.id, from = %a.host, now = ?i.host, "a stale reschedule; ignored");
+            return Ok(());
+        }
         let _ = idb::release(self.db(), &i).await;
+        // A reschedule is part of the build: its events go with the create action, whatever
+        // request the report came with (a restarted agent has none of its own).
+        let request_id = idb::create_request_id(self.db(), &a.instance_id)
+            .await
+            .map_err(remote)?
+            .unwrap_or_else(|| a.request_id.clone());
+        let a = &Reschedule {
+            request_id,
+            ..a.clone()
+        };
         let _ = idb::start_event(
             self.db(),
             &a.instance_id,

@@ -396,6 +396,16 @@ pub(crate) async fn finish_action(db: &Db, instance: &str, request_id: &str, mes
     Ok(())
 }
 
+/// The request id of an instance's `create` action.
+pub(crate) async fn create_request_id(db: &Db, instance: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT request_id FROM instance_actions WHERE instance_id = $1 AND action = 'create'")
+            .bind(instance)
+            .fetch_optional(&db.pool)
+            .await?,
+    )
+}
+
 /// Ends the newest unfinished action of a kind (the agent knows the kind, not the request).
 pub(crate) async fn finish_action_named(db: &Db, instance: &str, action: &str, ok: bool) -> Result<()> {
     sqlx::query(

@@ -128,3 +128,110 @@ async fn distributed_roles_on_postgres_and_amqp() {
     drop(api);
     db.cleanup().await;
 }
+
+/// An agent killed in the middle of a build: when it starts again it undoes the build and the
+/// conductor sends it to the other host, so the server ends ACTIVE there, never stuck in BUILD.
+#[test]
+fn an_agent_killed_mid_build_on_amqp_leaves_nothing_stuck() {
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (host_a, host_b) = (format!("slow-{tag}-a"), format!("slow-{tag}-b"));
+    // Agents in other processes reach the conductor only over RabbitMQ.
+    let api = Server::start_serve(&["--roles", "api,conductor,scheduler", "--transport", RABBITMQ]);
+    let start = |host: &str| {
+        Role::start(&[
+            "--roles",
+            "compute",
+            "--compute-hosts",
+            host,
+            "--transport",
+            RABBITMQ,
+            "--public-url",
+            &api.url,
+            "--fake-spawn-delay",
+            "3",
+        ])
+    };
+    let agent_a = start(&host_a);
+    let agent_b = start(&host_b);
+    let admin = Cli::admin(&api);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !admin.json(&["hypervisor", "list"]).to_string().contains(&host_b)
+        || !admin.json(&["hypervisor", "list"]).to_string().contains(&host_a)
+    {
+        assert!(Instant::now() < deadline, "agents never registered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let image = api.dir.path().join("disk.raw");
+    std::fs::write(&image, vec![5u8; 4096]).expect("image");
+    admin.ok(&[
+        "image",
+        "create",
+        "--disk-format",
+        "raw",
+        "--file",
+        image.to_str().expect("path"),
+        "img",
+    ]);
+    let s = admin.json(&[
+        "server", "create", "--flavor", "m1.tiny", "--image", "img", "--nic", "none", "victim",
+    ]);
+    let id = s["id"].as_str().expect("id").to_owned();
+    // Wait until the build is spawning on one host, then kill that host's agent.
+    let mut first = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first.is_empty() {
+        let shown = admin.json(&["server", "show", &id]);
+        if shown["OS-EXT-STS:task_state"] == "spawning" {
+            first = shown["OS-EXT-SRV-ATTR:host"].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "the build never reached spawning: {shown}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (victim, survivor) = if first == host_a {
+        (agent_a, host_b.clone())
+    } else {
+        (agent_b, host_a.clone())
+    };
+    drop(victim);
+    let _restarted = start(&first);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = admin.json(&["server", "show", &id]);
+        if shown["status"] == "ACTIVE" {
+            assert_eq!(shown["OS-EXT-SRV-ATTR:host"], survivor.as_str(), "{shown}");
+            break;
+        }
+        assert_ne!(shown["status"], "ERROR", "{shown}");
+        assert!(
+            Instant::now() < deadline,
+            "the server stayed {}: {shown}",
+            shown["status"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let actions = admin.json(&["server", "event", "list", &id]);
+    let req = actions
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["Action"] == "create")
+        .and_then(|a| a["Request ID"].as_str())
+        .expect("create action")
+        .to_owned();
+    let events = admin.json(&["server", "event", "show", &id, &req]).to_string();
+    assert!(
+        events.contains("restarted during the build"),
+        "the reschedule says why: {events}"
+    );
+    admin.ok(&["server", "delete", "--wait", &id]);
+    if let Ok(rt) = tokio::runtime::Runtime::new() {
+        rt.block_on(async {
+            if let Ok(amqp) = stratus_bus::amqp::Amqp::connect(RABBITMQ).await {
+                for h in [&host_a, &host_b] {
+                    let _ = amqp.delete_topic(&format!("compute.{h}")).await;
+                }
+                amqp.close().await;
+            }
+        });
+    }
+}

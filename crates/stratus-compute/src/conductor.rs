@@ -87,9 +87,13 @@ impl ComputeService {
             .await?;
         // Every task state has a deadline: overdue builds go to ERROR with a reason.
         let weak = Arc::downgrade(self.shared());
+        let every = (self.config().build_timeout / 2).clamp(
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs(30),
+        );
         let reaper = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                tokio::time::sleep(every).await;
                 let Some(svc) = ComputeService::from_shared(&weak) else {
                     return;
                 };
@@ -283,7 +287,9 @@ impl ComputeService {
         let Some(mut i) = idb::get(self.db(), &a.instance_id).await.map_err(remote)? else {
             return Ok(());
         };
-        if i.host.as_deref() != Some(a.host.as_str()) {
+        if i.host.as_deref() != Some(a.host.as_str())
+            || (i.vm_state != "building" && i.task_state.as_deref() != Some("deleting"))
+        {
             // A late or repeated report from a host the build has already left.
             tracing::info!(instance = %i.id, from = %a.host, now = ?i.host, "a stale reschedule; ignored");
             return Ok(());

@@ -136,6 +136,9 @@ pub struct UpArgs {
     pub fake_spawn_delay: Option<f64>,
     #[arg(long, env = "STRATUS_FAKE_FAILURE_RATE")]
     pub fake_failure_rate: Option<f64>,
+    /// Seconds a server build may take before it goes to ERROR. [default: 600]
+    #[arg(long, env = "STRATUS_COMPUTE_BUILD_TIMEOUT")]
+    pub compute_build_timeout: Option<u64>,
     /// What this process runs: api (every REST API), conductor, scheduler, compute (the agents
     /// of --compute-hosts; it opens no database). [default: all of them]
     #[arg(long, env = "STRATUS_ROLES")]
@@ -223,6 +226,7 @@ impl UpArgs {
             compute_hosts: None,
             fake_spawn_delay: None,
             fake_failure_rate: None,
+            compute_build_timeout: None,
             volume_format: None,
             volume_quota_volumes: None,
             volume_quota_snapshots: None,

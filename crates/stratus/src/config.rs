@@ -42,6 +42,7 @@ struct FileConfig {
     compute_hosts: Option<String>,
     fake_spawn_delay: Option<f64>,
     fake_failure_rate: Option<f64>,
+    compute_build_timeout: Option<u64>,
     volume_format: Option<String>,
     volume_quota_volumes: Option<i64>,
     volume_quota_snapshots: Option<i64>,
@@ -86,6 +87,7 @@ pub struct Config {
     pub compute_hosts: Vec<String>,
     pub fake_spawn_delay: std::time::Duration,
     pub fake_failure_rate: f64,
+    pub compute_build_timeout: std::time::Duration,
     pub volume_format: stratus_volume::VolumeFormat,
     pub volume_quota_volumes: i64,
     pub volume_quota_snapshots: i64,
@@ -241,6 +243,12 @@ impl Config {
                     .or(file.fake_spawn_delay)
                     .unwrap_or(0.0)
                     .clamp(0.0, 3600.0),
+            ),
+            compute_build_timeout: std::time::Duration::from_secs(
+                args.compute_build_timeout
+                    .or(file.compute_build_timeout)
+                    .unwrap_or(600)
+                    .max(1),
             ),
             fake_failure_rate: match args.fake_failure_rate.or(file.fake_failure_rate).unwrap_or(0.0) {
                 r if (0.0..=1.0).contains(&r) => r,

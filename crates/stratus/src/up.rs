@@ -148,7 +148,11 @@ pub async fn open_compute(cfg: &Config) -> anyhow::Result<ComputeService> {
     let location = Location::parse(&cfg.database)?;
     let policy = Policy::load(stratus_compute::DEFAULT_POLICY, cfg.compute_policy_file.as_deref())
         .context("loading the compute policy")?;
-    ComputeService::open(&location, ComputeConfig::default(), policy)
+    let ccfg = ComputeConfig {
+        build_timeout: cfg.compute_build_timeout,
+        ..Default::default()
+    };
+    ComputeService::open(&location, ccfg, policy)
         .await
         .context("opening the compute service")
 }

@@ -360,3 +360,31 @@ fn wait_volume(cli: &Cli, id: &str, want: &str) {
     }
     panic!("volume {id} never became {want}");
 }
+
+#[test]
+fn a_build_past_its_deadline_goes_to_error_with_the_step() {
+    let server = Server::start(&["--fake-spawn-delay", "20", "--compute-build-timeout", "2"]);
+    let admin = Cli::admin(&server);
+    setup(&admin, &server);
+    let s = admin.json(&[
+        "server", "create", "--flavor", "m1.tiny", "--image", "cirros", "--nic", "none", "slow",
+    ]);
+    let id = s["id"].as_str().expect("id").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let shown = admin.json(&["server", "show", &id]);
+        if shown["status"] == "ERROR" {
+            let fault = shown["fault"]["message"].as_str().unwrap_or_default();
+            assert!(fault.contains("timed out after 2 s in task state spawning"), "{fault}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never timed out: {shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let hv = admin.json(&["hypervisor", "list", "--long"]);
+    assert_eq!(hv[0]["vCPUs Used"], 0, "the claim went back: {hv}");
+    admin.ok(&["server", "delete", "--wait", &id]);
+}

@@ -151,6 +151,35 @@ impl Inner {
         }
     }
 
+    /// One conductor call for a step boundary: finish an event, change the state, start the
+    /// next event (each part optional, in that order).
+    async fn step(
+        &self,
+        ctx: &Context,
+        r: &InstanceRef,
+        finish: Option<(&str, Result<(), String>)>,
+        update: Option<InstanceUpdate>,
+        start: Option<&str>,
+    ) -> Result<(), BusError> {
+        let step = Step {
+            finish: finish.map(|(event, result)| EventFinish {
+                instance_id: r.instance_id.clone(),
+                request_id: r.request_id.clone(),
+                event: event.into(),
+                ok: result.is_ok(),
+                details: result.err(),
+            }),
+            update,
+            start: start.map(|event| EventStart {
+                instance_id: r.instance_id.clone(),
+                request_id: r.request_id.clone(),
+                event: event.into(),
+                host: self.cfg.host.clone(),
+            }),
+        };
+        self.conductor::<_, Value>(ctx, "step", &step).await.map(|_| ())
+    }
+
     fn task(&self, id: &str, task: &str, from: Option<&str>) -> InstanceUpdate {
         InstanceUpdate {
             instance_id: id.into(),
@@ -179,36 +208,54 @@ impl Inner {
         let token = ctx.token.clone().unwrap_or_default();
         let mut made: Vec<Port> = Vec::new();
         let mut bound: Vec<Port> = Vec::new();
+        let id = r.instance_id.clone();
         let result: Result<(), String> = async {
-            // networking
-            self.update(ctx, self.task(&r.instance_id, "networking", None))
-                .await
-                .map_err(|e| e.to_string())?;
-            self.event_start(ctx, r, "compute_allocate_network").await;
-            let net = self.allocate_network(&token, &info, &mut made, &mut bound).await;
-            self.event_finish(
+            // Each step is one conductor call: the last step's event finished, the state
+            // changed, the next step's event started.
+            let fail = |e: BusError| e.to_string();
+            self.step(
                 ctx,
                 r,
-                "compute_allocate_network",
-                &net.as_ref().map(|_| ()).map_err(Clone::clone),
+                None,
+                Some(self.task(&id, "networking", None)),
+                Some("compute_allocate_network"),
             )
-            .await;
-            let addresses = net?;
-            let ports: Vec<String> = made.iter().map(|p| p.id.clone()).collect();
+            .await
+            .map_err(fail)?;
+            let net = self.allocate_network(&token, &info, &mut made, &mut bound).await;
+            let addresses = match net {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = self
+                        .step(ctx, r, Some(("compute_allocate_network", Err(e.clone()))), None, None)
+                        .await;
+                    return Err(e);
+                }
+            };
             let u = InstanceUpdate {
                 addresses: Some(addresses),
-                ports: Some(ports),
-                ..self.task(&r.instance_id, "block_device_mapping", Some("networking"))
+                ports: Some(made.iter().map(|p| p.id.clone()).collect()),
+                ..self.task(&id, "block_device_mapping", Some("networking"))
             };
-            self.update(ctx, u).await.map_err(|e| e.to_string())?;
-            // block devices: volumes are attached through the Volume API's attachments
-            self.event_start(ctx, r, "compute_block_device_mapping").await;
-            self.event_finish(ctx, r, "compute_block_device_mapping", &Ok(())).await;
-            // spawn
-            self.update(ctx, self.task(&r.instance_id, "spawning", Some("block_device_mapping")))
-                .await
-                .map_err(|e| e.to_string())?;
-            self.event_start(ctx, r, "compute_spawn").await;
+            self.step(
+                ctx,
+                r,
+                Some(("compute_allocate_network", Ok(()))),
+                Some(u),
+                Some("compute_block_device_mapping"),
+            )
+            .await
+            .map_err(fail)?;
+            // block devices: volumes are attached after the build, through the Volume API's attachments
+            self.step(
+                ctx,
+                r,
+                Some(("compute_block_device_mapping", Ok(()))),
+                Some(self.task(&id, "spawning", Some("block_device_mapping"))),
+                Some("compute_spawn"),
+            )
+            .await
+            .map_err(fail)?;
             let spec = GuestSpec {
                 uuid: info.instance_id.clone(),
                 name: info.name.clone(),
@@ -231,11 +278,15 @@ impl Inner {
                 metadata: info.metadata.clone(),
                 config_drive: info.config_drive,
             };
-            let spawned = self.driver.spawn(&spec).await.map_err(|e| e.to_string());
-            self.event_finish(ctx, r, "compute_spawn", &spawned).await;
-            spawned?;
+            if let Err(e) = self.driver.spawn(&spec).await {
+                let e = e.to_string();
+                let _ = self
+                    .step(ctx, r, Some(("compute_spawn", Err(e.clone()))), None, None)
+                    .await;
+                return Err(e);
+            }
             let done = InstanceUpdate {
-                instance_id: r.instance_id.clone(),
+                instance_id: id.clone(),
                 vm_state: Some("active".into()),
                 clear_task_state: true,
                 power_state: Some(PowerState::Running.code() as i64),
@@ -244,7 +295,9 @@ impl Inner {
                 check_task_state: true,
                 ..Default::default()
             };
-            self.update(ctx, done).await.map_err(|e| e.to_string())
+            self.step(ctx, r, Some(("compute_spawn", Ok(()))), Some(done), None)
+                .await
+                .map_err(fail)
         }
         .await;
         if let Err(reason) = result {

@@ -124,3 +124,12 @@ pub struct VolumeOp {
     pub attachment_id: String,
     pub device: String,
 }
+
+/// A step boundary of a build in one message: the event that ended, the state change, the
+/// event that begins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Step {
+    pub finish: Option<EventFinish>,
+    pub update: Option<InstanceUpdate>,
+    pub start: Option<EventStart>,
+}

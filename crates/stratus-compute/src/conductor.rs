@@ -436,6 +436,23 @@ impl Endpoint for Conductor {
                 serde_json::to_value(info).map_err(remote)
             }
             "instance_update" => svc.apply_update(&args(a)?).await.map(ok),
+            "step" => {
+                let st: Step = args(a)?;
+                if let Some(e) = &st.finish {
+                    idb::finish_event(db, &e.instance_id, &e.request_id, &e.event, e.ok, e.details.as_deref())
+                        .await
+                        .map_err(remote)?;
+                }
+                if let Some(u) = &st.update {
+                    svc.apply_update(u).await?;
+                }
+                if let Some(e) = &st.start {
+                    idb::start_event(db, &e.instance_id, &e.request_id, &e.event, Some(&e.host))
+                        .await
+                        .map_err(remote)?;
+                }
+                Ok(Value::Null)
+            }
             "event_start" => {
                 let e: EventStart = args(a)?;
                 idb::start_event(db, &e.instance_id, &e.request_id, &e.event, Some(&e.host))

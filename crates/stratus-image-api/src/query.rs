@@ -106,6 +106,18 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
             }
             "status" => q.status = Some(Status::parse(v).ok_or_else(|| bad(format!("Invalid status '{v}'.")))?),
             "name" => q.name = Some(v.clone()),
+            // Glance's `in:` operator, which clients use to fetch several images at once.
+            "id" => {
+                let ids: Vec<String> = match v.strip_prefix("in:") {
+                    Some(list) => list
+                        .split(',')
+                        .map(|s| s.trim().trim_matches('"').to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                    None => vec![v.clone()],
+                };
+                q.ids = Some(ids);
+            }
             "owner" => q.owner = Some(v.clone()),
             "disk_format" => q.disk_format = Some(v.clone()),
             "container_format" => q.container_format = Some(v.clone()),

@@ -358,6 +358,8 @@ pub struct ImageQuery {
     pub protected: Option<bool>,
     pub os_hidden: bool,
     pub tags: Vec<String>,
+    /// `id=ID` or `id=in:ID1,ID2`: only these images.
+    pub ids: Option<Vec<String>>,
     pub properties: Vec<(String, String)>,
     pub times: Vec<TimeFilter>,
     /// Sort keys with `true` for descending; id is always added last as a tie-breaker.
@@ -412,6 +414,14 @@ pub(crate) async fn list_images(
             f.clause(format!(
                 "(owner = {owner} OR visibility = 'public' OR (visibility = 'shared' AND {member}){community})"
             ));
+        }
+    }
+    if let Some(ids) = &q.ids {
+        if ids.is_empty() {
+            f.clause("1 = 0");
+        } else {
+            let list: Vec<String> = ids.iter().map(|id| f.bind(id.as_str())).collect();
+            f.clause(format!("id IN ({})", list.join(", ")));
         }
     }
     f.eq("name", q.name.as_deref())

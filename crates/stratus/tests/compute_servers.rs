@@ -90,6 +90,10 @@ fn servers_through_the_openstack_client() {
     assert_eq!(shown["OS-EXT-STS:power_state"], 1, "RUNNING: {shown}");
     let list = admin.json(&["server", "list"]);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        list[0]["Image"], "cirros",
+        "the client finds the image with id=in: {list}"
+    );
 
     // Metadata and names.
     admin.ok(&["server", "set", "--property", "tier=gold", "--name", "web-1", &id]);

@@ -208,6 +208,8 @@ impl Inner {
         let token = ctx.token.clone().unwrap_or_default();
         let mut made: Vec<Port> = Vec::new();
         let mut bound: Vec<Port> = Vec::new();
+        let mut mapped: Vec<MappedVolume> = Vec::new();
+        let mut created_volumes: Vec<String> = Vec::new();
         let id = r.instance_id.clone();
         let result: Result<(), String> = async {
             // Each step is one conductor call: the last step's event finished, the state
@@ -246,7 +248,29 @@ impl Inner {
             )
             .await
             .map_err(fail)?;
-            // block devices: volumes are attached after the build, through the Volume API's attachments
+            // block devices: volumes made from images and given volumes, attached through the
+            // Volume API's attachments
+            let volumes = match self.map_volumes(&token, &info, &mut mapped, &mut created_volumes).await {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = self
+                        .step(
+                            ctx,
+                            r,
+                            Some(("compute_block_device_mapping", Err(e.clone()))),
+                            None,
+                            None,
+                        )
+                        .await;
+                    return Err(e);
+                }
+            };
+            if !mapped.is_empty() {
+                let m = json!({"instance_id": id, "volumes": mapped});
+                self.conductor::<_, Value>(ctx, "volumes_mapped", &m)
+                    .await
+                    .map_err(fail)?;
+            }
             self.step(
                 ctx,
                 r,
@@ -273,7 +297,7 @@ impl Inner {
                         tap: None,
                     })
                     .collect(),
-                volumes: vec![],
+                volumes,
                 user_data: info.user_data.clone(),
                 metadata: info.metadata.clone(),
                 config_drive: info.config_drive,
@@ -303,6 +327,16 @@ impl Inner {
         if let Err(reason) = result {
             tracing::warn!(instance = %r.instance_id, host = %self.cfg.host, %reason, "build failed; undoing it");
             self.undo(&token, &r.instance_id, &made, &bound).await;
+            for m in &mapped {
+                if let Err(e) = self.rest.delete_attachment(&token, &m.attachment_id).await {
+                    tracing::warn!(volume = %m.volume_id, error = %e, "detaching a volume failed");
+                }
+            }
+            for v in &created_volumes {
+                if let Err(e) = self.rest.delete_volume(&token, v).await {
+                    tracing::warn!(volume = %v, error = %e, "deleting a volume made for the build failed");
+                }
+            }
             let resched = Reschedule {
                 instance_id: r.instance_id.clone(),
                 request_id: r.request_id.clone(),
@@ -314,6 +348,98 @@ impl Inner {
                 .map_err(remote)?;
         }
         Ok(())
+    }
+
+    /// Makes the volumes asked for from images, and attaches every volume of the build: the
+    /// root one as /dev/vda, the others from /dev/vdb.
+    async fn map_volumes(
+        &self,
+        token: &str,
+        info: &BuildInfo,
+        mapped: &mut Vec<MappedVolume>,
+        created: &mut Vec<String>,
+    ) -> Result<Vec<stratus_virt::VolumeAttach>, String> {
+        #[derive(Deserialize)]
+        struct Bd {
+            volume_id: Option<String>,
+            image_id: Option<String>,
+            size_gb: Option<u64>,
+            boot: bool,
+            delete_on_termination: bool,
+        }
+        let mut bds: Vec<Bd> = serde_json::from_value(info.block_devices.clone()).unwrap_or_default();
+        bds.sort_by_key(|b| !b.boot);
+        let mut out = Vec::new();
+        let mut next = b'b';
+        for bd in bds {
+            let volume_id = match (&bd.volume_id, &bd.image_id) {
+                (Some(v), _) => v.clone(),
+                (None, Some(img)) => {
+                    let size = bd.size_gb.unwrap_or(1);
+                    let v = self
+                        .rest
+                        .create_volume_from_image(token, &format!("{}-root", info.name), img, size)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    created.push(v.clone());
+                    self.wait_volume(token, &v).await?;
+                    v
+                }
+                (None, None) => return Err("a block device names neither a volume nor an image".into()),
+            };
+            let device = if bd.boot {
+                "/dev/vda".to_owned()
+            } else {
+                let d = format!("/dev/vd{}", next as char);
+                next += 1;
+                d
+            };
+            let attachment = self
+                .rest
+                .reserve_volume(token, &volume_id, &info.instance_id)
+                .await
+                .map_err(|e| format!("reserving volume {volume_id}: {e}"))?;
+            mapped.push(MappedVolume {
+                volume_id: volume_id.clone(),
+                attachment_id: attachment.clone(),
+                device: device.clone(),
+                delete_on_termination: bd.delete_on_termination,
+            });
+            let connector =
+                json!({"host": self.cfg.host, "mountpoint": device, "multipath": false, "platform": "x86_64"});
+            let ci = self
+                .rest
+                .connect_volume(token, &attachment, connector)
+                .await
+                .map_err(|e| format!("connecting volume {volume_id}: {e}"))?;
+            self.rest
+                .complete_attachment(token, &attachment)
+                .await
+                .map_err(|e| format!("completing the attachment of volume {volume_id}: {e}"))?;
+            out.push(stratus_virt::VolumeAttach {
+                volume_id,
+                connection_info: ci,
+                device: Some(device),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Waits for a volume being made to become available (or to fail).
+    async fn wait_volume(&self, token: &str, id: &str) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+        loop {
+            let v = self.rest.get_volume(token, id).await.map_err(|e| e.to_string())?;
+            match v["status"].as_str().unwrap_or_default() {
+                "available" => return Ok(()),
+                s if s.starts_with("error") => return Err(format!("volume {id} went to {s}")),
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("volume {id} was not made within an hour"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn undo(&self, token: &str, id: &str, made: &[Port], bound: &[Port]) {
@@ -404,8 +530,12 @@ impl Inner {
             }
         }
         for a in &info.volume_attachments {
-            if let Err(e) = self.rest.delete_attachment(&token, a).await {
-                result = Err(format!("detaching volume attachment {a}: {e}"));
+            if let Err(e) = self.rest.delete_attachment(&token, &a.attachment_id).await {
+                result = Err(format!("detaching volume {}: {e}", a.volume_id));
+            } else if a.delete_on_termination {
+                if let Err(e) = self.rest.delete_volume(&token, &a.volume_id).await {
+                    result = Err(format!("deleting volume {}: {e}", a.volume_id));
+                }
             }
         }
         if let Value::Array(reqs) = &info.requested_networks {

@@ -252,6 +252,40 @@ impl Rest {
         Ok(v)
     }
 
+    pub async fn get_volume(&self, token: &str, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .volume(reqwest::Method::GET, &format!("/volumes/{id}"), token, None)
+            .await?["volume"]
+            .clone())
+    }
+
+    /// Starts making a volume from an image; returns its id.
+    pub async fn create_volume_from_image(
+        &self,
+        token: &str,
+        name: &str,
+        image_id: &str,
+        size_gb: u64,
+    ) -> Result<String, ClientError> {
+        let body = json!({"volume": {"name": name, "size": size_gb, "imageRef": image_id}});
+        let v = self
+            .volume(reqwest::Method::POST, "/volumes", token, Some(body))
+            .await?;
+        Ok(v["volume"]["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Deletes a volume; one that is gone already is fine.
+    pub async fn delete_volume(&self, token: &str, id: &str) -> Result<(), ClientError> {
+        match self
+            .volume(reqwest::Method::DELETE, &format!("/volumes/{id}"), token, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reserves a volume for an instance (an attachment without a connector).
     pub async fn reserve_volume(&self, token: &str, volume_id: &str, instance_id: &str) -> Result<String, ClientError> {
         let v = self

@@ -98,9 +98,21 @@ pub struct BuildInfo {
     pub requested_networks: serde_json::Value,
     pub ports: Vec<String>,
     pub host: Option<String>,
-    /// Attachments of the Volume service, for a delete to remove.
+    /// Volumes mapped to the server, for a delete to detach (and delete, where asked).
     #[serde(default)]
-    pub volume_attachments: Vec<String>,
+    pub volume_attachments: Vec<MappedVolume>,
+    /// Volumes to boot from or start with, as the model stores them.
+    #[serde(default)]
+    pub block_devices: serde_json::Value,
+}
+
+/// A volume mapped to a server, with the Volume service's attachment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MappedVolume {
+    pub volume_id: String,
+    pub attachment_id: String,
+    pub device: String,
+    pub delete_on_termination: bool,
 }
 
 /// A power operation on a running guest.

@@ -174,6 +174,71 @@ struct ServerCreate {
     tags: Option<Vec<String>>,
 }
 
+/// `block_device_mapping_v2`: the image on local disk (as imageRef), a volume or an image made
+/// into a volume to boot from, and volumes to start with. Blank, snapshot, swap and ephemeral
+/// devices are refused by name.
+fn block_devices(list: &[Value]) -> Result<Vec<stratus_compute::model::BlockDevice>, ApiError> {
+    let text = |d: &Value, k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
+    let flag = |d: &Value, k: &str| -> Result<bool, ApiError> {
+        match d.get(k) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute {k}. Value: {other}."
+            ))),
+        }
+    };
+    let mut out = Vec::new();
+    for d in list {
+        let source = text(d, "source_type").unwrap_or_default();
+        let dest = text(d, "destination_type").unwrap_or_else(|| "volume".into());
+        let boot = match d.get("boot_index") {
+            None | Some(Value::Null) => false,
+            Some(v) => v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) == Some(0),
+        };
+        let size = match d.get("volume_size") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("Invalid input for field/attribute volume_size. Value: {v}."))
+                    })?,
+            ),
+        };
+        let uuid = text(d, "uuid");
+        match (source.as_str(), dest.as_str()) {
+            // The image on local disk is what imageRef already says.
+            ("image", "local") => continue,
+            ("volume", "volume") => out.push(stratus_compute::model::BlockDevice {
+                volume_id: Some(uuid.ok_or_else(|| ApiError::bad_request("Invalid input: a volume block device needs its uuid."))?),
+                image_id: None,
+                size_gb: None,
+                boot,
+                delete_on_termination: flag(d, "delete_on_termination")?,
+            }),
+            ("image", "volume") => out.push(stratus_compute::model::BlockDevice {
+                volume_id: None,
+                image_id: Some(uuid.ok_or_else(|| ApiError::bad_request("Invalid input: an image block device needs its uuid."))?),
+                size_gb: Some(size.ok_or_else(|| {
+                    ApiError::bad_request("Invalid input: a volume made from an image needs volume_size.")
+                })?),
+                boot,
+                delete_on_termination: flag(d, "delete_on_termination")?,
+            }),
+            (s, t) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input: block devices from {s:?} to {t:?} are not supported; this cloud maps volumes and images made into volumes."
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn count(field: &str, v: &Option<Value>) -> Result<u32, ApiError> {
     match v {
         None => Ok(1),
@@ -259,14 +324,7 @@ pub(crate) async fn create_server(
             }
         }
     }
-    if b.block_device_mapping_v2.as_ref().is_some_and(|bdms| {
-        bdms.iter()
-            .any(|d| d["source_type"] != "image" || d["destination_type"] != "local")
-    }) {
-        return Err(ApiError::bad_request(
-            "Invalid input: block devices other than the image on local disk (volumes) are not supported yet.",
-        ));
-    }
+    let block_devices = block_devices(b.block_device_mapping_v2.as_deref().unwrap_or(&[]))?;
     if b.description.is_some() && !mv.at_least(2, 19) {
         return Err(ApiError::bad_request(
             "Invalid input: 'description' needs microversion 2.19.",
@@ -319,6 +377,7 @@ pub(crate) async fn create_server(
         max_count: count("max_count", &b.max_count.or(b.min_count.clone()))?,
         config_drive,
         group,
+        block_devices,
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
@@ -370,16 +429,15 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
         servers.truncate(l);
     }
     let admin = c.has_role("admin");
-    let items: Vec<Value> = servers
-        .iter()
-        .map(|i| {
-            if detail {
-                server_view(&s, i, mv, admin)
-            } else {
-                json!({"id": i.id, "name": i.name, "links": links(&s, &i.id)})
-            }
-        })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(servers.len());
+    for i in &servers {
+        items.push(if detail {
+            let volumes = s.svc.volume_attachments(&c, &i.id).await.map_err(fail)?;
+            server_view_with(&s, i, mv, admin, &volumes)
+        } else {
+            json!({"id": i.id, "name": i.name, "links": links(&s, &i.id)})
+        });
+    }
     let mut out = json!({ "servers": items });
     if more {
         if let Some(last) = servers.last() {

@@ -58,6 +58,7 @@ pub(crate) fn build_info(i: &Instance) -> BuildInfo {
         ports: i.ports.clone(),
         host: i.host.clone(),
         volume_attachments: vec![],
+        block_devices: serde_json::to_value(&i.block_devices).unwrap_or(Value::Null),
     }
 }
 
@@ -431,7 +432,12 @@ impl Endpoint for Conductor {
                     .await
                     .map_err(remote)?
                     .into_iter()
-                    .map(|a| a.attachment_id)
+                    .map(|a| MappedVolume {
+                        volume_id: a.volume_id,
+                        attachment_id: a.attachment_id,
+                        device: a.device,
+                        delete_on_termination: a.delete_on_termination != 0,
+                    })
                     .collect();
                 serde_json::to_value(info).map_err(remote)
             }
@@ -496,6 +502,26 @@ impl Endpoint for Conductor {
                 let h: H = args(a)?;
                 let list = idb::list(db, None, Some(&h.host)).await.map_err(remote)?;
                 serde_json::to_value(list.iter().map(build_info).collect::<Vec<_>>()).map_err(remote)
+            }
+            "volumes_mapped" => {
+                #[derive(Deserialize)]
+                struct Mapped {
+                    instance_id: String,
+                    volumes: Vec<MappedVolume>,
+                }
+                let m: Mapped = args(a)?;
+                for v in m.volumes {
+                    let row = idb::VolumeAttachment {
+                        instance_id: m.instance_id.clone(),
+                        volume_id: v.volume_id,
+                        attachment_id: v.attachment_id,
+                        device: v.device,
+                        status: "attached".into(),
+                        delete_on_termination: v.delete_on_termination as i64,
+                    };
+                    idb::insert_volume_attachment(db, &row).await.map_err(remote)?;
+                }
+                Ok(Value::Null)
             }
             "volume_attached" | "volume_detached" => {
                 #[derive(Deserialize)]

@@ -14,7 +14,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 const COLS: &str = "id, name, project_id, user_id, flavor, vcpus, memory_mb, root_gb, image_id, host, vm_state, \
      task_state, power_state, availability_zone, key_name, key_data, user_data, metadata, config_drive, \
      requested_networks, addresses, ports, fault, locked, attempts, alternates, claimed, task_deadline, \
-     launched_at, created_at, updated_at";
+     launched_at, created_at, updated_at, block_devices";
 
 #[derive(FromRow)]
 struct Row {
@@ -46,6 +46,7 @@ struct Row {
     launched_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    block_devices: String,
 }
 
 impl TryFrom<Row> for Instance {
@@ -57,6 +58,7 @@ impl TryFrom<Row> for Instance {
         Ok(Instance {
             flavor: serde_json::from_str(&r.flavor).map_err(|e| bad("flavor", e))?,
             requested_networks: serde_json::from_str(&r.requested_networks).map_err(|e| bad("networks", e))?,
+            block_devices: serde_json::from_str(&r.block_devices).unwrap_or_default(),
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
             addresses: serde_json::from_str(&r.addresses).unwrap_or_default(),
             ports: serde_json::from_str(&r.ports).unwrap_or_default(),
@@ -128,7 +130,7 @@ pub(crate) async fn insert_within_quota<E>(
     }
     sqlx::query(&format!(
         "INSERT INTO instances ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
     ))
     .bind(&i.id)
     .bind(&i.name)
@@ -161,6 +163,7 @@ pub(crate) async fn insert_within_quota<E>(
     .bind(i.launched_at)
     .bind(i.created_at)
     .bind(i.updated_at)
+    .bind(json(&i.block_devices))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -637,12 +640,13 @@ pub struct VolumeAttachment {
     pub attachment_id: String,
     pub device: String,
     pub status: String,
+    pub delete_on_termination: i64,
 }
 
 pub(crate) async fn insert_volume_attachment(db: &Db, a: &VolumeAttachment) -> Result<()> {
     sqlx::query(
-        "INSERT INTO volume_attachments (instance_id, volume_id, attachment_id, device, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO volume_attachments (instance_id, volume_id, attachment_id, device, status, created_at, \
+         delete_on_termination) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&a.instance_id)
     .bind(&a.volume_id)
@@ -650,6 +654,7 @@ pub(crate) async fn insert_volume_attachment(db: &Db, a: &VolumeAttachment) -> R
     .bind(&a.device)
     .bind(&a.status)
     .bind(now_micros())
+    .bind(a.delete_on_termination)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -657,7 +662,7 @@ pub(crate) async fn insert_volume_attachment(db: &Db, a: &VolumeAttachment) -> R
 
 pub(crate) async fn volume_attachments(db: &Db, instance: &str) -> Result<Vec<VolumeAttachment>> {
     Ok(sqlx::query_as(
-        "SELECT instance_id, volume_id, attachment_id, device, status FROM volume_attachments \
+        "SELECT instance_id, volume_id, attachment_id, device, status, delete_on_termination FROM volume_attachments \
          WHERE instance_id = $1 ORDER BY device",
     )
     .bind(instance)

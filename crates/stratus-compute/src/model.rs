@@ -67,6 +67,18 @@ pub struct NetworkRequest {
     pub fixed_ip: Option<String>,
 }
 
+/// A volume a server boots from or starts with.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BlockDevice {
+    /// An existing volume, or (with `size_gb`) an image to make a volume from at build.
+    pub volume_id: Option<String>,
+    pub image_id: Option<String>,
+    pub size_gb: Option<u64>,
+    /// The root disk (boot_index 0).
+    pub boot: bool,
+    pub delete_on_termination: bool,
+}
+
 /// One address of a server, from its port.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Address {
@@ -108,6 +120,8 @@ pub struct Instance {
     pub metadata: BTreeMap<String, String>,
     pub config_drive: bool,
     pub requested_networks: RequestedNetworks,
+    /// Volumes to map at build (boot from volume, and data volumes given at create).
+    pub block_devices: Vec<BlockDevice>,
     /// Network name to its addresses.
     pub addresses: BTreeMap<String, Vec<Address>>,
     /// Ports the pipeline made for this server (and deletes with it).

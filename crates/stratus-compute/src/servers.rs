@@ -32,6 +32,8 @@ pub struct NewServer {
     pub config_drive: bool,
     /// The server group of the `group` scheduler hint.
     pub group: Option<String>,
+    /// Volumes to boot from or start with.
+    pub block_devices: Vec<crate::model::BlockDevice>,
 }
 
 /// Which servers a list returns.
@@ -233,10 +235,19 @@ impl ComputeService {
             .await
             .map_err(|_| ComputeError::Invalid(format!("Flavor {} could not be found.", req.flavor_ref)))?;
         let token = caller.token.clone();
+        let root_volume = req.block_devices.iter().any(|b| b.boot);
+        self.check_block_devices(&token, &req.block_devices).await?;
         let image_id = match req.image_ref.as_deref().filter(|i| !i.is_empty()) {
+            None if root_volume => None,
             None => {
                 return Err(ComputeError::Invalid(
-                    "Invalid input: imageRef is required; this cloud does not boot from volumes yet.".into(),
+                    "Invalid input: imageRef is required unless a block device with boot_index 0 is a volume.".into(),
+                ))
+            }
+            Some(_) if root_volume => {
+                return Err(ComputeError::Invalid(
+                    "Invalid input: give the root disk either as imageRef or as a volume block device, not both."
+                        .into(),
                 ))
             }
             Some(id) => {
@@ -259,7 +270,7 @@ impl ComputeService {
                         "Flavor's memory is too small for requested image.".into(),
                     ));
                 }
-                id.to_owned()
+                Some(id.to_owned())
             }
         };
         let key_data = match &req.key_name {
@@ -297,7 +308,7 @@ impl ComputeService {
                 project_id: project.clone(),
                 user_id: caller.user_id.clone(),
                 flavor: flavor.clone(),
-                image_id: Some(image_id.clone()),
+                image_id: image_id.clone(),
                 host: None,
                 vm_state: "building".into(),
                 task_state: Some("scheduling".into()),
@@ -309,6 +320,7 @@ impl ComputeService {
                 metadata: req.metadata.clone(),
                 config_drive: req.config_drive,
                 requested_networks: networks.clone(),
+                block_devices: req.block_devices.clone(),
                 addresses: BTreeMap::new(),
                 ports: vec![],
                 fault: None,
@@ -887,6 +899,7 @@ impl ComputeService {
             attachment_id: attachment_id.clone(),
             device: device.clone(),
             status: "attaching".into(),
+            delete_on_termination: 0,
         };
         idb::insert_volume_attachment(self.db(), &a).await?;
         idb::start_action(self.db(), &i, request_id, "attach_volume", &caller.user_id).await?;
@@ -981,5 +994,56 @@ impl ComputeService {
             .into_iter()
             .find(|n| n.host == node.host)
             .ok_or_else(|| ComputeError::NotFound(format!("Service {service} could not be found.")))
+    }
+}
+
+impl ComputeService {
+    /// Volumes named exist and are available; images to make volumes from exist, are active
+    /// and fit the size asked.
+    async fn check_block_devices(&self, token: &str, bdms: &[crate::model::BlockDevice]) -> Result<()> {
+        if bdms.iter().filter(|b| b.boot).count() > 1 {
+            return Err(ComputeError::Invalid(
+                "Invalid input: only one block device can have boot_index 0.".into(),
+            ));
+        }
+        if bdms.is_empty() {
+            return Ok(());
+        }
+        let rest = self.rest()?;
+        for b in bdms {
+            if let Some(v) = &b.volume_id {
+                let vol = rest.get_volume(token, v).await.map_err(|e| match e.status() {
+                    Some(404) => ComputeError::Invalid(format!("Volume {v} could not be found.")),
+                    _ => ComputeError::Invalid(format!("Volume {v}: {e}")),
+                })?;
+                if vol["status"] != "available" && !vol["multiattach"].as_bool().unwrap_or(false) {
+                    return Err(ComputeError::Invalid(format!(
+                        "Invalid volume: volume {v} status must be available, but it is {}.",
+                        vol["status"].as_str().unwrap_or("unknown")
+                    )));
+                }
+            }
+            if let Some(id) = &b.image_id {
+                let img = rest.image(token, id).await.map_err(|e| match e.status() {
+                    Some(404) => ComputeError::Invalid(format!("Image {id} could not be found.")),
+                    _ => ComputeError::Invalid(format!("Image {id}: {e}")),
+                })?;
+                if img["status"] != "active" {
+                    return Err(ComputeError::Invalid(format!("Image {id} is not active.")));
+                }
+                let need = img["min_disk"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    .max(img["size"].as_u64().unwrap_or(0).div_ceil(1 << 30));
+                if b.size_gb.unwrap_or(0) < need.max(1) {
+                    return Err(ComputeError::Invalid(format!(
+                        "Volume size {} GiB is smaller than image {id} needs ({} GiB).",
+                        b.size_gb.unwrap_or(0),
+                        need.max(1)
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }

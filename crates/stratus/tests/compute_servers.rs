@@ -392,3 +392,73 @@ fn a_build_past_its_deadline_goes_to_error_with_the_step() {
     assert_eq!(hv[0]["vCPUs Used"], 0, "the claim went back: {hv}");
     admin.ok(&["server", "delete", "--wait", &id]);
 }
+
+#[test]
+fn servers_boot_from_volumes() {
+    let server = Server::start(&[]);
+    let admin = Cli::admin(&server);
+    setup(&admin, &server);
+    // From a volume the user made from the image.
+    let v = admin.json(&["volume", "create", "--image", "cirros", "--size", "1", "bootvol"]);
+    let bootvol = v["id"].as_str().expect("volume id").to_owned();
+    wait_volume(&admin, &bootvol, "available");
+    let s = admin.json(&[
+        "server",
+        "create",
+        "--volume",
+        "bootvol",
+        "--flavor",
+        "m1.tiny",
+        "--network",
+        "private",
+        "--wait",
+        "bfv",
+    ]);
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    let shown = admin.json(&["server", "show", "bfv"]);
+    assert!(
+        shown["image"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("booted from volume"),
+        "{shown}"
+    );
+    assert!(shown["volumes_attached"].to_string().contains(&bootvol), "{shown}");
+    assert_eq!(admin.json(&["volume", "show", &bootvol])["status"], "in-use");
+    let console = admin.ok(&["console", "log", "show", "bfv"]);
+    assert!(
+        console.contains("1 volume(s)"),
+        "the guest started with its root volume: {console}"
+    );
+
+    // From the image, made into a volume at build.
+    let s = admin.json(&[
+        "server",
+        "create",
+        "--image",
+        "cirros",
+        "--boot-from-volume",
+        "1",
+        "--flavor",
+        "m1.tiny",
+        "--nic",
+        "none",
+        "--wait",
+        "bfv2",
+    ]);
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    let shown = admin.json(&["server", "show", "bfv2"]);
+    let attached = shown["volumes_attached"].to_string();
+    let made = admin
+        .json(&["volume", "list", "--name", "bfv2-root"])
+        .as_array()
+        .and_then(|l| l.first().cloned())
+        .expect("the volume made for bfv2");
+    let made_id = made["ID"].as_str().expect("id").to_owned();
+    assert!(attached.contains(&made_id), "{attached}");
+    assert_eq!(made["Status"], "in-use");
+
+    admin.ok(&["server", "delete", "--wait", "bfv", "bfv2"]);
+    wait_volume(&admin, &bootvol, "available");
+    wait_volume(&admin, &made_id, "available");
+}

@@ -235,3 +235,155 @@ fn an_agent_killed_mid_build_on_amqp_leaves_nothing_stuck() {
         });
     }
 }
+
+/// Two schedulers (and two conductors) in two processes on one PostgreSQL, sharing the work
+/// over RabbitMQ, never overcommit a host between them: a burst of 40 boots against a host
+/// that fits 24 builds exactly 24.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_schedulers_on_postgres_and_amqp_never_overcommit() {
+    let db = TestLocation::new(Backend::Postgres).await;
+    let Location::Postgres(url) = &db.location else {
+        panic!("a PostgreSQL location");
+    };
+    let host = format!("twin-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let api = Server::start_serve(&["--roles", "api", "--database", url, "--transport", RABBITMQ]);
+    let _one = Role::start(&[
+        "--roles",
+        "conductor,scheduler",
+        "--database",
+        url,
+        "--transport",
+        RABBITMQ,
+    ]);
+    let _two = Role::start(&[
+        "--roles",
+        "conductor,scheduler",
+        "--database",
+        url,
+        "--transport",
+        RABBITMQ,
+    ]);
+    let _agent = Role::start(&[
+        "--roles",
+        "compute",
+        "--compute-hosts",
+        &host,
+        "--transport",
+        RABBITMQ,
+        "--public-url",
+        &api.url,
+    ]);
+
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/auth/tokens", api.identity()))
+        .json(&common::password_auth("admin", common::ADMIN_PASSWORD, Some("admin")))
+        .send()
+        .await
+        .expect("auth");
+    let token = r.headers()["x-subject-token"].to_str().expect("token").to_owned();
+    let project = r.json::<serde_json::Value>().await.expect("json")["token"]["project"]["id"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    let call = |m: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let mut rq = c
+            .request(m, format!("{}{path}", api.url))
+            .header("x-auth-token", &token)
+            .header("openstack-api-version", "compute 2.61");
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        rq.send()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let hv: serde_json::Value = call(reqwest::Method::GET, "/compute/v2.1/os-hypervisors".into(), None)
+            .await
+            .expect("hypervisors")
+            .json()
+            .await
+            .expect("json");
+        if hv.to_string().contains(&host) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent never registered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let img: serde_json::Value = call(
+        reqwest::Method::POST,
+        "/image/v2/images".into(),
+        Some(serde_json::json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
+    )
+    .await
+    .expect("image")
+    .json()
+    .await
+    .expect("json");
+    let image = img["id"].as_str().expect("image id").to_owned();
+    let up = c
+        .put(format!("{}/image/v2/images/{image}/file", api.url))
+        .header("x-auth-token", &token)
+        .header("content-type", "application/octet-stream")
+        .body(vec![1u8; 1024])
+        .send()
+        .await
+        .expect("upload");
+    assert!(up.status().is_success());
+    let q = call(
+        reqwest::Method::PUT,
+        format!("/compute/v2.1/os-quota-sets/{project}"),
+        Some(serde_json::json!({"quota_set": {"instances": -1, "cores": -1, "ram": -1}})),
+    )
+    .await
+    .expect("quota");
+    assert!(q.status().is_success());
+
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let body = serde_json::json!({"server": {"name": format!("twin-{n}"), "flavorRef": "2", "imageRef": image, "networks": "none"}});
+        tasks.push(call(reqwest::Method::POST, "/compute/v2.1/servers".into(), Some(body)));
+    }
+    for t in futures::future::join_all(tasks).await {
+        assert_eq!(t.expect("create").status(), reqwest::StatusCode::ACCEPTED);
+    }
+    let mut servers: Vec<serde_json::Value>;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list: serde_json::Value = call(reqwest::Method::GET, "/compute/v2.1/servers/detail".into(), None)
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        servers = list["servers"].as_array().cloned().unwrap_or_default();
+        if servers.len() == 40
+            && servers
+                .iter()
+                .all(|s| s["status"] == "ACTIVE" || s["status"] == "ERROR")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the burst never settled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let active = servers.iter().filter(|s| s["status"] == "ACTIVE").count();
+    assert_eq!(active, 24, "exactly what fits the host is built");
+    let hv: serde_json::Value = call(reqwest::Method::GET, "/compute/v2.1/os-hypervisors/detail".into(), None)
+        .await
+        .expect("hypervisors")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(hv["hypervisors"][0]["memory_mb_used"], 24 * 2048, "{hv}");
+    for s in &servers {
+        let id = s["id"].as_str().expect("id");
+        let _ = call(reqwest::Method::DELETE, format!("/compute/v2.1/servers/{id}"), None).await;
+    }
+    if let Ok(amqp) = stratus_bus::amqp::Amqp::connect(RABBITMQ).await {
+        let _ = amqp.delete_topic(&format!("compute.{host}")).await;
+        amqp.close().await;
+    }
+    drop(api);
+    db.cleanup().await;
+}

@@ -131,3 +131,12 @@ mod tests {
         assert!(links.next.is_none());
     }
 }
+
+/// The `next` link of a list page (`<resource>_links` in Nova and Cinder): the same query with
+/// `marker` set to the last item shown.
+pub fn next_link(url: &str, query: &[(String, String)], marker: &str) -> serde_json::Value {
+    let mut pairs: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "marker").cloned().collect();
+    pairs.push(("marker".into(), marker.to_owned()));
+    let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    serde_json::json!([{"rel": "next", "href": format!("{url}?{qs}")}])
+}

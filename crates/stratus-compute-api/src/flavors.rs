@@ -130,11 +130,8 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
     let mut out = json!({ "flavors": items });
     if more {
         if let Some(last) = flavors.last() {
-            let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "marker").cloned().collect();
-            pairs.push(("marker".into(), last.id.clone()));
-            let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
             let path = if detail { "flavors/detail" } else { "flavors" };
-            out["flavors_links"] = json!([{"rel": "next", "href": format!("{}/{path}?{qs}", s.base)}]);
+            out["flavors_links"] = stratus_api::pagination::next_link(&format!("{}/{path}", s.base), &q, &last.id);
         }
     }
     Ok(reply(StatusCode::OK, out))

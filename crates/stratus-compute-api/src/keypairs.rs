@@ -110,10 +110,8 @@ pub(crate) async fn list_keypairs(
     let mut out = json!({ "keypairs": items });
     if more {
         if let Some(last) = keys.last() {
-            let mut pairs: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "marker").cloned().collect();
-            pairs.push(("marker".into(), last.name.clone()));
-            let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-            out["keypairs_links"] = json!([{"rel": "next", "href": format!("{}/os-keypairs?{qs}", s.base)}]);
+            out["keypairs_links"] =
+                stratus_api::pagination::next_link(&format!("{}/os-keypairs", s.base), &q, &last.name);
         }
     }
     Ok(reply(StatusCode::OK, out))

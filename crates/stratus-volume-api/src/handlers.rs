@@ -254,11 +254,9 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
     let mut out = json!({ "volumes": items });
     if more {
         if let Some(last) = vols.last() {
-            let mut pairs: Vec<(String, String)> = q.pairs.iter().filter(|(k, _)| k != "marker").cloned().collect();
-            pairs.push(("marker".into(), last.id.clone()));
-            let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
             let path = if detail { "volumes/detail" } else { "volumes" };
-            out["volumes_links"] = json!([{"rel": "next", "href": format!("{}/v3/{path}?{qs}", s.base)}]);
+            out["volumes_links"] =
+                stratus_api::pagination::next_link(&format!("{}/v3/{path}", s.base), &q.pairs, &last.id);
         }
     }
     if mv.at_least(3, 45) && q.flag("with_count")?.unwrap_or(false) {

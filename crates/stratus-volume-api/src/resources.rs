@@ -125,11 +125,9 @@ async fn snapshot_list(s: ApiState, c: Caller, mv: Microversion, raw: Option<Str
     let mut out = json!({ "snapshots": items });
     if more {
         if let Some(last) = snaps.last() {
-            let mut pairs: Vec<(String, String)> = q.pairs.iter().filter(|(k, _)| k != "marker").cloned().collect();
-            pairs.push(("marker".into(), last.id.clone()));
-            let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
             let path = if detail { "snapshots/detail" } else { "snapshots" };
-            out["snapshots_links"] = json!([{"rel": "next", "href": format!("{}/v3/{path}?{qs}", s.base)}]);
+            out["snapshots_links"] =
+                stratus_api::pagination::next_link(&format!("{}/v3/{path}", s.base), &q.pairs, &last.id);
         }
     }
     Ok(reply(StatusCode::OK, out))

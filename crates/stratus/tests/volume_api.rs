@@ -485,6 +485,36 @@ async fn bad_volume_requests_get_cinder_errors() {
         "{v}"
     );
 
+    // Pages: two at a time, following the next link the client would follow.
+    for n in 0..2 {
+        api.available_volume(json!({"size": 1, "name": format!("page-{n}")}))
+            .await;
+    }
+    let first = api
+        .json(Method::GET, "/volumes/detail?limit=2", None, StatusCode::OK)
+        .await;
+    assert_eq!(first["volumes"].as_array().map(Vec::len), Some(2), "{first}");
+    let next = first["volumes_links"][0]["href"]
+        .as_str()
+        .expect("a next link")
+        .to_owned();
+    assert!(next.contains("limit=2") && next.contains("marker="), "{next}");
+    let rest: Value = api
+        .c
+        .get(&next)
+        .header("x-auth-token", &api.token)
+        .send()
+        .await
+        .expect("next page")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rest["volumes"].as_array().map(Vec::len), Some(1), "{rest}");
+    assert!(
+        rest.get("volumes_links").is_none(),
+        "the last page has no next link: {rest}"
+    );
+
     // Project isolation: a member of another project neither sees nor touches the volume,
     // and administrators' actions are refused.
     let cli = common::cli::Cli::admin(&server);

@@ -201,18 +201,26 @@ impl From<KeyRow> for Keypair {
     }
 }
 
+/// Takes the lock row of `owner` (a project, a user or a server group) for the rest of the
+/// transaction: writing it first makes PostgreSQL lock the row until commit and SQLite take
+/// its write lock, so checks and writes of one owner run one after another.
+pub(crate) async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, owner: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
+         ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
+    )
+    .bind(owner)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Inserts a keypair unless the user already holds `limit` of them (a negative limit is
 /// none); `Ok(false)` when over the limit. The count and the insert run under the user's
 /// quota lock, so concurrent creates cannot pass it together.
 pub(crate) async fn insert_keypair(db: &Db, k: &Keypair, limit: i64) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
-         ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
-    )
-    .bind(format!("user:{}", k.user_id))
-    .execute(&mut *tx)
-    .await?;
+    lock(&mut tx, &format!("user:{}", k.user_id)).await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keypairs WHERE user_id = $1")
         .bind(&k.user_id)
         .fetch_one(&mut *tx)

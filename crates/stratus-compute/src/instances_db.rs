@@ -97,6 +97,38 @@ pub struct Usage {
     pub ram: i64,
 }
 
+/// What a project's live instances use, read on `conn` (a transaction holding the project's
+/// lock, or the pool).
+async fn usage_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, project: &str) -> Result<Usage> {
+    let (instances, cores, ram): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT) FROM instances \
+         WHERE project_id = $1 AND deleted = 0",
+    )
+    .bind(project)
+    .fetch_one(conn)
+    .await?;
+    Ok(Usage {
+        instances,
+        cores: cores.unwrap_or(0),
+        ram: ram.unwrap_or(0),
+    })
+}
+
+pub(crate) async fn usage(db: &Db, project: &str) -> Result<Usage> {
+    usage_on(&db.pool, project).await
+}
+
+/// Builds past their deadline.
+pub(crate) async fn overdue(db: &Db, now: i64) -> Result<Vec<Instance>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLS} FROM instances WHERE deleted = 0 AND vm_state = 'building' AND task_deadline < $1"
+    ))
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
 /// Inserts an instance and its `create` action if `check` accepts the project's usage, under
 /// the project's quota lock.
 pub(crate) async fn insert_within_quota<E>(
@@ -106,25 +138,8 @@ pub(crate) async fn insert_within_quota<E>(
     check: impl FnOnce(Usage) -> std::result::Result<(), E>,
 ) -> Result<std::result::Result<(), E>> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
-         ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
-    )
-    .bind(format!("project:{}", i.project_id))
-    .execute(&mut *tx)
-    .await?;
-    let (instances, cores, ram): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT) FROM instances \
-         WHERE project_id = $1 AND deleted = 0",
-    )
-    .bind(&i.project_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if let Err(e) = check(Usage {
-        instances,
-        cores: cores.unwrap_or(0),
-        ram: ram.unwrap_or(0),
-    }) {
+    crate::db::lock(&mut tx, &format!("project:{}", i.project_id)).await?;
+    if let Err(e) = check(usage_on(&mut *tx, &i.project_id).await?) {
         tx.rollback().await?;
         return Ok(Err(e));
     }
@@ -298,13 +313,7 @@ pub(crate) async fn claim(
             crate::scheduler::GroupPolicy::Affinity | crate::scheduler::GroupPolicy::AntiAffinity
         )
     }) {
-        sqlx::query(
-            "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
-             ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
-        )
-        .bind(format!("group:{}", g.id))
-        .execute(&mut *tx)
-        .await?;
+        crate::db::lock(&mut tx, &format!("group:{}", g.id)).await?;
         let hosts: Vec<String> = sqlx::query_scalar(
             "SELECT i.host FROM instances i JOIN server_group_members m ON m.instance_id = i.id \
              WHERE m.group_id = $1 AND i.deleted = 0 AND i.claimed = 1 AND i.host IS NOT NULL AND i.id <> $2",

@@ -66,14 +66,10 @@ fn not_found(id: &str) -> ComputeError {
     ComputeError::NotFound(format!("Instance {id} could not be found."))
 }
 
-fn b64_ok(s: &str) -> bool {
-    let t = s.trim();
-    !t.is_empty()
-        && t.len() % 4 == 0
-        && t.trim_end_matches('=')
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        && t.len() - t.trim_end_matches('=').len() <= 2
+/// The bytes of `user_data`, which clients send as base64.
+fn user_data_bytes(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
 }
 
 impl ComputeService {
@@ -217,7 +213,7 @@ impl ComputeService {
             }
         }
         if let Some(u) = &req.user_data {
-            if !b64_ok(u) || u.len() > 65535 * 4 / 3 + 4 {
+            if user_data_bytes(u).is_none_or(|b| b.is_empty() || b.len() > 65535) {
                 return Err(ComputeError::Invalid(
                     "Invalid input for field/attribute user_data: user data needs to be valid base 64, of at most 65535 bytes.".into(),
                 ));
@@ -602,26 +598,24 @@ impl ComputeService {
     pub async fn reap_overdue(&self) -> Result<usize> {
         let now = now_micros();
         let mut n = 0;
-        for mut i in idb::list(self.db(), None, None).await? {
-            if i.vm_state == "building" && i.task_deadline.is_some_and(|d| d < now) {
-                let prior = i.task_state.clone();
-                let step = prior.clone().unwrap_or_else(|| "None".into());
-                let _ = idb::release(self.db(), &i).await;
-                i.vm_state = "error".into();
-                i.task_state = None;
-                i.fault = Some(crate::model::Fault {
-                    code: 500,
-                    message: format!(
-                        "Build of instance {} timed out after {} s in task state {step}",
-                        i.id,
-                        self.config().build_timeout.as_secs()
-                    ),
-                    details: String::new(),
-                    created: now,
-                });
-                if idb::save(self.db(), &i, Some(prior.as_deref())).await? {
-                    n += 1;
-                }
+        for mut i in idb::overdue(self.db(), now).await? {
+            let prior = i.task_state.clone();
+            let step = prior.clone().unwrap_or_else(|| "None".into());
+            let _ = idb::release(self.db(), &i).await;
+            i.vm_state = "error".into();
+            i.task_state = None;
+            i.fault = Some(crate::model::Fault {
+                code: 500,
+                message: format!(
+                    "Build of instance {} timed out after {} s in task state {step}",
+                    i.id,
+                    self.config().build_timeout.as_secs()
+                ),
+                details: String::new(),
+                created: now,
+            });
+            if idb::save(self.db(), &i, Some(prior.as_deref())).await? {
+                n += 1;
             }
         }
         Ok(n)
@@ -684,13 +678,7 @@ impl ComputeService {
     pub async fn compute_usage(&self, caller: &AuthContext) -> Result<(ComputeLimits, idb::Usage)> {
         let project = caller.project_id().unwrap_or("").to_owned();
         let limits = self.compute_limits(&project).await?;
-        let all = idb::list(self.db(), Some(&project), None).await?;
-        let usage = idb::Usage {
-            instances: all.len() as i64,
-            cores: all.iter().map(|i| i.flavor.vcpus).sum(),
-            ram: all.iter().map(|i| i.flavor.memory_mb).sum(),
-        };
-        Ok((limits, usage))
+        Ok((limits, idb::usage(self.db(), &project).await?))
     }
 }
 
@@ -702,13 +690,7 @@ impl ComputeService {
             &Target::new().with("project_id", project),
         )?;
         let limits = self.compute_limits(project).await?;
-        let all = idb::list(self.db(), Some(project), None).await?;
-        let usage = idb::Usage {
-            instances: all.len() as i64,
-            cores: all.iter().map(|i| i.flavor.vcpus).sum(),
-            ram: all.iter().map(|i| i.flavor.memory_mb).sum(),
-        };
-        Ok((limits, usage))
+        Ok((limits, idb::usage(self.db(), project).await?))
     }
 
     /// Sets limits; below what the project uses is refused unless `force`, as in Nova.

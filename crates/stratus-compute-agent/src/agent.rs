@@ -22,6 +22,32 @@ pub struct AgentConfig {
     pub heartbeat: Duration,
     /// How long a conductor call may take.
     pub call_timeout: Duration,
+    /// The compute services' own user; without it privileged calls use the caller's token.
+    pub service: Option<crate::clients::ServiceCredentials>,
+    /// Where base images are cached, for drivers that need image files.
+    pub image_cache: std::path::PathBuf,
+    /// How long a stop waits for the guest to power off before it is forced (Nova's
+    /// `shutdown_timeout`).
+    pub shutdown_timeout: Duration,
+    /// How often power states are synced with the driver (a guest that died on its own is
+    /// seen as stopped).
+    pub power_sync: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(host: &str, public_url: &str, image_cache: &std::path::Path) -> Self {
+        AgentConfig {
+            host: host.to_owned(),
+            availability_zone: "nova".into(),
+            public_url: public_url.to_owned(),
+            heartbeat: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(60),
+            service: None,
+            image_cache: image_cache.to_owned(),
+            shutdown_timeout: Duration::from_secs(60),
+            power_sync: Duration::from_secs(10),
+        }
+    }
 }
 
 struct Inner {
@@ -29,6 +55,7 @@ struct Inner {
     bus: Bus,
     driver: Arc<dyn Driver>,
     rest: Rest,
+    images: crate::images::ImageCache,
 }
 
 /// A running agent; dropping it stops listening and heartbeating (guests keep running).
@@ -52,7 +79,12 @@ impl Agent {
     /// `compute.<host>`.
     pub async fn start(cfg: AgentConfig, bus: Bus, driver: Arc<dyn Driver>) -> Result<Agent, BusError> {
         let inner = Arc::new(Inner {
-            rest: Rest::new(&cfg.public_url),
+            rest: match &cfg.service {
+                Some(c) => Rest::new(&cfg.public_url).with_service(c.clone()),
+                None => Rest::new(&cfg.public_url),
+            },
+            images: crate::images::ImageCache::new(&cfg.image_cache)
+                .map_err(|e| BusError::Transport(format!("the image cache {}: {e}", cfg.image_cache.display())))?,
             cfg,
             bus,
             driver,
@@ -65,10 +97,15 @@ impl Agent {
         inner.reconcile().await;
         let hb = inner.clone();
         let heartbeat = tokio::spawn(async move {
+            let mut last_sync = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(hb.cfg.heartbeat).await;
+                tokio::time::sleep(hb.cfg.heartbeat.min(hb.cfg.power_sync)).await;
                 if let Err(e) = hb.report().await {
                     tracing::warn!(host = %hb.cfg.host, error = %e, "reporting to the conductor failed");
+                }
+                if last_sync.elapsed() >= hb.cfg.power_sync {
+                    last_sync = tokio::time::Instant::now();
+                    hb.sync_power_states().await;
                 }
             }
         });
@@ -280,13 +317,22 @@ impl Inner {
             )
             .await
             .map_err(fail)?;
-            let spec = GuestSpec {
+            let mut spec = GuestSpec {
                 uuid: info.instance_id.clone(),
                 name: info.name.clone(),
+                hostname: hostname_of(&info.name),
+                project_id: info.project_id.clone(),
+                availability_zone: info
+                    .availability_zone
+                    .clone()
+                    .unwrap_or_else(|| self.cfg.availability_zone.clone()),
+                public_keys: match (&info.key_name, &info.key_data) {
+                    (Some(n), Some(d)) => [(n.clone(), d.clone())].into(),
+                    _ => Default::default(),
+                },
                 vcpus: info.vcpus as u32,
                 memory_mb: info.memory_mb as u64,
                 root_gb: info.root_gb as u64,
-                image_path: None,
                 nics: made
                     .iter()
                     .chain(bound.iter())
@@ -294,20 +340,40 @@ impl Inner {
                         port_id: p.id.clone(),
                         mac: p.mac.clone(),
                         network_id: p.network_id.clone(),
-                        tap: None,
+                        bridge: p.bridge.clone(),
+                        ips: p.ips.clone(),
+                        mtu: p.mtu,
                     })
                     .collect(),
                 volumes,
                 user_data: info.user_data.clone(),
                 metadata: info.metadata.clone(),
                 config_drive: info.config_drive,
+                ..Default::default()
             };
+            let prepared = match (&info.image_id, self.driver.needs_image_files()) {
+                (Some(image), true) => self.prepare_image(&token, image, &mut spec).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = prepared {
+                let _ = self
+                    .step(ctx, r, Some(("compute_spawn", Err(e.clone()))), None, None)
+                    .await;
+                return Err(e);
+            }
             if let Err(e) = self.driver.spawn(&spec).await {
                 let e = e.to_string();
                 let _ = self
                     .step(ctx, r, Some(("compute_spawn", Err(e.clone()))), None, None)
                     .await;
                 return Err(e);
+            }
+            // The guest's devices are plugged: its ports are up (Neutron's agent reports the
+            // same when it sees the TAP).
+            for p in made.iter().chain(bound.iter()) {
+                if let Err(e) = self.rest.set_port_status(&token, &p.id, "ACTIVE").await {
+                    tracing::warn!(port = %p.id, error = %e, "marking a plugged port ACTIVE failed");
+                }
             }
             let done = InstanceUpdate {
                 instance_id: id.clone(),
@@ -347,6 +413,30 @@ impl Inner {
                 .await
                 .map_err(remote)?;
         }
+        Ok(())
+    }
+
+    /// Fetches the image (and the kernel and ramdisk it names) into the host's cache.
+    async fn prepare_image(&self, token: &str, image_id: &str, spec: &mut GuestSpec) -> Result<(), String> {
+        let image = self.rest.image(token, image_id).await.map_err(|e| e.to_string())?;
+        let path = self.images.fetch(&self.rest, token, &image).await?;
+        spec.image_path = Some(path.display().to_string());
+        spec.image_format =
+            Some(stratus_virt::qemu::qemu_format(image["disk_format"].as_str().unwrap_or("raw")).to_owned());
+        for (prop, slot) in [
+            ("kernel_id", &mut spec.kernel_path),
+            ("ramdisk_id", &mut spec.ramdisk_path),
+        ] {
+            if let Some(id) = image[prop].as_str().filter(|s| !s.is_empty()) {
+                let part = self
+                    .rest
+                    .image(token, id)
+                    .await
+                    .map_err(|e| format!("the image's {prop} {id}: {e}"))?;
+                *slot = Some(self.images.fetch(&self.rest, token, &part).await?.display().to_string());
+            }
+        }
+        spec.kernel_cmdline = image["os_command_line"].as_str().map(str::to_owned);
         Ok(())
     }
 
@@ -478,15 +568,14 @@ impl Inner {
         };
         let mut addresses = serde_json::Map::new();
         for req in reqs {
-            let port = match (&req.port_id, &req.network_id) {
+            let (mut port, mine) = match (&req.port_id, &req.network_id) {
                 (Some(pid), _) => {
                     let p = self
                         .rest
                         .bind_port(token, pid, &info.instance_id, &self.cfg.host)
                         .await
                         .map_err(|e| e.to_string())?;
-                    bound.push(p.clone());
-                    p
+                    (p, false)
                 }
                 (None, Some(nid)) => {
                     let p = self
@@ -494,16 +583,21 @@ impl Inner {
                         .create_port(token, nid, &info.instance_id, &self.cfg.host, req.fixed_ip.as_deref())
                         .await
                         .map_err(|e| e.to_string())?;
-                    made.push(p.clone());
-                    p
+                    (p, true)
                 }
                 (None, None) => return Err("a network request names neither a network nor a port".into()),
             };
-            let net = self
-                .rest
-                .network(token, &port.network_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let net = self.rest.network(token, &port.network_id).await;
+            if let Ok(n) = &net {
+                port.mtu = n["mtu"].as_i64().unwrap_or(port.mtu);
+            }
+            // Recorded before anything can fail, so that the undo finds it.
+            if mine {
+                made.push(port.clone());
+            } else {
+                bound.push(port.clone());
+            }
+            let net = net.map_err(|e| e.to_string())?;
             let name = net["name"]
                 .as_str()
                 .filter(|n| !n.is_empty())
@@ -641,7 +735,7 @@ impl Inner {
             PowerOp::Start => self.driver.power_on(id).await.map(|_| ("active", PowerState::Running)),
             PowerOp::Stop => self
                 .driver
-                .power_off(id, Duration::from_secs(60))
+                .power_off(id, self.cfg.shutdown_timeout)
                 .await
                 .map(|_| ("stopped", PowerState::Shutdown)),
             PowerOp::SoftReboot => self
@@ -711,25 +805,57 @@ impl Inner {
                 }
                 continue;
             }
-            let power = running
-                .iter()
-                .find(|(id, _)| *id == i.instance_id)
-                .map(|(_, p)| *p)
-                .unwrap_or(PowerState::Shutdown);
-            let mut u = InstanceUpdate {
-                instance_id: i.instance_id.clone(),
-                power_state: Some(power.code() as i64),
-                ..Default::default()
-            };
-            if power == PowerState::Shutdown && i.vm_state == "active" {
-                u.vm_state = Some("stopped".into());
-            }
-            if i.task_state.is_some() {
-                u.clear_task_state = true;
-            }
-            if let Err(e) = self.update(&ctx, u).await {
-                tracing::warn!(instance = %i.instance_id, error = %e, "syncing the power state failed");
-            }
+            self.sync_power_state(&ctx, &i, &running, true).await;
+        }
+    }
+
+    /// What the driver runs, compared with what the records say: a guest that died on its
+    /// own is stopped, as Nova's periodic power sync has it. Instances in the middle of a task
+    /// are left to the task.
+    async fn sync_power_states(&self) {
+        let ctx = system_context();
+        let host = json!({"host": self.cfg.host});
+        let Ok(instances) = self
+            .conductor::<_, Vec<BuildInfo>>(&ctx, "instances_on_host", &host)
+            .await
+        else {
+            return;
+        };
+        let Ok(running) = self.driver.list().await else { return };
+        for i in instances
+            .iter()
+            .filter(|i| i.task_state.is_none() && i.vm_state != "building")
+        {
+            self.sync_power_state(&ctx, i, &running, false).await;
+        }
+    }
+
+    async fn sync_power_state(&self, ctx: &Context, i: &BuildInfo, running: &[(String, PowerState)], restart: bool) {
+        let power = running
+            .iter()
+            .find(|(id, _)| *id == i.instance_id)
+            .map(|(_, p)| *p)
+            .unwrap_or(PowerState::Shutdown);
+        let mut u = InstanceUpdate {
+            instance_id: i.instance_id.clone(),
+            power_state: Some(power.code() as i64),
+            ..Default::default()
+        };
+        if power == PowerState::Shutdown && i.vm_state == "active" {
+            tracing::info!(instance = %i.instance_id, "the guest is not running any more; the server is stopped");
+            u.vm_state = Some("stopped".into());
+        } else if !restart && i.power_state == Some(power.code() as i64) {
+            return;
+        }
+        if i.task_state.is_some() {
+            u.clear_task_state = true;
+        }
+        if !restart {
+            // Only while no task started since the list was read.
+            u.check_task_state = true;
+        }
+        if let Err(e) = self.update(ctx, u).await {
+            tracing::warn!(instance = %i.instance_id, error = %e, "syncing the power state failed");
         }
     }
 }
@@ -793,5 +919,26 @@ impl Endpoint for Served {
                 format!("compute has no method {other}"),
             )),
         }
+    }
+}
+
+/// A hostname made from a server's name, as Nova sanitizes display names: lowercase letters,
+/// digits and hyphens, at most 63 characters.
+fn hostname_of(name: &str) -> String {
+    let mut h = String::new();
+    for c in name.trim().chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '-' => h.push(c),
+            'A'..='Z' => h.push(c.to_ascii_lowercase()),
+            ' ' | '_' | '.' => h.push('-'),
+            _ => {}
+        }
+    }
+    let h: String = h.trim_matches('-').chars().take(63).collect();
+    let h = h.trim_end_matches('-').to_owned();
+    if h.is_empty() {
+        "server".into()
+    } else {
+        h
     }
 }

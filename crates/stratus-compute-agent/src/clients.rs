@@ -38,12 +38,32 @@ fn fault_message(v: &Value) -> String {
         .unwrap_or_else(|| v.to_string())
 }
 
+/// The compute services' own user, for what a user's token may not do (binding a port to a
+/// host, marking it active, cleaning up after a token has expired), as Nova's `[neutron]`
+/// credentials.
+#[derive(Debug, Clone)]
+pub struct ServiceCredentials {
+    pub user: String,
+    pub password: String,
+    pub project: String,
+}
+
 #[derive(Clone)]
 pub struct Rest {
     http: reqwest::Client,
     /// `http://host:port` of the services.
     base: String,
+    service: Option<std::sync::Arc<ServiceAuth>>,
 }
+
+struct ServiceAuth {
+    creds: ServiceCredentials,
+    /// The token and when it was issued; renewed well before Identity's default lifetime
+    /// (an hour) ends, and at once when a service refuses it.
+    token: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+const SERVICE_TOKEN_REUSE: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 /// A port as the agent needs it.
 #[derive(Debug, Clone)]
@@ -52,6 +72,10 @@ pub struct Port {
     pub network_id: String,
     pub mac: String,
     pub ips: Vec<String>,
+    /// The bridge the Network service bound the port to (`binding:vif_details`).
+    pub bridge: Option<String>,
+    /// The network's MTU.
+    pub mtu: i64,
 }
 
 impl Rest {
@@ -59,7 +83,17 @@ impl Rest {
         Rest {
             http: reqwest::Client::new(),
             base: public_url.trim_end_matches('/').to_owned(),
+            service: None,
         }
+    }
+
+    /// Privileged calls go as `creds`; without them they go with the caller's token.
+    pub fn with_service(mut self, creds: ServiceCredentials) -> Self {
+        self.service = Some(std::sync::Arc::new(ServiceAuth {
+            creds,
+            token: tokio::sync::Mutex::new(None),
+        }));
+        self
     }
 
     async fn send(
@@ -70,10 +104,25 @@ impl Rest {
         token: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
+        self.request(service, method, path, token, body, None).await
+    }
+
+    async fn request(
+        &self,
+        service: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        version: Option<&str>,
+    ) -> Result<Value, ClientError> {
         let mut r = self
             .http
             .request(method, format!("{}{path}", self.base))
             .header("x-auth-token", token);
+        if let Some(v) = version {
+            r = r.header("openstack-api-version", v);
+        }
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -94,6 +143,78 @@ impl Rest {
         Ok(v)
     }
 
+    /// The service user's token (renewed when `stale` names the one a service refused), or
+    /// the caller's when no service user is configured.
+    async fn service_token(&self, caller: &str, stale: Option<&str>) -> Result<String, ClientError> {
+        let Some(auth) = &self.service else {
+            return Ok(caller.to_owned());
+        };
+        let mut cached = auth.token.lock().await;
+        if let Some((t, at)) = &*cached {
+            if at.elapsed() < SERVICE_TOKEN_REUSE && stale != Some(t.as_str()) {
+                return Ok(t.clone());
+            }
+        }
+        let c = &auth.creds;
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": c.user, "domain": {"id": "default"}, "password": c.password}}},
+            "scope": {"project": {"name": c.project, "domain": {"id": "default"}}}}});
+        let resp = self
+            .http
+            .post(format!("{}/identity/v3/auth/tokens", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport {
+                service: "Identity",
+                message: e.to_string(),
+            })?;
+        let status = resp.status();
+        let token = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        match token {
+            Some(t) if status.is_success() => {
+                *cached = Some((t.clone(), std::time::Instant::now()));
+                Ok(t)
+            }
+            _ => {
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                Err(ClientError::Refused {
+                    service: "Identity",
+                    status: status.as_u16(),
+                    message: format!(
+                        "the compute service user {} cannot log in: {}",
+                        c.user,
+                        fault_message(&v)
+                    ),
+                })
+            }
+        }
+    }
+
+    /// A call as the service user, renewing its token once if the service refuses it.
+    async fn send_privileged(
+        &self,
+        service: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        caller: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let token = self.service_token(caller, None).await?;
+        match self.send(service, method.clone(), path, &token, body.clone()).await {
+            Err(e) if e.status() == Some(401) && self.service.is_some() => {
+                let token = self.service_token(caller, Some(&token)).await?;
+                self.send(service, method, path, &token, body).await
+            }
+            r => r,
+        }
+    }
+
     /// An image's record from the Image API.
     pub async fn image(&self, token: &str, id: &str) -> Result<Value, ClientError> {
         self.send(
@@ -104,6 +225,30 @@ impl Rest {
             None,
         )
         .await
+    }
+
+    /// An image's data, as a response to read in chunks.
+    pub async fn image_data(&self, token: &str, id: &str) -> Result<reqwest::Response, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/image/v2/images/{id}/file", self.base))
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport {
+                service: "Image",
+                message: e.to_string(),
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            return Err(ClientError::Refused {
+                service: "Image",
+                status,
+                message: fault_message(&v),
+            });
+        }
+        Ok(resp)
     }
 
     pub async fn network(&self, token: &str, id: &str) -> Result<Value, ClientError> {
@@ -140,7 +285,9 @@ impl Rest {
             .clone())
     }
 
-    /// Makes a port for `device_id` on `network_id`, bound to `host`.
+    /// Makes a port for `device_id` on `network_id` with the caller's token (the port counts
+    /// against the caller's quota and only networks the caller may use are reachable), then
+    /// binds it to `host` as the service user.
     pub async fn create_port(
         &self,
         token: &str,
@@ -149,8 +296,7 @@ impl Rest {
         host: &str,
         fixed_ip: Option<&str>,
     ) -> Result<Port, ClientError> {
-        let mut port = json!({"network_id": network_id, "device_id": device_id, "device_owner": "compute:nova",
-                              "binding:host_id": host});
+        let mut port = json!({"network_id": network_id, "device_id": device_id, "device_owner": "compute:nova"});
         if let Some(ip) = fixed_ip {
             port["fixed_ips"] = json!([{ "ip_address": ip }]);
         }
@@ -163,14 +309,23 @@ impl Rest {
                 Some(json!({ "port": port })),
             )
             .await?;
-        Ok(parse_port(&v["port"]))
+        let id = v["port"]["id"].as_str().unwrap_or_default().to_owned();
+        match self.bind_port(token, &id, device_id, host).await {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                if let Err(d) = self.delete_port(token, &id).await {
+                    tracing::warn!(port = %id, error = %d, "deleting a port that could not be bound failed");
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// Binds an existing port the user gave to `device_id` on `host`.
+    /// Binds a port to `device_id` on `host`, as the service user.
     pub async fn bind_port(&self, token: &str, id: &str, device_id: &str, host: &str) -> Result<Port, ClientError> {
         let body = json!({"port": {"device_id": device_id, "device_owner": "compute:nova", "binding:host_id": host}});
         let v = self
-            .send(
+            .send_privileged(
                 "Network",
                 reqwest::Method::PUT,
                 &format!("/network/v2.0/ports/{id}"),
@@ -181,11 +336,24 @@ impl Rest {
         Ok(parse_port(&v["port"]))
     }
 
+    /// Marks a port ACTIVE (its device is plugged) or DOWN, as the service user.
+    pub async fn set_port_status(&self, token: &str, id: &str, status: &str) -> Result<(), ClientError> {
+        self.send_privileged(
+            "Network",
+            reqwest::Method::PUT,
+            &format!("/network/v2.0/ports/{id}"),
+            token,
+            Some(json!({"port": {"status": status}})),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Gives a port the user made back (unbound), as Nova does on delete.
     pub async fn unbind_port(&self, token: &str, id: &str) -> Result<(), ClientError> {
-        let body = json!({"port": {"device_id": "", "device_owner": "", "binding:host_id": ""}});
+        let body = json!({"port": {"device_id": "", "device_owner": "", "binding:host_id": "", "status": "DOWN"}});
         match self
-            .send(
+            .send_privileged(
                 "Network",
                 reqwest::Method::PUT,
                 &format!("/network/v2.0/ports/{id}"),
@@ -200,10 +368,11 @@ impl Rest {
         }
     }
 
-    /// Deletes a port; one that is gone already is fine.
+    /// Deletes a port, as the service user (the caller's token may have expired since the
+    /// build); one that is gone already is fine.
     pub async fn delete_port(&self, token: &str, id: &str) -> Result<(), ClientError> {
         match self
-            .send(
+            .send_privileged(
                 "Network",
                 reqwest::Method::DELETE,
                 &format!("/network/v2.0/ports/{id}"),
@@ -227,29 +396,9 @@ impl Rest {
         token: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
-        let mut r = self
-            .http
-            .request(method, format!("{}/volume/v3{path}", self.base))
-            .header("x-auth-token", token)
-            .header("openstack-api-version", "volume 3.44");
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.map_err(|e| ClientError::Transport {
-            service: "Volume",
-            message: e.to_string(),
-        })?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ClientError::Refused {
-                service: "Volume",
-                status: status.as_u16(),
-                message: fault_message(&v),
-            });
-        }
-        Ok(v)
+        let path = format!("/volume/v3{path}");
+        self.request("Volume", method, &path, token, body, Some("volume 3.44"))
+            .await
     }
 
     pub async fn get_volume(&self, token: &str, id: &str) -> Result<Value, ClientError> {
@@ -359,5 +508,7 @@ pub fn parse_port(p: &Value) -> Port {
                     .collect()
             })
             .unwrap_or_default(),
+        bridge: p["binding:vif_details"]["bridge_name"].as_str().map(str::to_owned),
+        mtu: 1500,
     }
 }

@@ -92,7 +92,11 @@ pub struct BuildInfo {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub config_drive: bool,
     pub key_data: Option<String>,
+    #[serde(default)]
+    pub key_name: Option<String>,
     pub vm_state: String,
+    #[serde(default)]
+    pub power_state: Option<i64>,
     pub task_state: Option<String>,
     /// `"none"`, `"auto"` or a list of requests, as the model stores them.
     pub requested_networks: serde_json::Value,

@@ -48,7 +48,9 @@ pub(crate) fn build_info(i: &Instance) -> BuildInfo {
         metadata: i.metadata.clone(),
         config_drive: i.config_drive,
         key_data: i.key_data.clone(),
+        key_name: i.key_name.clone(),
         vm_state: i.vm_state.clone(),
+        power_state: Some(i.power_state),
         task_state: i.task_state.clone(),
         requested_networks: match &i.requested_networks {
             crate::model::RequestedNetworks::List(l) => serde_json::to_value(l).unwrap_or(Value::Null),

@@ -25,6 +25,16 @@ pub struct Bootstrap {
     pub admin_password: String,
     pub region: String,
     pub services: Vec<CatalogService>,
+    /// The user the compute services act as where the caller's token does not reach (binding
+    /// a port to a host, marking it active), as Nova's `[neutron]` credentials: it holds the
+    /// admin and service roles on the `service` project.
+    pub service_user: Option<ServiceUser>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceUser {
+    pub name: String,
+    pub password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +129,9 @@ impl IdentityService {
             )
             .await?;
         }
+        if let Some(su) = &b.service_user {
+            self.ensure_service_user(su, &role_ids).await?;
+        }
         if store::get_region(db, &b.region).await?.is_none() {
             store::insert_region(
                 db,
@@ -135,6 +148,60 @@ impl IdentityService {
         }
         self.changed();
         Ok(BootstrapReport { created_admin })
+    }
+
+    /// `role_ids` are those of admin, member, reader and service, in that order. A user that
+    /// exists keeps its password: the operator may have changed it.
+    async fn ensure_service_user(&self, su: &ServiceUser, role_ids: &[String]) -> Result<()> {
+        let db = self.db();
+        let project = match store::get_project_by_name(db, DEFAULT_DOMAIN_ID, "service").await? {
+            Some(p) => p,
+            None => {
+                let p = Project {
+                    id: new_id(),
+                    name: "service".into(),
+                    domain_id: DEFAULT_DOMAIN_ID.into(),
+                    parent_id: None,
+                    description: "The project of the cloud's own service users.".into(),
+                    enabled: true,
+                    tags: vec![],
+                };
+                store::insert_project(db, &p).await?;
+                p
+            }
+        };
+        let user = match store::get_user_by_name(db, DEFAULT_DOMAIN_ID, &su.name).await? {
+            Some(u) => u,
+            None => {
+                let u = User {
+                    id: new_id(),
+                    name: su.name.clone(),
+                    domain_id: DEFAULT_DOMAIN_ID.into(),
+                    enabled: true,
+                    default_project_id: Some(project.id.clone()),
+                    description: Some("The compute services' own user".into()),
+                    email: None,
+                };
+                let hash = self.hash_secret(&su.password).await?;
+                store::insert_user(db, &u, Some(hash)).await?;
+                u
+            }
+        };
+        for role_id in [&role_ids[0], &role_ids[3]] {
+            store::grant(
+                db,
+                &Assignment {
+                    actor_kind: ActorKind::User,
+                    actor_id: user.id.clone(),
+                    target_kind: TargetKind::Project,
+                    target_id: project.id.clone(),
+                    role_id: role_id.clone(),
+                    via_group: None,
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn ensure_catalog_entry(&self, s: &CatalogService, region: &str) -> Result<()> {

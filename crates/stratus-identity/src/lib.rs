@@ -26,7 +26,7 @@ use stratus_store::{Db, Location};
 use tokio::sync::{RwLock, Semaphore};
 
 pub use auth::{AuthRequest, CatalogEndpoint, CatalogEntry, IssuedToken, TokenData};
-pub use bootstrap::{Bootstrap, BootstrapReport, CatalogService};
+pub use bootstrap::{Bootstrap, BootstrapReport, CatalogService, ServiceUser};
 pub use config::IdentityConfig;
 pub use error::{IdentityError, Result};
 pub use keys::KeyRepository;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use stratus_api::policy::Policy;
 use stratus_identity::model::{GroupInput, ProjectInput, UserInput};
-use stratus_identity::{AuthRequest, Bootstrap, CatalogService, IdentityConfig, IdentityService};
+use stratus_identity::{AuthRequest, Bootstrap, CatalogService, IdentityConfig, IdentityService, ServiceUser};
 use stratus_store::testing::TestLocation;
 use stratus_store::Backend;
 
@@ -40,6 +40,10 @@ async fn lifecycle(backend: Backend) {
             name: "keystone".into(),
             url: "http://h/identity".into(),
         }],
+        service_user: Some(ServiceUser {
+            name: "compute".into(),
+            password: "svc-pw".into(),
+        }),
     };
     assert!(svc.bootstrap(&boot).await.expect("bootstrap").created_admin);
     assert!(
@@ -57,6 +61,14 @@ async fn lifecycle(backend: Backend) {
         ["admin", "member", "reader"],
         "admin implies member implies reader"
     );
+    // The compute services' user acts as admin and service on the service project.
+    let su = svc
+        .authenticate(password("compute", "svc-pw", Some("service")))
+        .await
+        .expect("service user token");
+    let mut names: Vec<_> = su.data.ctx.roles.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["admin", "member", "reader", "service"]);
     let ctx = svc.validate(&admin.token).await.expect("valid").ctx;
     assert_eq!(ctx.user_name, "admin");
     assert_eq!(svc.catalog(None).await.expect("catalog")[0].endpoints.len(), 3);

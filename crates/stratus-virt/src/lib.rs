@@ -8,7 +8,10 @@
 //! A driver must not call other services or read any database: the agent hands it everything
 //! (image path, ports, volumes' connection info) in a [`GuestSpec`].
 
+pub mod configdrive;
 pub mod fake;
+pub mod qemu;
+pub mod qmp;
 
 use std::time::Duration;
 
@@ -33,13 +36,29 @@ impl PowerState {
 }
 
 /// A NIC of a guest: a port of the Network service, plugged by the agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Nic {
     pub port_id: String,
     pub mac: String,
     pub network_id: String,
-    /// The TAP device the agent plugged into the network's bridge.
-    pub tap: Option<String>,
+    /// The bridge the Network service bound the port to; the driver plugs the guest's TAP
+    /// (`tap` + the port id's first 11 characters, as Nova names it) into it.
+    pub bridge: Option<String>,
+    /// The port's fixed addresses (the guest gets them by DHCP).
+    #[serde(default)]
+    pub ips: Vec<String>,
+    #[serde(default = "default_mtu")]
+    pub mtu: i64,
+}
+
+fn default_mtu() -> i64 {
+    1500
+}
+
+/// The TAP device of a port, as Nova names it (`tap` and the port id's first 11 characters),
+/// so that the Network service's dataplane and operators recognise it.
+pub fn tap_name(port_id: &str) -> String {
+    format!("tap{}", port_id.chars().take(11).collect::<String>())
 }
 
 /// A volume given to a guest, with the Volume service's `connection_info`.
@@ -52,15 +71,35 @@ pub struct VolumeAttach {
 }
 
 /// Everything a driver needs to make a guest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GuestSpec {
     pub uuid: String,
     pub name: String,
     pub vcpus: u32,
     pub memory_mb: u64,
     pub root_gb: u64,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default)]
+    pub availability_zone: String,
+    /// Key pair names and their public keys, for the config drive.
+    #[serde(default)]
+    pub public_keys: std::collections::BTreeMap<String, String>,
     /// A local file holding the base image, when the guest boots from one.
     pub image_path: Option<String>,
+    /// The base image's format (`qcow2`, `raw`).
+    #[serde(default)]
+    pub image_format: Option<String>,
+    /// A kernel and ramdisk to boot directly (the image's `kernel_id` / `ramdisk_id`), with
+    /// the image's `os_command_line`.
+    #[serde(default)]
+    pub kernel_path: Option<String>,
+    #[serde(default)]
+    pub ramdisk_path: Option<String>,
+    #[serde(default)]
+    pub kernel_cmdline: Option<String>,
     pub nics: Vec<Nic>,
     pub volumes: Vec<VolumeAttach>,
     pub user_data: Option<String>,
@@ -110,6 +149,11 @@ pub type Result<T, E = DriverError> = std::result::Result<T, E>;
 pub trait Driver: Send + Sync + 'static {
     /// `fake`, `qemu`.
     fn name(&self) -> &'static str;
+    /// Whether guests need their image as a local file (`GuestSpec::image_path`): the agent
+    /// then fetches it into the host's cache before spawning.
+    fn needs_image_files(&self) -> bool {
+        false
+    }
     async fn host_resources(&self) -> Result<HostResources>;
     /// Makes and starts the guest; on failure nothing of it is left on the host.
     async fn spawn(&self, spec: &GuestSpec) -> Result<()>;

@@ -18,12 +18,13 @@ fn spec(uuid: &str) -> GuestSpec {
             port_id: "p1".into(),
             mac: "fa:16:3e:00:00:01".into(),
             network_id: "n1".into(),
-            tap: None,
+            ..Default::default()
         }],
         volumes: vec![],
         user_data: None,
         metadata: Default::default(),
         config_drive: false,
+        ..Default::default()
     }
 }
 

@@ -123,10 +123,28 @@ pub struct UpArgs {
     /// (RabbitMQ). [default: memory://]
     #[arg(long, env = "STRATUS_TRANSPORT")]
     pub transport: Option<String>,
-    /// The hypervisor driver of this host's compute agent: fake (guests in memory) or auto
-    /// (fake until the QEMU driver lands). [default: auto]
+    /// The hypervisor driver of this host's compute agent: qemu (real guests), fake (guests in
+    /// memory) or auto (qemu where qemu-system-x86_64 is installed, fake otherwise).
+    /// [default: auto]
     #[arg(long, env = "STRATUS_COMPUTE_DRIVER")]
     pub compute_driver: Option<String>,
+    /// The QEMU the qemu driver runs. [default: qemu-system-x86_64]
+    #[arg(long, env = "STRATUS_QEMU")]
+    pub qemu: Option<PathBuf>,
+    /// Give every guest a config drive, asked for or not (Nova's force_config_drive).
+    #[arg(long, env = "STRATUS_FORCE_CONFIG_DRIVE")]
+    pub force_config_drive: Option<bool>,
+    /// Seconds a stop waits for the guest to power off before forcing it. [default: 60]
+    #[arg(long, env = "STRATUS_COMPUTE_SHUTDOWN_TIMEOUT")]
+    pub compute_shutdown_timeout: Option<u64>,
+    /// Allocation ratios the scheduler applies to what hosts report (Nova's initial ones).
+    /// [defaults: 16, 1.5, 1]
+    #[arg(long, env = "STRATUS_CPU_ALLOCATION_RATIO")]
+    pub cpu_allocation_ratio: Option<f64>,
+    #[arg(long, env = "STRATUS_RAM_ALLOCATION_RATIO")]
+    pub ram_allocation_ratio: Option<f64>,
+    #[arg(long, env = "STRATUS_DISK_ALLOCATION_RATIO")]
+    pub disk_allocation_ratio: Option<f64>,
     /// The names of the compute hosts this process runs agents for (comma-separated; the fake
     /// driver lets one process pose as many hosts). [default: this machine's name]
     #[arg(long, env = "STRATUS_COMPUTE_HOSTS")]
@@ -139,6 +157,12 @@ pub struct UpArgs {
     /// Seconds a server build may take before it goes to ERROR. [default: 600]
     #[arg(long, env = "STRATUS_COMPUTE_BUILD_TIMEOUT")]
     pub compute_build_timeout: Option<u64>,
+    /// Password of the compute services' own user (`compute` in the `service` project), which
+    /// binds ports and cleans up where a user's token cannot. The API process creates the user
+    /// at its first start; compute agents in other processes must be given it.
+    /// [default: generated and kept in DATA_DIR/service-password]
+    #[arg(long, env = "STRATUS_SERVICE_PASSWORD", hide_env_values = true)]
+    pub service_password: Option<String>,
     /// What this process runs: api (every REST API), conductor, scheduler, compute (the agents
     /// of --compute-hosts; it opens no database). [default: all of them]
     #[arg(long, env = "STRATUS_ROLES")]
@@ -221,8 +245,15 @@ impl UpArgs {
             volume_policy_file: None,
             compute_policy_file: None,
             roles: None,
+            service_password: None,
             transport: None,
             compute_driver: None,
+            qemu: None,
+            force_config_drive: None,
+            compute_shutdown_timeout: None,
+            cpu_allocation_ratio: None,
+            ram_allocation_ratio: None,
+            disk_allocation_ratio: None,
             compute_hosts: None,
             fake_spawn_delay: None,
             fake_failure_rate: None,

@@ -66,6 +66,31 @@ pub fn read_password(path: &Path) -> Option<String> {
 }
 
 #[cfg(unix)]
+/// The compute services' password: the one given, or the one kept in `DATA_DIR/service-password`,
+/// or (where this process bootstraps the user, `create`) a new one kept there.
+pub fn service_password(data_dir: &Path, given: Option<&str>, create: bool) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    let path = data_dir.join("service-password");
+    match std::fs::read_to_string(&path) {
+        Ok(p) if !p.trim().is_empty() => return Ok(p.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    if !create {
+        anyhow::bail!(
+            "the compute role needs the compute service user's password: give --service-password \
+             (the API process keeps it in its DATA_DIR/service-password)"
+        );
+    }
+    use base64::Engine;
+    let p = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 18]>());
+    write_private(&path, &p).with_context(|| format!("writing {}", path.display()))?;
+    Ok(p)
+}
+
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

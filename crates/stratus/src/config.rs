@@ -37,8 +37,15 @@ struct FileConfig {
     volume_policy_file: Option<PathBuf>,
     compute_policy_file: Option<PathBuf>,
     roles: Option<String>,
+    service_password: Option<String>,
     transport: Option<String>,
     compute_driver: Option<String>,
+    qemu: Option<PathBuf>,
+    force_config_drive: Option<bool>,
+    compute_shutdown_timeout: Option<u64>,
+    cpu_allocation_ratio: Option<f64>,
+    ram_allocation_ratio: Option<f64>,
+    disk_allocation_ratio: Option<f64>,
     compute_hosts: Option<String>,
     fake_spawn_delay: Option<f64>,
     fake_failure_rate: Option<f64>,
@@ -81,9 +88,14 @@ pub struct Config {
     pub compute_policy_file: Option<PathBuf>,
     /// api, conductor, scheduler, compute.
     pub roles: Vec<String>,
+    pub service_password: Option<String>,
     pub transport: String,
-    /// `fake`, after `auto` is resolved.
+    /// `fake` or `qemu`, after `auto` is resolved.
     pub compute_driver: String,
+    pub qemu: PathBuf,
+    pub force_config_drive: bool,
+    pub compute_shutdown_timeout: std::time::Duration,
+    pub ratios: stratus_compute::scheduler::Ratios,
     pub compute_hosts: Vec<String>,
     pub fake_spawn_delay: std::time::Duration,
     pub fake_failure_rate: f64,
@@ -145,6 +157,11 @@ impl Config {
             .clone()
             .or(file.dnsmasq)
             .unwrap_or_else(|| PathBuf::from("/usr/sbin/dnsmasq"));
+        let qemu = args
+            .qemu
+            .clone()
+            .or(file.qemu)
+            .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"));
         Ok(Config {
             data_dir,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -213,6 +230,7 @@ impl Config {
                 }
                 roles
             },
+            service_password: args.service_password.clone().or(file.service_password),
             transport: args
                 .transport
                 .clone()
@@ -225,10 +243,37 @@ impl Config {
                 .as_deref()
                 .unwrap_or("auto")
             {
-                "auto" | "fake" => "fake".into(),
-                other => anyhow::bail!(
-                    "compute_driver must be fake or auto, not {other:?} (the qemu driver is not built yet)"
-                ),
+                "auto" => {
+                    if find_program(&qemu).is_some() {
+                        "qemu".into()
+                    } else {
+                        "fake".into()
+                    }
+                }
+                d @ ("fake" | "qemu") => d.into(),
+                other => anyhow::bail!("compute_driver must be qemu, fake or auto, not {other:?}"),
+            },
+            qemu,
+            force_config_drive: args.force_config_drive.or(file.force_config_drive).unwrap_or(false),
+            compute_shutdown_timeout: std::time::Duration::from_secs(
+                args.compute_shutdown_timeout
+                    .or(file.compute_shutdown_timeout)
+                    .unwrap_or(60),
+            ),
+            ratios: {
+                let d = stratus_compute::scheduler::Ratios::default();
+                let r = stratus_compute::scheduler::Ratios {
+                    cpu: args.cpu_allocation_ratio.or(file.cpu_allocation_ratio).unwrap_or(d.cpu),
+                    ram: args.ram_allocation_ratio.or(file.ram_allocation_ratio).unwrap_or(d.ram),
+                    disk: args
+                        .disk_allocation_ratio
+                        .or(file.disk_allocation_ratio)
+                        .unwrap_or(d.disk),
+                };
+                if [r.cpu, r.ram, r.disk].iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                    anyhow::bail!("allocation ratios must be positive numbers");
+                }
+                r
             },
             compute_hosts: match args.compute_hosts.clone().or(file.compute_hosts) {
                 Some(h) => h
@@ -313,4 +358,16 @@ fn quota(v: Option<i64>, default: i64) -> anyhow::Result<i64> {
         n if n >= -1 => Ok(n),
         n => anyhow::bail!("a quota is -1 (unlimited) or more, not {n}"),
     }
+}
+
+/// `program` as a path: itself if it has a slash, else the first match on PATH.
+pub fn find_program(program: &std::path::Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_owned());
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
 }

@@ -17,6 +17,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
 
+/// The compute services' own user, as devstack names Nova's `nova`.
+const SERVICE_USER: &str = "compute";
+
+fn service_credentials(password: &str) -> stratus_compute_agent::clients::ServiceCredentials {
+    stratus_compute_agent::clients::ServiceCredentials {
+        user: SERVICE_USER.into(),
+        password: password.into(),
+        project: "service".into(),
+    }
+}
+
 fn init_logging(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
@@ -150,6 +161,7 @@ pub async fn open_compute(cfg: &Config) -> anyhow::Result<ComputeService> {
         .context("loading the compute policy")?;
     let ccfg = ComputeConfig {
         build_timeout: cfg.compute_build_timeout,
+        ratios: cfg.ratios,
         ..Default::default()
     };
     ComputeService::open(&location, ccfg, policy)
@@ -225,19 +237,42 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // The agents open no database: only the bus, the APIs at the public URL and the driver.
     let mut agents = Vec::new();
+    let service_password = crate::clouds::service_password(&cfg.data_dir, cfg.service_password.as_deref(), has("api"))?;
     if has("compute") {
+        if cfg.compute_driver == "qemu" && cfg.compute_hosts.len() != 1 {
+            anyhow::bail!(
+                "the qemu driver runs the guests of this machine: give one compute host, not {:?}",
+                cfg.compute_hosts
+            );
+        }
         for host in &cfg.compute_hosts {
-            let mut fake = stratus_virt::fake::FakeConfig::new(host);
-            fake.spawn_delay = cfg.fake_spawn_delay;
-            fake.failure_rate = cfg.fake_failure_rate;
-            let agent_cfg = stratus_compute_agent::AgentConfig {
-                host: host.clone(),
-                availability_zone: "nova".into(),
-                public_url: cfg.public_url.clone(),
-                heartbeat: Duration::from_secs(10),
-                call_timeout: Duration::from_secs(60),
+            let mut agent_cfg = stratus_compute_agent::AgentConfig::new(
+                host,
+                &cfg.public_url,
+                &cfg.data_dir.join("compute").join("images"),
+            );
+            agent_cfg.service = Some(service_credentials(&service_password));
+            agent_cfg.shutdown_timeout = cfg.compute_shutdown_timeout;
+            let driver: Arc<dyn stratus_virt::Driver> = match cfg.compute_driver.as_str() {
+                "qemu" => {
+                    let mut q = stratus_virt::qemu::QemuConfig::new(&cfg.data_dir.join("compute"));
+                    q.qemu = cfg.qemu.clone();
+                    q.qemu_img = cfg.qemu_img.clone();
+                    q.force_config_drive = cfg.force_config_drive;
+                    q.reboot_timeout = cfg.compute_shutdown_timeout;
+                    Arc::new(
+                        stratus_virt::qemu::QemuDriver::new(q)
+                            .await
+                            .context("starting the QEMU driver")?,
+                    )
+                }
+                _ => {
+                    let mut fake = stratus_virt::fake::FakeConfig::new(host);
+                    fake.spawn_delay = cfg.fake_spawn_delay;
+                    fake.failure_rate = cfg.fake_failure_rate;
+                    Arc::new(stratus_virt::fake::FakeDriver::new(fake))
+                }
             };
-            let driver: Arc<dyn stratus_virt::Driver> = Arc::new(stratus_virt::fake::FakeDriver::new(fake));
             agents.push(
                 stratus_compute_agent::Agent::start(agent_cfg, bus.clone(), driver)
                     .await
@@ -265,7 +300,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let image = open_image(&cfg).await?;
     let network = open_network(&cfg).await?;
     let volume = open_volume(&cfg).await?;
-    compute.connect_pipeline(bus.clone(), stratus_compute_agent::clients::Rest::new(&cfg.public_url));
+    let service_rest =
+        stratus_compute_agent::clients::Rest::new(&cfg.public_url).with_service(service_credentials(&service_password));
+    compute.connect_pipeline(bus.clone(), service_rest);
     check_qemu_img(&cfg.qemu_img).await;
 
     let clouds_path = std::path::absolute(cfg.data_dir.join("clouds.yaml"))?;
@@ -282,6 +319,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             admin_password: password.clone(),
             region: cfg.region.clone(),
             services: catalog(&cfg.public_url),
+            service_user: Some(stratus_identity::ServiceUser {
+                name: SERVICE_USER.into(),
+                password: service_password.clone(),
+            }),
         })
         .await
         .context("bootstrapping identity")?;

@@ -462,3 +462,51 @@ fn servers_boot_from_volumes() {
     wait_volume(&admin, &bootvol, "available");
     wait_volume(&admin, &made_id, "available");
 }
+
+/// A member (no admin role) boots on its own network: the port is made with the member's
+/// token and bound to the host by the compute services' own user, then marked ACTIVE.
+#[test]
+fn a_member_boots_on_its_own_network() {
+    let server = Server::start(&["--compute-hosts", "host-m"]);
+    let admin = Cli::admin(&server);
+    admin.ok(&["project", "create", "demo"]);
+    admin.ok(&["user", "create", "--password", "pw-of-mia", "mia"]);
+    admin.ok(&["role", "add", "--project", "demo", "--user", "mia", "member"]);
+    let mia = Cli::user(&server, "mia", "pw-of-mia", "demo");
+    setup(&mia, &server);
+
+    let s = mia.json(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--wait",
+        "mine",
+    ]);
+    assert_eq!(s["status"], "ACTIVE", "{s}");
+    let id = s["id"].as_str().expect("id").to_owned();
+    let ports = ports_of(&admin, &id);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let port = admin.json(&["port", "show", ports[0]["ID"].as_str().expect("port id")]);
+    assert_eq!(port["binding_host_id"], "host-m", "{port}");
+    assert_eq!(port["status"], "ACTIVE", "{port}");
+    assert_eq!(port["device_owner"], "compute:nova", "{port}");
+    let demo = admin.json(&["project", "show", "demo"]);
+    assert_eq!(port["project_id"], demo["id"], "the port is the member's: {port}");
+    // The member may not bind ports itself.
+    let err = mia.fails(&[
+        "port",
+        "set",
+        "--host",
+        "host-x",
+        ports[0]["ID"].as_str().expect("port id"),
+    ]);
+    assert!(err.contains("403") || err.to_lowercase().contains("polic"), "{err}");
+
+    mia.ok(&["server", "delete", "--wait", &id]);
+    assert!(ports_of(&admin, &id).is_empty(), "the server's port is gone");
+}

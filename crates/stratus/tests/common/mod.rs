@@ -24,6 +24,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+pub const SERVICE_PASSWORD: &str = "compute-service-test-password";
+
+/// The in-memory dataplane and the fake hypervisor, unless `extra` chooses.
+fn defaults(extra: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for (flag, value) in [("--network-dataplane", "memory"), ("--compute-driver", "fake")] {
+        if !extra.contains(&flag) {
+            out.extend([flag, value]);
+        }
+    }
+    out
+}
+
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -54,8 +67,15 @@ impl Server {
                 "--admin-password",
                 ADMIN_PASSWORD,
             ])
-            // Test servers are killed, not stopped; kernel objects they made would outlive them.
-            .args(["--network-dataplane", "memory"])
+            // Test servers are killed, not stopped; kernel objects and guests they made would
+            // outlive them. Tests of real guests ask for them.
+            .args(defaults(extra))
+            // Processes of one distributed cloud share the compute service user's password.
+            .args(if command == "serve" {
+                &["--service-password", SERVICE_PASSWORD][..]
+            } else {
+                &[]
+            })
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -159,6 +179,8 @@ impl Role {
             .arg("serve")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(["--service-password", SERVICE_PASSWORD])
+            .args(defaults(args))
             .args(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))

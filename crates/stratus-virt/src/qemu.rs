@@ -73,8 +73,9 @@ fn io_failed(what: &str, e: std::io::Error) -> DriverError {
     DriverError::Failed(format!("{what}: {e}"))
 }
 
-/// Whether `qemu` runs a vCPU under KVM here: SeaBIOS writes to its debug port at once when
-/// the vCPU runs at all.
+/// Whether `qemu` runs a vCPU under KVM here, with the CPU model guests get (`host`): SeaBIOS
+/// writes to its debug port at once when the vCPU runs at all. Nested hosts that open
+/// /dev/kvm but cannot give guests the host's CPU fail here (QEMU aborts setting its MSRs).
 pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> bool {
     if std::fs::OpenOptions::new()
         .read(true)
@@ -90,6 +91,8 @@ pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> bool {
         .args([
             "-machine",
             "pc,accel=kvm",
+            "-cpu",
+            "host",
             "-nodefaults",
             "-no-user-config",
             "-display",
@@ -358,7 +361,15 @@ impl QemuDriver {
             let root = json!({"driver": "qcow2", "node-name": "root",
                               "file": {"driver": "file", "filename": dir.join("disk.qcow2")}});
             push(&["-blockdev", &root.to_string()]);
-            push(&["-device", "virtio-blk-pci,drive=root,id=root,bootindex=0"]);
+            // With -kernel, QEMU's own loader holds boot index 0.
+            push(&[
+                "-device",
+                if spec.kernel_path.is_some() {
+                    "virtio-blk-pci,drive=root,id=root"
+                } else {
+                    "virtio-blk-pci,drive=root,id=root,bootindex=0"
+                },
+            ]);
         }
         for (i, nic) in spec.nics.iter().enumerate() {
             let tap = tap_name(&nic.port_id);
@@ -374,11 +385,12 @@ impl QemuDriver {
         for v in &spec.volumes {
             let node = volume_node(&v.volume_id);
             push(&["-blockdev", &volume_blockdev(v)?.to_string()]);
-            let boot = if spec.image_path.is_none() && v.device.as_deref() == Some("/dev/vda") {
-                ",bootindex=0"
-            } else {
-                ""
-            };
+            let boot =
+                if spec.image_path.is_none() && spec.kernel_path.is_none() && v.device.as_deref() == Some("/dev/vda") {
+                    ",bootindex=0"
+                } else {
+                    ""
+                };
             push(&["-device", &format!("virtio-blk-pci,drive={node},id={node}{boot}")]);
         }
         // Last, so that the disks given at boot come first in the guest's order.

@@ -56,6 +56,9 @@ struct Inner {
     driver: Arc<dyn Driver>,
     rest: Rest,
     images: crate::images::ImageCache,
+    /// One operation at a time per instance: a power action and the power sync must not
+    /// interleave, or the sync writes back a state the action has just changed.
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A running agent; dropping it stops listening and heartbeating (guests keep running).
@@ -88,6 +91,7 @@ impl Agent {
             cfg,
             bus,
             driver,
+            locks: Default::default(),
         });
         inner.report().await?;
         let listener = inner
@@ -128,6 +132,18 @@ fn system_context() -> Context {
 }
 
 impl Inner {
+    async fn lock(&self, instance_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Instances come and go; locks nobody holds are dropped as the map grows.
+            if locks.len() > 1024 {
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            locks.entry(instance_id.to_owned()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+
     async fn conductor<A: serde::Serialize, R: serde::de::DeserializeOwned>(
         &self,
         ctx: &Context,
@@ -614,6 +630,7 @@ impl Inner {
     }
 
     async fn terminate(&self, ctx: &Context, r: &InstanceRef) -> Result<(), RemoteError> {
+        let _g = self.lock(&r.instance_id).await;
         let info: BuildInfo = self.conductor(ctx, "instance_get", r).await.map_err(remote)?;
         let token = ctx.token.clone().unwrap_or_default();
         self.event_start(ctx, r, "compute_terminate_instance").await;
@@ -722,6 +739,7 @@ impl Inner {
     }
 
     async fn power(&self, ctx: &Context, r: &InstanceRef, op: PowerOp) -> Result<(), RemoteError> {
+        let _g = self.lock(&r.instance_id).await;
         let event = format!(
             "compute_{}",
             serde_json::to_value(op)
@@ -826,7 +844,33 @@ impl Inner {
             .iter()
             .filter(|i| i.task_state.is_none() && i.vm_state != "building")
         {
-            self.sync_power_state(&ctx, i, &running, false).await;
+            let listed = running
+                .iter()
+                .find(|(id, _)| *id == i.instance_id)
+                .map(|(_, p)| *p)
+                .unwrap_or(PowerState::Shutdown);
+            if i.power_state == Some(listed.code() as i64) {
+                continue;
+            }
+            // It looks out of step: read both sides again while no action can run.
+            let _g = self.lock(&i.instance_id).await;
+            let r = InstanceRef {
+                instance_id: i.instance_id.clone(),
+                request_id: ctx.request_id.clone(),
+            };
+            let Ok(fresh) = self.conductor::<_, BuildInfo>(&ctx, "instance_get", &r).await else {
+                continue;
+            };
+            if fresh.task_state.is_some() || fresh.vm_state == "building" || fresh.vm_state == "deleted" {
+                continue;
+            }
+            let now = match self.driver.info(&i.instance_id).await {
+                Ok(info) => info.power_state,
+                Err(stratus_virt::DriverError::NotFound(_)) => PowerState::Shutdown,
+                Err(_) => continue,
+            };
+            self.sync_power_state(&ctx, &fresh, &[(fresh.instance_id.clone(), now)], false)
+                .await;
         }
     }
 

@@ -150,32 +150,9 @@ fn assert_gone(server: &Server, id: &str, port_id: &str, mac: &str) {
     );
 }
 
-#[test]
-fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
-    let guest = guest_dir();
-    let server = Server::start(&[
-        "--compute-driver",
-        "qemu",
-        "--network-dataplane",
-        "linux",
-        "--compute-shutdown-timeout",
-        "10",
-    ]);
-    let mut leftovers = Leftovers {
-        data_dir: server.dir.path().join("data"),
-        networks: vec![],
-    };
-    let admin = Cli::admin(&server);
-    let hv = admin.json(&["hypervisor", "list", "--long"]);
-    let hv_type = hv[0]["Hypervisor Type"].as_str().unwrap_or_default().to_owned();
-    assert!(hv_type == "QEMU" || hv_type == "KVM", "{hv}");
-    assert!(
-        server.log().contains("QEMU driver ready"),
-        "the accelerator choice is logged:\n{}",
-        server.log()
-    );
-
-    // The kernel, the ramdisk and a machine image naming them.
+/// The kernel, the ramdisk and a machine image naming them (`guest`), and the same guest as a
+/// whole disk SeaBIOS boots (`guest-disk`).
+fn upload_guest_images(admin: &Cli, server: &Server, guest: &Path) {
     let path = |f: &str| guest.join(f).display().to_string();
     let kernel = admin.json(&[
         "image",
@@ -218,7 +195,6 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
         "os_command_line=console=ttyS0 quiet",
         "guest",
     ]);
-    // The same guest as a whole disk that SeaBIOS boots.
     admin.ok(&[
         "image",
         "create",
@@ -228,6 +204,36 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
         &path("disk.img"),
         "guest-disk",
     ]);
+}
+
+const QEMU_ARGS: [&str; 6] = [
+    "--compute-driver",
+    "qemu",
+    "--network-dataplane",
+    "linux",
+    "--compute-shutdown-timeout",
+    "10",
+];
+
+#[test]
+fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
+    let guest = guest_dir();
+    let server = Server::start(&QEMU_ARGS);
+    let mut leftovers = Leftovers {
+        data_dir: server.dir.path().join("data"),
+        networks: vec![],
+    };
+    let admin = Cli::admin(&server);
+    let hv = admin.json(&["hypervisor", "list", "--long"]);
+    let hv_type = hv[0]["Hypervisor Type"].as_str().unwrap_or_default().to_owned();
+    assert!(hv_type == "QEMU" || hv_type == "KVM", "{hv}");
+    assert!(
+        server.log().contains("QEMU driver ready"),
+        "the accelerator choice is logged:\n{}",
+        server.log()
+    );
+
+    upload_guest_images(&admin, &server, &guest);
 
     let net = admin.json(&["network", "create", "guests"]);
     leftovers
@@ -320,7 +326,11 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     wait_status(&admin, "server", &id1, "ACTIVE");
     let console = wait_console(&admin, &id1, "STRATUS-GUEST up ", 3, Duration::from_secs(120));
     for up in up_lines(&console) {
-        assert_eq!(field(&up, "ip"), ip1, "every boot gets the same address: {up}");
+        assert_eq!(
+            field(&up, "ip"),
+            ip1,
+            "every boot gets the same address: {up}\n{console}"
+        );
     }
 
     // A second guest from the whole-disk image pings the first, as its user data asks.
@@ -364,4 +374,121 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     admin.ok(&["network", "delete", "guests"]);
     let short: String = leftovers.networks[0].chars().take(11).collect();
     assert!(!link_exists(&format!("brq{short}")), "the network's bridge is gone");
+}
+
+fn qemu_pid(uuid: &str) -> String {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("qemu-system-x86_64.*-uuid {uuid}")])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Guests keep running while the cloud restarts, and the restarted agent drives them again; a
+/// guest that dies on its own is seen as SHUTOFF. The second guest boots from a volume made
+/// from the whole-disk image.
+#[test]
+fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
+    let guest = guest_dir();
+    let server = Server::start(&QEMU_ARGS);
+    let mut leftovers = Leftovers {
+        data_dir: server.dir.path().join("data"),
+        networks: vec![],
+    };
+    let admin = Cli::admin(&server);
+    upload_guest_images(&admin, &server, &guest);
+    let net = admin.json(&["network", "create", "again"]);
+    leftovers
+        .networks
+        .push(net["id"].as_str().expect("network id").to_owned());
+    admin.ok(&[
+        "subnet",
+        "create",
+        "--network",
+        "again",
+        "--subnet-range",
+        "10.232.0.0/24",
+        "again-v4",
+    ]);
+
+    let s = admin.json(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "guest",
+        "--network",
+        "again",
+        "--wait",
+        "survivor",
+    ]);
+    let id = s["id"].as_str().expect("id").to_owned();
+    wait_console(&admin, &id, "STRATUS-GUEST up ", 1, Duration::from_secs(120));
+
+    // Boot from volume: the volume holds the whole-disk image and is the guest's first disk.
+    let v = admin.json(&[
+        "volume",
+        "create",
+        "--image",
+        "guest-disk",
+        "--size",
+        "1",
+        "--bootable",
+        "boot-vol",
+    ]);
+    let vid = v["id"].as_str().expect("volume id").to_owned();
+    wait_status(&admin, "volume", &vid, "available");
+    let b = admin.json(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--volume",
+        &vid,
+        "--network",
+        "again",
+        "--wait",
+        "from-volume",
+    ]);
+    assert_eq!(b["status"], "ACTIVE", "{b}");
+    let bid = b["id"].as_str().expect("id").to_owned();
+    let console = wait_console(&admin, &bid, "STRATUS-GUEST up ", 1, Duration::from_secs(120));
+    let ip = address(&admin, &bid, "again");
+    assert_eq!(field(&up_lines(&console)[0], "ip"), ip, "{console}");
+    assert_eq!(wait_status(&admin, "volume", &vid, "in-use")["status"], "in-use");
+
+    // The cloud stops and starts again; the guests run on, as they were.
+    let pid = qemu_pid(&id);
+    assert!(!pid.is_empty(), "the guest runs");
+    let dir = server.stop();
+    assert_eq!(qemu_pid(&id), pid, "the guest runs while the cloud is down");
+    let server = Server::start_in(dir, &QEMU_ARGS);
+    let admin = Cli::admin(&server);
+    assert_eq!(qemu_pid(&id), pid, "the restarted agent kept the guest");
+    let shown = admin.json(&["server", "show", &id]);
+    assert_eq!(shown["status"], "ACTIVE", "{shown}");
+    assert_eq!(shown["OS-EXT-STS:power_state"], 1, "{shown}");
+    // The restarted agent drives the guest over its QMP socket: an ACPI power-off it obeys.
+    admin.ok(&["server", "stop", &id]);
+    wait_status(&admin, "server", &id, "SHUTOFF");
+    let console = wait_console(&admin, &id, "STRATUS-GUEST poweroff", 1, Duration::from_secs(30));
+    assert!(qemu_pid(&id).is_empty(), "stopped: {console}");
+    admin.ok(&["server", "start", &id]);
+    wait_status(&admin, "server", &id, "ACTIVE");
+    wait_console(&admin, &id, "STRATUS-GUEST up ", 2, Duration::from_secs(120));
+
+    // A guest that dies on its own is seen as stopped.
+    let bpid = qemu_pid(&bid);
+    assert!(!bpid.is_empty());
+    std::process::Command::new("kill")
+        .args(["-9", &bpid])
+        .status()
+        .expect("kill");
+    wait_status(&admin, "server", &bid, "SHUTOFF");
+    assert_eq!(admin.json(&["server", "show", &bid])["OS-EXT-STS:power_state"], 4);
+
+    admin.ok(&["server", "delete", "--wait", &id, &bid]);
+    assert!(qemu_pid(&id).is_empty() && qemu_pid(&bid).is_empty());
+    admin.ok(&["network", "delete", "again"]);
 }

@@ -577,6 +577,12 @@ impl Inner {
             network_id: Option<String>,
             port_id: Option<String>,
             fixed_ip: Option<String>,
+            #[serde(default)]
+            security_groups: Vec<GroupRef>,
+        }
+        #[derive(Deserialize)]
+        struct GroupRef {
+            id: String,
         }
         let reqs: Vec<Req> = match &info.requested_networks {
             Value::Array(_) => serde_json::from_value(info.requested_networks.clone()).map_err(|e| e.to_string())?,
@@ -596,7 +602,14 @@ impl Inner {
                 (None, Some(nid)) => {
                     let p = self
                         .rest
-                        .create_port(token, nid, &info.instance_id, &self.cfg.host, req.fixed_ip.as_deref())
+                        .create_port(
+                            token,
+                            nid,
+                            &info.instance_id,
+                            &self.cfg.host,
+                            req.fixed_ip.as_deref(),
+                            &req.security_groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
+                        )
                         .await
                         .map_err(|e| e.to_string())?;
                     (p, true)

@@ -272,6 +272,20 @@ impl Rest {
         Ok(v["networks"].as_array().cloned().unwrap_or_default())
     }
 
+    /// The security groups of `project` the token sees.
+    pub async fn security_groups(&self, token: &str, project: &str) -> Result<Vec<Value>, ClientError> {
+        let v = self
+            .send(
+                "Network",
+                reqwest::Method::GET,
+                &format!("/network/v2.0/security-groups?project_id={project}"),
+                token,
+                None,
+            )
+            .await?;
+        Ok(v["security_groups"].as_array().cloned().unwrap_or_default())
+    }
+
     pub async fn port(&self, token: &str, id: &str) -> Result<Value, ClientError> {
         Ok(self
             .send(
@@ -295,10 +309,14 @@ impl Rest {
         device_id: &str,
         host: &str,
         fixed_ip: Option<&str>,
+        security_groups: &[String],
     ) -> Result<Port, ClientError> {
         let mut port = json!({"network_id": network_id, "device_id": device_id, "device_owner": "compute:nova"});
         if let Some(ip) = fixed_ip {
             port["fixed_ips"] = json!([{ "ip_address": ip }]);
+        }
+        if !security_groups.is_empty() {
+            port["security_groups"] = json!(security_groups);
         }
         let v = self
             .send(

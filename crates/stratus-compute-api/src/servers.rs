@@ -107,7 +107,7 @@ pub(crate) fn server_view_with(
             .filter(|v| v.status == "attached")
             .map(|v| json!({"id": v.volume_id, "delete_on_termination": false}))
             .collect::<Vec<_>>(),
-        "security_groups": if i.addresses.is_empty() { json!([]) } else { json!([{"name": "default"}]) },
+        "security_groups": security_groups_of(i),
     });
     if admin {
         o["OS-EXT-SRV-ATTR:host"] = json!(i.host);
@@ -282,6 +282,7 @@ fn networks(v: Option<&Value>, mv: Microversion) -> Result<Option<RequestedNetwo
                     network_id: get("uuid"),
                     port_id: get("port"),
                     fixed_ip: get("fixed_ip"),
+                    ..Default::default()
                 });
             }
             Ok(Some(RequestedNetworks::List(out)))
@@ -335,15 +336,20 @@ pub(crate) async fn create_server(
             "Invalid input: server tags are not supported yet.",
         ));
     }
-    if let Some(groups) = &b.security_groups {
-        if groups
-            .iter()
-            .any(|g| g["name"].as_str().is_some_and(|n| n != "default"))
-        {
-            return Err(ApiError::bad_request(
-                "Invalid input: only the 'default' security group can be given at create; add others to the ports.",
-            ));
+    let mut security_groups = Vec::new();
+    for g in b.security_groups.iter().flatten() {
+        match g["name"].as_str() {
+            Some(n) if !n.trim().is_empty() => security_groups.push(n.trim().to_owned()),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "Invalid input for field/attribute security_groups: each needs a name.",
+                ))
+            }
         }
+    }
+    // The project's default group is what a port gets anyway.
+    if security_groups.iter().all(|n| n == "default") {
+        security_groups.clear();
     }
     let flavor_ref = match &b.flavor_ref {
         Value::String(f) => f.rsplit('/').next().unwrap_or(f).to_owned(),
@@ -378,13 +384,18 @@ pub(crate) async fn create_server(
         config_drive,
         group,
         block_devices,
+        security_groups,
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
         .first()
         .ok_or_else(|| ApiError::bad_request("No server was made."))?;
+    let groups = match security_groups_of(first) {
+        Value::Array(a) if a.is_empty() => json!([{"name": "default"}]),
+        g => g,
+    };
     let mut out = json!({"id": first.id, "links": links(&s, &first.id), "OS-DCF:diskConfig": "MANUAL",
-                         "security_groups": [{"name": "default"}]});
+                         "security_groups": groups});
     // A password is never set in guests here; Nova's field is kept for clients that read it.
     out["adminPass"] = json!("");
     Ok(reply(StatusCode::ACCEPTED, json!({ "server": out })))
@@ -1149,4 +1160,29 @@ async fn update_service_legacy(s: ApiState, c: Caller, action: &str, obj: serde_
         out["disabled_reason"] = json!(r);
     }
     Ok(reply(StatusCode::OK, json!({ "service": out })))
+}
+
+/// The security groups of the server's ports, by name, as Nova shows them: those asked for at
+/// create, or the project's `default` that ports get otherwise.
+fn security_groups_of(i: &Instance) -> Value {
+    if i.addresses.is_empty() {
+        return json!([]);
+    }
+    let mut names: Vec<&str> = Vec::new();
+    if let stratus_compute::model::RequestedNetworks::List(list) = &i.requested_networks {
+        for r in list {
+            if r.port_id.is_none() && r.security_groups.is_empty() && !names.contains(&"default") {
+                names.push("default");
+            }
+            for g in &r.security_groups {
+                if !names.contains(&g.name.as_str()) {
+                    names.push(&g.name);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        names.push("default");
+    }
+    Value::Array(names.into_iter().map(|n| json!({ "name": n })).collect())
 }

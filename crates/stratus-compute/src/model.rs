@@ -65,6 +65,16 @@ pub struct NetworkRequest {
     pub network_id: Option<String>,
     pub port_id: Option<String>,
     pub fixed_ip: Option<String>,
+    /// Security groups of the port made for this request (none given: the project's
+    /// `default`); ports the user made keep their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<SecurityGroupRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SecurityGroupRef {
+    pub id: String,
+    pub name: String,
 }
 
 /// A volume a server boots from or starts with.

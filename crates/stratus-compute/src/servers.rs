@@ -34,6 +34,8 @@ pub struct NewServer {
     pub group: Option<String>,
     /// Volumes to boot from or start with.
     pub block_devices: Vec<crate::model::BlockDevice>,
+    /// Security groups (names or ids) for the ports made for the server.
+    pub security_groups: Vec<String>,
 }
 
 /// Which servers a list returns.
@@ -173,6 +175,52 @@ impl ComputeService {
         }
     }
 
+    /// The caller's project's security groups, by name or id, as the Network API has them.
+    async fn resolve_security_groups(
+        &self,
+        caller: &AuthContext,
+        token: &str,
+        wanted: &[String],
+    ) -> Result<Vec<crate::model::SecurityGroupRef>> {
+        let mut out: Vec<crate::model::SecurityGroupRef> = Vec::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let project = caller.project_id().unwrap_or_default();
+        let all = self
+            .rest()?
+            .security_groups(token, project)
+            .await
+            .map_err(|e| ComputeError::Invalid(format!("listing security groups: {e}")))?;
+        for w in wanted {
+            let found: Vec<&Value> = all
+                .iter()
+                .filter(|g| g["id"].as_str() == Some(w.as_str()) || g["name"].as_str() == Some(w.as_str()))
+                .collect();
+            let g = match found.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(ComputeError::Invalid(format!(
+                        "Security group {w} not found for project {project}."
+                    )))
+                }
+                _ => {
+                    return Err(ComputeError::Conflict(format!(
+                        "Multiple security groups named {w}: give its id."
+                    )))
+                }
+            };
+            let r = crate::model::SecurityGroupRef {
+                id: g["id"].as_str().unwrap_or_default().to_owned(),
+                name: g["name"].as_str().unwrap_or_default().to_owned(),
+            };
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn create_servers(
         &self,
         caller: &AuthContext,
@@ -283,7 +331,15 @@ impl ComputeService {
                 .await
                 .map_err(|_| ComputeError::Invalid(format!("Invalid input: server group {g} could not be found.")))?;
         }
-        let networks = self.resolve_networks(&token, req.networks.clone()).await?;
+        let mut networks = self.resolve_networks(&token, req.networks.clone()).await?;
+        let groups = self
+            .resolve_security_groups(caller, &token, &req.security_groups)
+            .await?;
+        if let RequestedNetworks::List(list) = &mut networks {
+            for r in list.iter_mut().filter(|r| r.port_id.is_none()) {
+                r.security_groups = groups.clone();
+            }
+        }
         if matches!(&networks, RequestedNetworks::List(l) if req.max_count > 1 && l.iter().any(|n| n.port_id.is_some() || n.fixed_ip.is_some()))
         {
             return Err(ComputeError::Invalid(

@@ -21,6 +21,8 @@ use crate::model::Port;
 
 /// A dataplane on this host's kernel.
 pub struct LinuxDataplane {
+    /// `--user` for dnsmasq, when its default (`nobody`) cannot read the state directory.
+    dnsmasq_user: Option<&'static str>,
     /// Where dnsmasq's files live: one directory per network.
     state_dir: PathBuf,
     dnsmasq: PathBuf,
@@ -40,7 +42,17 @@ impl LinuxDataplane {
     /// Must be called inside a Tokio runtime: it starts the task that writes port changes.
     pub fn new(state_dir: &Path, dnsmasq: &Path) -> io::Result<std::sync::Arc<Self>> {
         std::fs::create_dir_all(state_dir)?;
+        // dnsmasq drops to `nobody` and reads its hosts file again on every change; under a
+        // private data directory (mode 0700, as `mktemp -d` makes) it could not, and would
+        // answer no one. There it keeps root, which it has only in its namespace.
+        let dnsmasq_user = if others_can_reach(state_dir) {
+            None
+        } else {
+            tracing::info!(dir = %state_dir.display(), "the DHCP servers run as root: `nobody` cannot reach their files");
+            Some("root")
+        };
         let dp = std::sync::Arc::new(LinuxDataplane {
+            dnsmasq_user,
             state_dir: state_dir.to_owned(),
             dnsmasq: dnsmasq.to_owned(),
             plans: Default::default(),
@@ -133,6 +145,16 @@ async fn bridges() -> io::Result<BTreeSet<String>> {
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
         .collect())
+}
+
+/// Whether every directory from `/` down to `dir` lets other users through.
+fn others_can_reach(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return false;
+    };
+    dir.ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 fn pid_alive(pid_file: &Path) -> Option<u32> {
@@ -316,6 +338,7 @@ impl LinuxDataplane {
             format!("--dhcp-hostsfile={}", dir.join("host").display()),
             format!("--dhcp-optsfile={}", dir.join("opts").display()),
             "--leasefile-ro".to_owned(),
+            format!("--user={}", self.dnsmasq_user.unwrap_or("nobody")),
             "--dhcp-authoritative".to_owned(),
         ];
         for (n, s) in &dhcp_subnets {

@@ -509,4 +509,46 @@ fn a_member_boots_on_its_own_network() {
 
     mia.ok(&["server", "delete", "--wait", &id]);
     assert!(ports_of(&admin, &id).is_empty(), "the server's port is gone");
+
+    // Security groups named at create go on the ports made for the server.
+    let web = mia.json(&["security", "group", "create", "web"]);
+    let s = mia.json(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--security-group",
+        "web",
+        "--wait",
+        "grouped",
+    ]);
+    let id = s["id"].as_str().expect("id").to_owned();
+    let port = &ports_of(&admin, &id)[0];
+    let shown = admin.json(&["port", "show", port["ID"].as_str().expect("port id")]);
+    assert_eq!(shown["security_group_ids"], serde_json::json!([web["id"]]), "{shown}");
+    let server = mia.json(&["server", "show", &id]);
+    assert_eq!(
+        server["security_groups"],
+        serde_json::json!([{"name": "web"}]),
+        "{server}"
+    );
+    let err = mia.fails(&[
+        "server",
+        "create",
+        "--flavor",
+        "m1.tiny",
+        "--image",
+        "cirros",
+        "--network",
+        "private",
+        "--security-group",
+        "nope",
+        "ungrouped",
+    ]);
+    assert!(err.contains("nope"), "{err}");
+    mia.ok(&["server", "delete", "--wait", &id]);
 }

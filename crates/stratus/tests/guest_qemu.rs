@@ -226,6 +226,8 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     let admin = Cli::admin(&server);
     let hv = admin.json(&["hypervisor", "list", "--long"]);
     let hv_type = hv[0]["Hypervisor Type"].as_str().unwrap_or_default().to_owned();
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    assert_eq!(hv[0]["vCPUs"], cpus, "the host's own CPUs: {hv}");
     assert!(hv_type == "QEMU" || hv_type == "KVM", "{hv}");
     assert!(
         server.log().contains("QEMU driver ready"),
@@ -477,6 +479,12 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
     admin.ok(&["server", "start", &id]);
     wait_status(&admin, "server", &id, "ACTIVE");
     wait_console(&admin, &id, "STRATUS-GUEST up ", 2, Duration::from_secs(120));
+    // A soft reboot: the guest powers off on ACPI and boots again.
+    admin.ok(&["server", "reboot", &id]);
+    wait_status(&admin, "server", &id, "ACTIVE");
+    wait_console(&admin, &id, "STRATUS-GUEST up ", 3, Duration::from_secs(120));
+    let last = admin.ok(&["console", "log", "show", "--lines", "1", &id]);
+    assert_eq!(last.trim().lines().count(), 1, "the console's last line: {last:?}");
 
     // A guest that dies on its own is seen as stopped.
     let bpid = qemu_pid(&bid);

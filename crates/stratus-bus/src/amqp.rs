@@ -110,7 +110,7 @@ impl Amqp {
             Ok(Err(_)) => Err(BusError::Transport("the transport is closed".into())),
             Err(_) => Err(BusError::Transport(format!(
                 "the message broker at {} has been unreachable for {BROKER_WAIT:?}",
-                redact(&self.inner.uri)
+                crate::redact(&self.inner.uri)
             ))),
         }
     }
@@ -230,13 +230,6 @@ impl Amqp {
     }
 }
 
-fn redact(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &uri[..s], &uri[at + 1..]),
-        _ => uri.to_owned(),
-    }
-}
-
 /// Keeps a connection up for as long as the transport exists.
 async fn supervise(weak: std::sync::Weak<Inner>) {
     let mut backoff = Duration::from_millis(100);
@@ -250,7 +243,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
         let conn = match Connection::connect(&uri, ConnectionProperties::default()).await {
             Ok(c) => Arc::new(c),
             Err(e) => {
-                tracing::warn!(broker = %redact(&uri), error = %e, retry_in = ?backoff, "cannot reach the message broker");
+                tracing::warn!(broker = %crate::redact(&uri), error = %e, retry_in = ?backoff, "cannot reach the message broker");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -261,7 +254,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
         match setup(&inner, &conn).await {
             Ok(live) => {
                 backoff = Duration::from_millis(100);
-                tracing::info!(broker = %redact(&uri), "connected to the message broker");
+                tracing::info!(broker = %crate::redact(&uri), "connected to the message broker");
                 inner.live.send_replace(Some(live));
             }
             Err(e) => {

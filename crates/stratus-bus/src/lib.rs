@@ -43,3 +43,11 @@ pub enum BusError {
     #[error("unknown transport URL {0:?}: use memory:// or amqp://user:password@host:port/vhost")]
     BadUrl(String),
 }
+
+/// A URL with its credentials hidden, for logs (`amqp://***@host:5672/`).
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}

@@ -220,7 +220,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let has = |r: &str| cfg.roles.iter().any(|x| x == r);
     let bus = stratus_bus::Bus::connect(&cfg.transport)
         .await
-        .with_context(|| format!("connecting to the message bus {}", redact(&cfg.transport)))?;
+        .with_context(|| format!("connecting to the message bus {}", stratus_bus::redact(&cfg.transport)))?;
     let compute = if has("api") || has("conductor") || has("scheduler") {
         Some(open_compute(&cfg).await?)
     } else {
@@ -281,7 +281,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!(roles = ?cfg.roles, driver = %cfg.compute_driver, hosts = ?cfg.compute_hosts,
-                   transport = %redact(&cfg.transport), "compute roles ready");
+                   transport = %stratus_bus::redact(&cfg.transport), "compute roles ready");
     let compute = match (has("api"), compute) {
         (true, Some(c)) => c,
         (_, compute) => {
@@ -335,7 +335,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&cfg.bind)
         .await
         .with_context(|| format!("listening on {}", cfg.bind))?;
-    tracing::info!(bind = %cfg.bind, public_url = %cfg.public_url, database = %redact(&cfg.database), first_start, "stratus is up");
+    tracing::info!(bind = %cfg.bind, public_url = %cfg.public_url, database = %stratus_bus::redact(&cfg.database), first_start, "stratus is up");
     println!("export OS_CLIENT_CONFIG_FILE={}", clouds_path.display());
     println!("export OS_CLOUD=stratus");
 
@@ -386,13 +386,6 @@ async fn check_qemu_img(path: &std::path::Path) {
 }
 
 /// Database URLs may carry passwords; logs must not.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
-}
-
 /// Picks up keys rotated by `stratus identity rotate-keys` (or copied from another node).
 fn spawn_key_reloader(identity: IdentityService) {
     tokio::spawn(async move {

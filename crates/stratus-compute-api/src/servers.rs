@@ -441,10 +441,14 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
     }
     let admin = c.has_role("admin");
     let mut items: Vec<Value> = Vec::with_capacity(servers.len());
+    let volumes = if detail {
+        s.svc.volume_attachments_of(&servers).await.map_err(fail)?
+    } else {
+        Default::default()
+    };
     for i in &servers {
         items.push(if detail {
-            let volumes = s.svc.volume_attachments(&c, &i.id).await.map_err(fail)?;
-            server_view_with(&s, i, mv, admin, &volumes)
+            server_view_with(&s, i, mv, admin, volumes.get(&i.id).map(Vec::as_slice).unwrap_or(&[]))
         } else {
             json!({"id": i.id, "name": i.name, "links": links(&s, &i.id)})
         });

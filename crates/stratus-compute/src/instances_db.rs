@@ -679,6 +679,24 @@ pub(crate) async fn volume_attachments(db: &Db, instance: &str) -> Result<Vec<Vo
     .await?)
 }
 
+/// The volume attachments of many instances in one query (a page of a server list).
+pub(crate) async fn volume_attachments_of(db: &Db, instances: &[&str]) -> Result<Vec<VolumeAttachment>> {
+    if instances.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<stratus_store::sql::Val> = instances.iter().map(|i| stratus_store::sql::Val::from(*i)).collect();
+    Ok(sqlx::query_as_with(
+        &format!(
+            "SELECT instance_id, volume_id, attachment_id, device, status, delete_on_termination FROM volume_attachments \
+             WHERE instance_id IN ({}) ORDER BY instance_id, device",
+            stratus_store::sql::placeholders(ids.len())
+        ),
+        stratus_store::sql::arguments(&ids),
+    )
+    .fetch_all(&db.pool)
+    .await?)
+}
+
 pub(crate) async fn set_volume_attachment_status(db: &Db, instance: &str, volume: &str, status: &str) -> Result<()> {
     sqlx::query("UPDATE volume_attachments SET status = $1 WHERE instance_id = $2 AND volume_id = $3")
         .bind(status)

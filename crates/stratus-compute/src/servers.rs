@@ -861,6 +861,19 @@ impl ComputeService {
 pub use crate::instances_db::VolumeAttachment;
 
 impl ComputeService {
+    /// The volume attachments of servers a list gave the caller, by server, in one query.
+    pub async fn volume_attachments_of(
+        &self,
+        servers: &[Instance],
+    ) -> Result<std::collections::HashMap<String, Vec<VolumeAttachment>>> {
+        let ids: Vec<&str> = servers.iter().map(|i| i.id.as_str()).collect();
+        let mut out: std::collections::HashMap<String, Vec<VolumeAttachment>> = Default::default();
+        for a in idb::volume_attachments_of(self.db(), &ids).await? {
+            out.entry(a.instance_id.clone()).or_default().push(a);
+        }
+        Ok(out)
+    }
+
     pub async fn volume_attachments(&self, caller: &AuthContext, id: &str) -> Result<Vec<VolumeAttachment>> {
         let i = self.visible_server(caller, id).await?;
         Ok(idb::volume_attachments(self.db(), &i.id).await?)

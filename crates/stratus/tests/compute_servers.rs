@@ -424,6 +424,20 @@ fn servers_boot_from_volumes() {
         "{shown}"
     );
     assert!(shown["volumes_attached"].to_string().contains(&bootvol), "{shown}");
+    // The list's detail view carries the same, read for the whole page at once.
+    let token = admin.ok(&["token", "issue", "-f", "value", "-c", "id"]);
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "-H", &format!("X-Auth-Token: {}", token.trim())])
+        .arg(format!("{}/compute/v2.1/servers/detail", server.url))
+        .output()
+        .expect("curl");
+    let detail: Value = serde_json::from_slice(&out.stdout).expect("servers/detail JSON");
+    assert!(
+        detail["servers"][0]["os-extended-volumes:volumes_attached"]
+            .to_string()
+            .contains(&bootvol),
+        "{detail}"
+    );
     assert_eq!(admin.json(&["volume", "show", &bootvol])["status"], "in-use");
     let console = admin.ok(&["console", "log", "show", "bfv"]);
     assert!(

@@ -32,6 +32,9 @@ pub struct AgentConfig {
     /// How often power states are synced with the driver (a guest that died on its own is
     /// seen as stopped).
     pub power_sync: Duration,
+    /// Cached base images no guest has used for this long are removed (Nova's
+    /// `remove_unused_original_minimum_age_seconds`, a day); the cache is swept hourly.
+    pub image_cache_min_age: Duration,
 }
 
 impl AgentConfig {
@@ -46,6 +49,7 @@ impl AgentConfig {
             image_cache: image_cache.to_owned(),
             shutdown_timeout: Duration::from_secs(60),
             power_sync: Duration::from_secs(10),
+            image_cache_min_age: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -102,6 +106,7 @@ impl Agent {
         let hb = inner.clone();
         let heartbeat = tokio::spawn(async move {
             let mut last_sync = tokio::time::Instant::now();
+            let mut last_sweep = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(hb.cfg.heartbeat.min(hb.cfg.power_sync)).await;
                 if let Err(e) = hb.report().await {
@@ -110,6 +115,10 @@ impl Agent {
                 if last_sync.elapsed() >= hb.cfg.power_sync {
                     last_sync = tokio::time::Instant::now();
                     hb.sync_power_states().await;
+                }
+                if hb.driver.needs_image_files() && last_sweep.elapsed() >= Duration::from_secs(3600) {
+                    last_sweep = tokio::time::Instant::now();
+                    hb.sweep_images().await;
                 }
             }
         });
@@ -843,6 +852,19 @@ impl Inner {
     /// What the driver runs, compared with what the records say: a guest that died on its
     /// own is stopped, as Nova's periodic power sync has it. Instances in the middle of a task
     /// are left to the task.
+    async fn sweep_images(&self) {
+        let in_use = match self.driver.images_in_use().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the images guests use failed; the cache is kept");
+                return;
+            }
+        };
+        if let Err(e) = self.images.sweep(&in_use, self.cfg.image_cache_min_age) {
+            tracing::warn!(error = %e, "sweeping the image cache failed");
+        }
+    }
+
     async fn sync_power_states(&self) {
         let ctx = system_context();
         let host = json!({"host": self.cfg.host});

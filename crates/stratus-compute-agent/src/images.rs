@@ -98,6 +98,45 @@ impl ImageCache {
     }
 }
 
+impl ImageCache {
+    /// Removes cached images no guest uses and none has used for `min_age`, as Nova's image
+    /// cache manager does: files in use are touched, so a file's age is the time since a
+    /// guest last used it (or since it was fetched). Returns how many were removed.
+    pub fn sweep(&self, in_use: &[String], min_age: std::time::Duration) -> std::io::Result<usize> {
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for e in std::fs::read_dir(&self.dir)?.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".part") {
+                continue;
+            }
+            if in_use.iter().any(|p| Path::new(p) == path) {
+                std::fs::File::options().write(true).open(&path)?.set_modified(now)?;
+                continue;
+            }
+            let age = e
+                .metadata()?
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            // A build holding the image's lock may be about to use it.
+            let busy = self
+                .locks
+                .lock()
+                .map(|l| l.get(&name).is_some_and(|m| m.try_lock().is_err()))
+                .unwrap_or(true);
+            if age >= min_age && !busy {
+                std::fs::remove_file(&path)?;
+                tracing::info!(image = %name, ?age, "removed an unused base image from the cache");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -76,3 +76,34 @@ async fn images_are_fetched_once_and_checked_against_their_hash() {
         "an id cannot name a path"
     );
 }
+
+#[tokio::test]
+async fn unused_images_leave_the_cache_after_their_minimum_age() {
+    let (url, _) = image_api().await;
+    let rest = Rest::new(&url);
+    let dir = tempfile::tempdir().expect("tmp");
+    let cache = ImageCache::new(dir.path()).expect("cache");
+    let image =
+        |id: &str| json!({"id": id, "status": "active", "os_hash_algo": "sha512", "os_hash_value": sha512(DATA)});
+    let used = cache.fetch(&rest, "t", &image("used")).await.expect("used");
+    let old = cache.fetch(&rest, "t", &image("old")).await.expect("old");
+    let fresh = cache.fetch(&rest, "t", &image("fresh")).await.expect("fresh");
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+    for p in [&used, &old] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .expect("open")
+            .set_modified(two_days_ago)
+            .expect("age it");
+    }
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let in_use = vec![used.display().to_string()];
+    assert_eq!(cache.sweep(&in_use, day).expect("sweep"), 1);
+    assert!(used.exists(), "an image a guest uses stays");
+    assert!(!old.exists(), "an image unused for two days goes");
+    assert!(fresh.exists(), "an image fetched just now stays");
+    // The image in use was touched: once unused, it stays a day more.
+    assert_eq!(cache.sweep(&[], day).expect("sweep"), 0);
+    assert!(used.exists());
+}

@@ -171,6 +171,11 @@ pub trait Driver: Send + Sync + 'static {
     async fn info(&self, uuid: &str) -> Result<GuestInfo>;
     /// Every guest this driver runs, with its power state, for the agent's sync at start.
     async fn list(&self) -> Result<Vec<(String, PowerState)>>;
+    /// The local image files guests on this host are made from (`GuestSpec::image_path`,
+    /// kernel and ramdisk), which the host's image cache must keep.
+    async fn images_in_use(&self) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
 }
 
 /// The last `n` lines of `text`.

@@ -407,6 +407,7 @@ impl QemuDriver {
         for nic in &spec.nics {
             self.plug(nic).await?;
         }
+        trim_console(&dir.join("console.log"));
         let argv = self.argv(dir, spec)?;
         tracing::debug!(guest = %spec.uuid, ?argv, "starting QEMU");
         // With -daemonize the command returns once the guest is set up, or fails with why.
@@ -519,6 +520,24 @@ impl QemuDriver {
             tracing::info!(guest = %uuid, ?timeout, "the guest did not power off in time; stopping it");
         }
         self.kill(dir, uuid).await
+    }
+}
+
+/// The console log is appended across boots; before a boot, a log past 4 MiB keeps its last
+/// MiB (what `os-getConsoleOutput` reads), so a guest rebooted for months does not fill the disk.
+fn trim_console(path: &Path) {
+    const KEEP: usize = 1 << 20;
+    let Ok(meta) = std::fs::metadata(path) else { return };
+    if meta.len() <= 4 << 20 {
+        return;
+    }
+    if let Ok(bytes) = std::fs::read(path) {
+        let tail = &bytes[bytes.len().saturating_sub(KEEP)..];
+        // From the first whole line.
+        let start = tail.iter().position(|b| *b == b'\n').map(|p| p + 1).unwrap_or(0);
+        if let Err(e) = std::fs::write(path, &tail[start..]) {
+            tracing::warn!(path = %path.display(), error = %e, "trimming the console log failed");
+        }
     }
 }
 
@@ -748,6 +767,23 @@ impl Driver for QemuDriver {
             memory_mb: spec.memory_mb,
             volumes: spec.volumes.iter().map(|v| v.volume_id.clone()).collect(),
         })
+    }
+
+    async fn images_in_use(&self) -> Result<Vec<String>> {
+        let root = self.cfg.state_dir.join("instances");
+        let rd = std::fs::read_dir(&root).map_err(|e| io_failed(&format!("reading {}", root.display()), e))?;
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let uuid = e.file_name().to_string_lossy().into_owned();
+            if let Ok(spec) = self.read_spec(&e.path(), &uuid) {
+                out.extend(
+                    [spec.image_path, spec.kernel_path, spec.ramdisk_path]
+                        .into_iter()
+                        .flatten(),
+                );
+            }
+        }
+        Ok(out)
     }
 
     async fn list(&self) -> Result<Vec<(String, PowerState)>> {

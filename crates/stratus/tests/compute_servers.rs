@@ -104,9 +104,9 @@ fn servers_through_the_openstack_client() {
     // A volume, attached through the Volume API's attachments and seen by the guest's driver.
     let v = admin.json(&["volume", "create", "--size", "1", "data"]);
     let vid = v["id"].as_str().expect("volume id").to_owned();
-    wait_volume(&admin, &vid, "available");
+    admin.wait_status("volume", &vid, "available");
     admin.ok(&["server", "add", "volume", &id, &vid]);
-    wait_volume(&admin, &vid, "in-use");
+    admin.wait_status("volume", &vid, "in-use");
     let attached = admin.json(&["server", "show", &id])["volumes_attached"].to_string();
     assert!(attached.contains(&vid), "{attached}");
     let vol = admin.json(&["volume", "show", &vid]);
@@ -117,7 +117,7 @@ fn servers_through_the_openstack_client() {
         "{console}"
     );
     admin.ok(&["server", "remove", "volume", &id, &vid]);
-    wait_volume(&admin, &vid, "available");
+    admin.wait_status("volume", &vid, "available");
     assert!(admin
         .ok(&["console", "log", "show", "--lines", "1", &id])
         .contains("detached"));
@@ -156,11 +156,11 @@ fn servers_through_the_openstack_client() {
 
     // Power, and the console that records it.
     admin.ok(&["server", "stop", &id]);
-    wait_status(&admin, &id, "SHUTOFF");
+    admin.wait_status("server", &id, "SHUTOFF");
     admin.ok(&["server", "start", &id]);
-    wait_status(&admin, &id, "ACTIVE");
+    admin.wait_status("server", &id, "ACTIVE");
     admin.ok(&["server", "reboot", "--hard", &id]);
-    wait_status(&admin, &id, "ACTIVE");
+    admin.wait_status("server", &id, "ACTIVE");
     let console = admin.ok(&["console", "log", "show", "--lines", "2", &id]);
     assert_eq!(console.trim(), "powered on\nhard reboot", "{console}");
     let err = admin.fails(&["server", "start", &id]);
@@ -294,16 +294,6 @@ fn servers_through_the_openstack_client() {
     }
 }
 
-fn wait_status(cli: &Cli, id: &str, want: &str) {
-    for _ in 0..100 {
-        if cli.json(&["server", "show", id])["status"] == want {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("server {id} never became {want}");
-}
-
 #[test]
 fn failed_builds_are_rescheduled_undone_and_end_in_error() {
     let server = Server::start(&["--compute-hosts", "host-a,host-b,host-c", "--fake-failure-rate", "1"]);
@@ -355,16 +345,6 @@ fn failed_builds_are_rescheduled_undone_and_end_in_error() {
     admin.ok(&["server", "delete", "--wait", "doomed"]);
 }
 
-fn wait_volume(cli: &Cli, id: &str, want: &str) {
-    for _ in 0..100 {
-        if cli.json(&["volume", "show", id])["status"] == want {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("volume {id} never became {want}");
-}
-
 #[test]
 fn a_build_past_its_deadline_goes_to_error_with_the_step() {
     let server = Server::start(&["--fake-spawn-delay", "20", "--compute-build-timeout", "2"]);
@@ -401,7 +381,7 @@ fn servers_boot_from_volumes() {
     // From a volume the user made from the image.
     let v = admin.json(&["volume", "create", "--image", "cirros", "--size", "1", "bootvol"]);
     let bootvol = v["id"].as_str().expect("volume id").to_owned();
-    wait_volume(&admin, &bootvol, "available");
+    admin.wait_status("volume", &bootvol, "available");
     let s = admin.json(&[
         "server",
         "create",
@@ -473,8 +453,8 @@ fn servers_boot_from_volumes() {
     assert_eq!(made["Status"], "in-use");
 
     admin.ok(&["server", "delete", "--wait", "bfv", "bfv2"]);
-    wait_volume(&admin, &bootvol, "available");
-    wait_volume(&admin, &made_id, "available");
+    admin.wait_status("volume", &bootvol, "available");
+    admin.wait_status("volume", &made_id, "available");
 }
 
 /// A member (no admin role) boots on its own network: the port is made with the member's

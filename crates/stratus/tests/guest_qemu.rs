@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::cli::Cli;
 use common::Server;
-use serde_json::Value;
 
 /// The guest image set; the test command builds it.
 fn guest_dir() -> PathBuf {
@@ -97,18 +96,6 @@ fn up_lines(console: &str) -> Vec<String> {
         .filter(|l| l.contains("STRATUS-GUEST up "))
         .map(str::to_owned)
         .collect()
-}
-
-fn wait_status(cli: &Cli, kind: &str, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let v = cli.json(&[kind, "show", id]);
-        if v["status"] == want {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{kind} {id} did not reach {want}: {v}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 fn address(cli: &Cli, id: &str, network: &str) -> String {
@@ -252,7 +239,7 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     ]);
     let vol = admin.json(&["volume", "create", "--size", "1", "data"]);
     let vol_id = vol["id"].as_str().expect("volume id").to_owned();
-    wait_status(&admin, "volume", &vol_id, "available");
+    admin.wait_status("volume", &vol_id, "available");
 
     // Boot from kernel and ramdisk, with a config drive.
     let s1 = admin.json(&[
@@ -299,7 +286,7 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     // A volume hot-plugged: the guest sees a 1 GiB disk appear, and go.
     let disks_before = console.lines().filter(|l| l.contains("STRATUS-GUEST disk ")).count();
     admin.ok(&["server", "add", "volume", &id1, &vol_id]);
-    wait_status(&admin, "volume", &vol_id, "in-use");
+    admin.wait_status("volume", &vol_id, "in-use");
     let console = wait_console(
         &admin,
         &id1,
@@ -314,18 +301,18 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
         "the guest sees the 1 GiB volume:\n{console}"
     );
     admin.ok(&["server", "remove", "volume", &id1, &vol_id]);
-    wait_status(&admin, "volume", &vol_id, "available");
+    admin.wait_status("volume", &vol_id, "available");
     wait_console(&admin, &id1, "STRATUS-GUEST disk-gone ", 1, Duration::from_secs(60));
 
     // Stop, start and a hard reboot: each start is a new boot on the console.
     admin.ok(&["server", "stop", &id1]);
-    wait_status(&admin, "server", &id1, "SHUTOFF");
+    admin.wait_status("server", &id1, "SHUTOFF");
     assert!(!qemu_running(&id1), "a stopped guest has no QEMU process");
     admin.ok(&["server", "start", &id1]);
-    wait_status(&admin, "server", &id1, "ACTIVE");
+    admin.wait_status("server", &id1, "ACTIVE");
     wait_console(&admin, &id1, "STRATUS-GUEST up ", 2, Duration::from_secs(120));
     admin.ok(&["server", "reboot", "--hard", &id1]);
-    wait_status(&admin, "server", &id1, "ACTIVE");
+    admin.wait_status("server", &id1, "ACTIVE");
     let console = wait_console(&admin, &id1, "STRATUS-GUEST up ", 3, Duration::from_secs(120));
     for up in up_lines(&console) {
         assert_eq!(
@@ -440,7 +427,7 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
         "boot-vol",
     ]);
     let vid = v["id"].as_str().expect("volume id").to_owned();
-    wait_status(&admin, "volume", &vid, "available");
+    admin.wait_status("volume", &vid, "available");
     let b = admin.json(&[
         "server",
         "create",
@@ -458,7 +445,7 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
     let console = wait_console(&admin, &bid, "STRATUS-GUEST up ", 1, Duration::from_secs(120));
     let ip = address(&admin, &bid, "again");
     assert_eq!(field(&up_lines(&console)[0], "ip"), ip, "{console}");
-    assert_eq!(wait_status(&admin, "volume", &vid, "in-use")["status"], "in-use");
+    assert_eq!(admin.wait_status("volume", &vid, "in-use")["status"], "in-use");
 
     // The cloud stops and starts again; the guests run on, as they were.
     let pid = qemu_pid(&id);
@@ -473,15 +460,15 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
     assert_eq!(shown["OS-EXT-STS:power_state"], 1, "{shown}");
     // The restarted agent drives the guest over its QMP socket: an ACPI power-off it obeys.
     admin.ok(&["server", "stop", &id]);
-    wait_status(&admin, "server", &id, "SHUTOFF");
+    admin.wait_status("server", &id, "SHUTOFF");
     let console = wait_console(&admin, &id, "STRATUS-GUEST poweroff", 1, Duration::from_secs(30));
     assert!(qemu_pid(&id).is_empty(), "stopped: {console}");
     admin.ok(&["server", "start", &id]);
-    wait_status(&admin, "server", &id, "ACTIVE");
+    admin.wait_status("server", &id, "ACTIVE");
     wait_console(&admin, &id, "STRATUS-GUEST up ", 2, Duration::from_secs(120));
     // A soft reboot: the guest powers off on ACPI and boots again.
     admin.ok(&["server", "reboot", &id]);
-    wait_status(&admin, "server", &id, "ACTIVE");
+    admin.wait_status("server", &id, "ACTIVE");
     wait_console(&admin, &id, "STRATUS-GUEST up ", 3, Duration::from_secs(120));
     let last = admin.ok(&["console", "log", "show", "--lines", "1", &id]);
     assert_eq!(last.trim().lines().count(), 1, "the console's last line: {last:?}");
@@ -493,7 +480,7 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
         .args(["-9", &bpid])
         .status()
         .expect("kill");
-    wait_status(&admin, "server", &bid, "SHUTOFF");
+    admin.wait_status("server", &bid, "SHUTOFF");
     assert_eq!(admin.json(&["server", "show", &bid])["OS-EXT-STS:power_state"], 4);
 
     admin.ok(&["server", "delete", "--wait", &id, &bid]);

@@ -90,6 +90,22 @@ impl<'a> Cli<'a> {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?} printed no JSON ({e}): {out}"))
     }
 
+    /// Shows `kind` (server, volume, ...) `id` until its status is `want`; returns it.
+    pub fn wait_status(&self, kind: &str, id: &str, want: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let v = self.json(&[kind, "show", id]);
+            if v["status"] == want {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{kind} {id} did not become {want}: {v}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Runs a command that must fail; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.command(args).output().expect("run openstack");

@@ -237,7 +237,7 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
         "10.231.0.0/24",
         "guests-v4",
     ]);
-    let vol = admin.json(&["volume", "create", "--size", "1", "data"]);
+    let vol = admin.json(&["volume", "create", "--size", "2", "data"]);
     let vol_id = vol["id"].as_str().expect("volume id").to_owned();
     admin.wait_status("volume", &vol_id, "available");
 
@@ -284,6 +284,11 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
     assert_eq!(admin.json(&["port", "show", &port1])["status"], "ACTIVE");
 
     // A volume hot-plugged: the guest sees a 1 GiB disk appear, and go.
+    // The 1 MiB machine image's overlay is the flavor's 1 GiB root disk.
+    assert!(
+        console.contains("STRATUS-GUEST disk vda sectors=2097152"),
+        "the root disk has the flavor's size:\n{console}"
+    );
     let disks_before = console.lines().filter(|l| l.contains("STRATUS-GUEST disk ")).count();
     admin.ok(&["server", "add", "volume", &id1, &vol_id]);
     admin.wait_status("volume", &vol_id, "in-use");
@@ -294,11 +299,14 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
         disks_before + 1,
         Duration::from_secs(60),
     );
+    let new_disk: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("STRATUS-GUEST disk "))
+        .skip(disks_before)
+        .collect();
     assert!(
-        console
-            .lines()
-            .any(|l| l.contains("STRATUS-GUEST disk ") && l.contains("sectors=2097152")),
-        "the guest sees the 1 GiB volume:\n{console}"
+        new_disk.iter().any(|l| l.contains("sectors=4194304")),
+        "the guest sees the 2 GiB volume appear: {new_disk:?}\n{console}"
     );
     admin.ok(&["server", "remove", "volume", &id1, &vol_id]);
     admin.wait_status("volume", &vol_id, "available");

@@ -202,17 +202,9 @@ impl From<KeyRow> for Keypair {
 }
 
 /// Takes the lock row of `owner` (a project, a user or a server group) for the rest of the
-/// transaction: writing it first makes PostgreSQL lock the row until commit and SQLite take
-/// its write lock, so checks and writes of one owner run one after another.
+/// transaction, so checks and writes of one owner run one after another.
 pub(crate) async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, owner: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO quota_locks (owner, version) VALUES ($1, 0) \
-         ON CONFLICT (owner) DO UPDATE SET version = quota_locks.version + 1",
-    )
-    .bind(owner)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    Ok(stratus_store::sql::lock_row(tx, "quota_locks", "owner", owner).await?)
 }
 
 /// Inserts a keypair unless the user already holds `limit` of them (a negative limit is

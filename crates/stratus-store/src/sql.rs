@@ -61,6 +61,26 @@ pub fn arguments(vals: &[Val]) -> AnyArguments<'static> {
 }
 
 /// `$1, $2, ... $n`: the placeholders of an `IN (...)` list bound with [`arguments`].
+/// Takes the lock row `key` of `table` (whose key column is `column`, with a `version`
+/// counter) for the rest of the transaction: writing the row first makes PostgreSQL lock it
+/// until commit and SQLite take its write lock, so checks and writes under one key (a
+/// project's quota, a server group) run one after another, across processes.
+pub async fn lock_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &'static str,
+    column: &'static str,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({column}, version) VALUES ($1, 0) \
+         ON CONFLICT ({column}) DO UPDATE SET version = {table}.version + 1"
+    ))
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

@@ -686,18 +686,11 @@ pub(crate) struct Usage {
     pub gigabytes: i64,
 }
 
-/// Opens a transaction holding the project's quota lock and reads its usage. Writing the
-/// lock row first makes PostgreSQL lock it until commit and SQLite take its write lock, so
-/// concurrent requests of a project check and write one after another.
+/// Opens a transaction holding the project's quota lock and reads its usage, so concurrent
+/// requests of a project check and write one after another.
 async fn quota_tx<'a>(db: &'a Db, project: &str) -> Result<(sqlx::Transaction<'a, sqlx::Any>, Usage)> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO quota_locks (project_id, version) VALUES ($1, 0) \
-         ON CONFLICT (project_id) DO UPDATE SET version = quota_locks.version + 1",
-    )
-    .bind(project)
-    .execute(&mut *tx)
-    .await?;
+    stratus_store::sql::lock_row(&mut tx, "quota_locks", "project_id", project).await?;
     let (volumes, vol_gb): (i64, Option<i64>) = sqlx::query_as(VOLUME_USAGE).bind(project).fetch_one(&mut *tx).await?;
     let (snapshots, snap_gb): (i64, Option<i64>) =
         sqlx::query_as(SNAPSHOT_USAGE).bind(project).fetch_one(&mut *tx).await?;

@@ -276,28 +276,10 @@ pub(crate) async fn delete_keypair(db: &Db, user: &str, name: &str) -> Result<bo
 }
 
 pub(crate) async fn set_quotas(db: &Db, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
-    for (resource, limit) in limits {
-        sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1 AND resource = $2")
-            .bind(project)
-            .bind(resource)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO compute_quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
-            .bind(project)
-            .bind(resource)
-            .bind(limit)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let limits: Vec<(&str, i64)> = limits.iter().map(|(r, l)| (r.as_str(), *l)).collect();
+    Ok(stratus_store::sql::set_project_limits(db, "compute_quotas", project, &limits).await?)
 }
 
 pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM compute_quotas WHERE project_id = $1")
-        .bind(project)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    Ok(stratus_store::sql::delete_project_limits(db, "compute_quotas", project).await?)
 }

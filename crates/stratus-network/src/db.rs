@@ -917,26 +917,9 @@ pub(crate) async fn quotas(db: &Db, project: &str) -> Result<HashMap<String, i64
 }
 
 pub(crate) async fn set_quota(db: &Db, project: &str, resource: &str, limit: i64) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
-    sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
-        .bind(project)
-        .bind(resource)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
-        .bind(project)
-        .bind(resource)
-        .bind(limit)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(stratus_store::sql::set_project_limits(db, "quotas", project, &[(resource, limit)]).await?)
 }
 
 pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
-        .bind(project)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    Ok(stratus_store::sql::delete_project_limits(db, "quotas", project).await?)
 }

@@ -81,6 +81,42 @@ pub async fn lock_row(
     Ok(())
 }
 
+/// Sets per-project limits (`resource` to `hard_limit`) in `table`, a quota table of the
+/// services' shared shape (`project_id`, `resource`, `hard_limit`), all in one transaction.
+pub async fn set_project_limits(
+    db: &crate::Db,
+    table: &'static str,
+    project: &str,
+    limits: &[(&str, i64)],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    for &(resource, limit) in limits {
+        sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1 AND resource = $2"))
+            .bind(project)
+            .bind(resource)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (project_id, resource, hard_limit) VALUES ($1, $2, $3)"
+        ))
+        .bind(project)
+        .bind(resource)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Removes a project's limits from `table` (it falls back to the defaults).
+pub async fn delete_project_limits(db: &crate::Db, table: &'static str, project: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1"))
+        .bind(project)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 pub fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

@@ -644,30 +644,12 @@ pub(crate) async fn quota_overrides(db: &Db, project: &str) -> Result<Vec<(Strin
 }
 
 pub(crate) async fn set_quotas(db: &Db, project: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
-    for (resource, limit) in limits {
-        sqlx::query("DELETE FROM quotas WHERE project_id = $1 AND resource = $2")
-            .bind(project)
-            .bind(resource)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ($1, $2, $3)")
-            .bind(project)
-            .bind(resource)
-            .bind(limit)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let limits: Vec<(&str, i64)> = limits.iter().map(|(r, l)| (r.as_str(), *l)).collect();
+    Ok(stratus_store::sql::set_project_limits(db, "quotas", project, &limits).await?)
 }
 
 pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
-    sqlx::query("DELETE FROM quotas WHERE project_id = $1")
-        .bind(project)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    Ok(stratus_store::sql::delete_project_limits(db, "quotas", project).await?)
 }
 
 /// What a request adds to a project's usage.

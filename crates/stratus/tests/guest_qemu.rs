@@ -137,6 +137,23 @@ fn assert_gone(server: &Server, id: &str, port_id: &str, mac: &str) {
     );
 }
 
+/// A network with one IPv4 subnet; its kernel objects are removed if the test fails.
+fn make_network(admin: &Cli, leftovers: &mut Leftovers, name: &str, cidr: &str) {
+    let net = admin.json(&["network", "create", name]);
+    leftovers
+        .networks
+        .push(net["id"].as_str().expect("network id").to_owned());
+    admin.ok(&[
+        "subnet",
+        "create",
+        "--network",
+        name,
+        "--subnet-range",
+        cidr,
+        &format!("{name}-v4"),
+    ]);
+}
+
 /// The kernel, the ramdisk and a machine image naming them (`guest`), and the same guest as a
 /// whole disk SeaBIOS boots (`guest-disk`).
 fn upload_guest_images(admin: &Cli, server: &Server, guest: &Path) {
@@ -224,19 +241,7 @@ fn guests_boot_get_their_address_see_volumes_and_leave_nothing() {
 
     upload_guest_images(&admin, &server, &guest);
 
-    let net = admin.json(&["network", "create", "guests"]);
-    leftovers
-        .networks
-        .push(net["id"].as_str().expect("network id").to_owned());
-    admin.ok(&[
-        "subnet",
-        "create",
-        "--network",
-        "guests",
-        "--subnet-range",
-        "10.231.0.0/24",
-        "guests-v4",
-    ]);
+    make_network(&admin, &mut leftovers, "guests", "10.231.0.0/24");
     let vol = admin.json(&["volume", "create", "--size", "2", "data"]);
     let vol_id = vol["id"].as_str().expect("volume id").to_owned();
     admin.wait_status("volume", &vol_id, "available");
@@ -394,19 +399,7 @@ fn guests_outlive_a_restart_and_a_dead_guest_is_shutoff() {
     };
     let admin = Cli::admin(&server);
     upload_guest_images(&admin, &server, &guest);
-    let net = admin.json(&["network", "create", "again"]);
-    leftovers
-        .networks
-        .push(net["id"].as_str().expect("network id").to_owned());
-    admin.ok(&[
-        "subnet",
-        "create",
-        "--network",
-        "again",
-        "--subnet-range",
-        "10.232.0.0/24",
-        "again-v4",
-    ]);
+    make_network(&admin, &mut leftovers, "again", "10.232.0.0/24");
 
     let s = admin.json(&[
         "server",

@@ -124,7 +124,8 @@ pub struct UpArgs {
     #[arg(long, env = "STRATUS_TRANSPORT")]
     pub transport: Option<String>,
     /// The hypervisor driver of this host's compute agent: qemu (real guests), fake (guests in
-    /// memory) or auto (qemu where qemu-system-x86_64 is installed, fake otherwise).
+    /// memory) or auto (qemu where qemu-system-x86_64 is installed and Stratus runs as root,
+    /// fake otherwise).
     /// [default: auto]
     #[arg(long, env = "STRATUS_COMPUTE_DRIVER")]
     pub compute_driver: Option<String>,

@@ -236,23 +236,14 @@ impl Config {
                 .clone()
                 .or(file.transport)
                 .unwrap_or_else(|| "memory://".into()),
-            compute_driver: match args
-                .compute_driver
-                .clone()
-                .or(file.compute_driver)
-                .as_deref()
-                .unwrap_or("auto")
-            {
-                "auto" => {
-                    if find_program(&qemu).is_some() {
-                        "qemu".into()
-                    } else {
-                        "fake".into()
-                    }
-                }
-                d @ ("fake" | "qemu") => d.into(),
-                other => anyhow::bail!("compute_driver must be qemu, fake or auto, not {other:?}"),
-            },
+            compute_driver: resolve_driver(
+                args.compute_driver
+                    .clone()
+                    .or(file.compute_driver)
+                    .as_deref()
+                    .unwrap_or("auto"),
+                &qemu,
+            )?,
             qemu,
             force_config_drive: args.force_config_drive.or(file.force_config_drive).unwrap_or(false),
             compute_shutdown_timeout: std::time::Duration::from_secs(
@@ -324,14 +315,7 @@ impl Config {
 /// `auto` is `linux` where this process can build bridges (root, iproute2, dnsmasq) and
 /// `memory` elsewhere; an explicit `linux` without them is an error at start, not later.
 fn resolve_dataplane(asked: &str, dnsmasq: &Path) -> anyhow::Result<String> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let root = is_root();
     let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .iter()
         .any(|p| Path::new(p).exists());
@@ -345,6 +329,33 @@ fn resolve_dataplane(asked: &str, dnsmasq: &Path) -> anyhow::Result<String> {
         ),
         "auto" => Ok(if able { "linux" } else { "memory" }.into()),
         other => anyhow::bail!("network_dataplane must be auto, linux or memory, not {other}"),
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `qemu` where QEMU is installed and this process may make TAP devices (root), `fake`
+/// elsewhere; an explicit `qemu` that cannot work is an error at start, not at the first boot.
+fn resolve_driver(asked: &str, qemu: &Path) -> anyhow::Result<String> {
+    let found = find_program(qemu).is_some();
+    match asked {
+        "fake" => Ok("fake".into()),
+        "qemu" if found && is_root() => Ok("qemu".into()),
+        "qemu" => anyhow::bail!(
+            "compute_driver qemu needs {} (Debian's qemu-system-x86) and root, for the guests' TAP devices",
+            qemu.display()
+        ),
+        "auto" => Ok(if found && is_root() { "qemu" } else { "fake" }.into()),
+        other => anyhow::bail!("compute_driver must be qemu, fake or auto, not {other:?}"),
     }
 }
 

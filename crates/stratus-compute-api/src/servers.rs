@@ -149,7 +149,9 @@ pub(crate) fn server_view_with(
 
 // ---------------------------------------------------------------- create
 
+/// Nova's schema refuses properties it does not know; so does this.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ServerCreate {
     name: String,
     #[serde(rename = "flavorRef")]

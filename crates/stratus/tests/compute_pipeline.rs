@@ -170,3 +170,92 @@ async fn a_burst_of_boots_never_overcommits_a_host() {
         .await;
     assert_eq!(hv["hypervisors"][0]["memory_mb_used"], 0, "{hv}");
 }
+
+/// Bad create requests get Nova's 400 with a message naming the problem, and leave nothing:
+/// no server, no port, no quota used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_server_requests_get_nova_faults_and_leave_nothing() {
+    let server = Server::start(&["--compute-hosts", "only-host"]);
+    let api = Api::login(&server).await;
+    let (_, img) = api
+        .send(
+            reqwest::Method::POST,
+            "/image/v2/images",
+            Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
+        )
+        .await;
+    let image = img["id"].as_str().expect("image").to_owned();
+    api.c
+        .put(format!("{}/image/v2/images/{image}/file", api.url))
+        .header("x-auth-token", &api.token)
+        .header("content-type", "application/octet-stream")
+        .body(vec![1u8; 4096])
+        .send()
+        .await
+        .expect("upload");
+    let (_, net) = api
+        .send(
+            reqwest::Method::POST,
+            "/network/v2.0/networks",
+            Some(json!({"network": {"name": "n"}})),
+        )
+        .await;
+    let net = net["network"]["id"].as_str().expect("network").to_owned();
+    api.send(
+        reqwest::Method::POST,
+        "/network/v2.0/subnets",
+        Some(json!({"subnet": {"network_id": net, "cidr": "10.44.0.0/24", "ip_version": 4}})),
+    )
+    .await;
+
+    let good = json!({"name": "s", "flavorRef": "1", "imageRef": image, "networks": [{"uuid": net}]});
+    let with = |k: &str, v: Value| {
+        let mut b = good.clone();
+        b[k] = v;
+        json!({ "server": b })
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (with("security_groups", json!([{"name": 5}])), "security_groups"),
+        (with("security_groups", json!([{"name": "ghost"}])), "ghost"),
+        (with("flavorRef", json!("no-such-flavor")), "no-such-flavor"),
+        (
+            with("imageRef", json!("00000000-0000-0000-0000-000000000000")),
+            "00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            with("networks", json!([{"uuid": "00000000-0000-0000-0000-00000000dead"}])),
+            "00000000-0000-0000-0000-00000000dead",
+        ),
+        (with("networks", json!("sideways")), "networks"),
+        (with("user_data", json!("%%% not base64 %%%")), "user_data"),
+        (
+            json!({"server": {"name": "s", "flavorRef": "1", "imageRef": image, "networks": [{"uuid": net}],
+                              "min_count": 3, "max_count": 2}}),
+            "count",
+        ),
+        (with("key_name", json!("no-such-key")), "key_name"),
+        (with("colour", json!("blue")), "colour"),
+        (json!({"server": {"name": "s", "imageRef": image}}), "flavorRef"),
+        (json!({"servers": [good]}), "server"),
+    ];
+    for (body, names) in cases {
+        let (s, fault) = api
+            .send(reqwest::Method::POST, "/compute/v2.1/servers", Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body} -> {fault}");
+        let msg = fault["badRequest"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(names), "{body}: the message names {names:?}: {fault}");
+    }
+    let (_, list) = api.send(reqwest::Method::GET, "/compute/v2.1/servers", None).await;
+    assert_eq!(list["servers"], json!([]), "no server was made");
+    let (_, ports) = api
+        .send(
+            reqwest::Method::GET,
+            &format!("/network/v2.0/ports?device_owner=compute:nova"),
+            None,
+        )
+        .await;
+    assert_eq!(ports["ports"], json!([]), "no port was made");
+    let (_, limits) = api.send(reqwest::Method::GET, "/compute/v2.1/limits", None).await;
+    assert_eq!(limits["limits"]["absolute"]["totalInstancesUsed"], 0, "{limits}");
+}

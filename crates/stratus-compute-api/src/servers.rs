@@ -139,7 +139,7 @@ pub(crate) fn server_view_with(
         o["locked"] = json!(i.locked);
     }
     if mv.at_least(2, 19) {
-        o["description"] = Value::Null;
+        o["description"] = json!(i.description);
     }
     if mv.at_least(2, 26) {
         o["tags"] = json!([]);
@@ -328,11 +328,7 @@ pub(crate) async fn create_server(
         }
     }
     let block_devices = block_devices(b.block_device_mapping_v2.as_deref().unwrap_or(&[]))?;
-    if b.description.is_some() && !mv.at_least(2, 19) {
-        return Err(ApiError::bad_request(
-            "Invalid input: 'description' needs microversion 2.19.",
-        ));
-    }
+    let description = description_of(b.description.as_ref(), mv)?.flatten();
     if b.tags.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(ApiError::bad_request(
             "Invalid input: server tags are not supported yet.",
@@ -387,6 +383,7 @@ pub(crate) async fn create_server(
         group,
         block_devices,
         security_groups,
+        description,
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
@@ -492,9 +489,9 @@ struct ServerChange {
     name: Option<String>,
     description: Option<Value>,
     #[serde(rename = "accessIPv4")]
-    _v4: Option<Value>,
+    access_v4: Option<Value>,
     #[serde(rename = "accessIPv6")]
-    _v6: Option<Value>,
+    access_v6: Option<Value>,
 }
 
 pub(crate) async fn update_server(
@@ -506,16 +503,19 @@ pub(crate) async fn update_server(
 ) -> Out {
     let obj = json_object(req).await?;
     let (b, _): (ServerChange, _) = take_keyed(obj, "server", &[])?;
-    if b.description.is_some() {
+    let description = description_of(b.description.as_ref(), mv)?;
+    if b.access_v4.as_ref().is_some_and(|v| !v.is_null() && v != "")
+        || b.access_v6.as_ref().is_some_and(|v| !v.is_null() && v != "")
+    {
         return Err(ApiError::bad_request(
-            "Invalid input: server descriptions are not supported yet.",
+            "Invalid input: accessIPv4 and accessIPv6 are not kept here; the server's addresses come from its ports.",
         ));
     }
-    let i = match b.name {
-        Some(n) => s.svc.rename_server(&c, &id, &n).await,
-        None => s.svc.get_server(&c, &id).await,
-    }
-    .map_err(fail)?;
+    let i = s
+        .svc
+        .update_server(&c, &id, b.name.as_deref(), description)
+        .await
+        .map_err(fail)?;
     Ok(reply(
         StatusCode::OK,
         json!({"server": server_view(&s, &i, mv, c.has_role("admin"))}),
@@ -1191,4 +1191,21 @@ fn security_groups_of(i: &Instance) -> Value {
         names.push("default");
     }
     Value::Array(names.into_iter().map(|n| json!({ "name": n })).collect())
+}
+
+/// A `description` member: absent (`None`), null (`Some(None)`) or a string, from 2.19.
+fn description_of(v: Option<&Value>, mv: Microversion) -> Result<Option<Option<String>>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    if !mv.at_least(2, 19) {
+        return Err(ApiError::bad_request(
+            "Invalid input: 'description' needs microversion 2.19.",
+        ));
+    }
+    match v {
+        Value::Null => Ok(Some(None)),
+        Value::String(s) => Ok(Some(Some(s.clone()))),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute description. Value: {other}. It is a string or null."
+        ))),
+    }
 }

@@ -132,6 +132,8 @@ pub struct Instance {
     pub requested_networks: RequestedNetworks,
     /// Volumes to map at build (boot from volume, and data volumes given at create).
     pub block_devices: Vec<BlockDevice>,
+    /// A free-form description (2.19).
+    pub description: Option<String>,
     /// Network name to its addresses.
     pub addresses: BTreeMap<String, Vec<Address>>,
     /// Ports the pipeline made for this server (and deletes with it).

@@ -36,6 +36,7 @@ pub struct NewServer {
     pub block_devices: Vec<crate::model::BlockDevice>,
     /// Security groups (names or ids) for the ports made for the server.
     pub security_groups: Vec<String>,
+    pub description: Option<String>,
 }
 
 /// Which servers a list returns.
@@ -242,6 +243,7 @@ impl ComputeService {
                 "Invalid input for field/attribute name: a server name is 1 to 255 characters.".into(),
             ));
         }
+        check_description(req.description.as_deref())?;
         if req.min_count < 1 || req.max_count < req.min_count {
             return Err(ComputeError::Invalid(format!(
                 "Invalid input: min_count ({}) must be at least 1 and at most max_count ({}).",
@@ -373,6 +375,7 @@ impl ComputeService {
                 config_drive: req.config_drive,
                 requested_networks: networks.clone(),
                 block_devices: req.block_devices.clone(),
+                description: req.description.clone(),
                 addresses: BTreeMap::new(),
                 ports: vec![],
                 fault: None,
@@ -455,17 +458,31 @@ impl ComputeService {
         Ok(all)
     }
 
-    pub async fn rename_server(&self, caller: &AuthContext, id: &str, name: &str) -> Result<Instance> {
+    /// Changes a server's name and (given as `Some`, where `Some(None)` clears it) its
+    /// description.
+    pub async fn update_server(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        name: Option<&str>,
+        description: Option<Option<String>>,
+    ) -> Result<Instance> {
         let mut i = self.visible_server(caller, id).await?;
         self.enforce(
             "os_compute_api:servers:update",
             caller,
             &Target::new().with("project_id", &i.project_id),
         )?;
-        if name.trim().is_empty() || name.chars().count() > 255 {
-            return Err(ComputeError::Invalid("Invalid input for field/attribute name.".into()));
+        if let Some(name) = name {
+            if name.trim().is_empty() || name.chars().count() > 255 {
+                return Err(ComputeError::Invalid("Invalid input for field/attribute name.".into()));
+            }
+            i.name = name.to_owned();
         }
-        i.name = name.to_owned();
+        if let Some(d) = description {
+            check_description(d.as_deref())?;
+            i.description = d;
+        }
         idb::save(self.db(), &i, None).await?;
         self.visible_server(caller, id).await
     }
@@ -1096,5 +1113,15 @@ impl ComputeService {
             }
         }
         Ok(())
+    }
+}
+
+/// Nova's limit on descriptions: 255 printable characters.
+pub(crate) fn check_description(d: Option<&str>) -> Result<()> {
+    match d {
+        Some(d) if d.chars().count() > 255 || d.chars().any(char::is_control) => Err(ComputeError::Invalid(
+            "Invalid input for field/attribute description: at most 255 printable characters.".into(),
+        )),
+        _ => Ok(()),
     }
 }

@@ -478,10 +478,13 @@ fn a_member_boots_on_its_own_network() {
         "cirros",
         "--network",
         "private",
+        "--description",
+        "the member's own",
         "--wait",
         "mine",
     ]);
     assert_eq!(s["status"], "ACTIVE", "{s}");
+    assert_eq!(s["description"], "the member's own", "{s}");
     let id = s["id"].as_str().expect("id").to_owned();
     let ports = ports_of(&admin, &id);
     assert_eq!(ports.len(), 1, "{ports:?}");
@@ -501,6 +504,11 @@ fn a_member_boots_on_its_own_network() {
     ]);
     assert!(err.contains("403") || err.to_lowercase().contains("polic"), "{err}");
 
+    mia.ok(&["server", "set", "--description", "renamed", &id]);
+    assert_eq!(mia.json(&["server", "show", &id])["description"], "renamed");
+    let long = "x".repeat(300);
+    let err = mia.fails(&["server", "set", "--description", &long, &id]);
+    assert!(err.contains("description"), "{err}");
     mia.ok(&["server", "delete", "--wait", &id]);
     assert!(ports_of(&admin, &id).is_empty(), "the server's port is gone");
 

@@ -132,6 +132,16 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         )
         .route("/servers/{id}/ips", get(server_ips))
         .route(
+            "/servers/{id}/tags",
+            get(list_server_tags)
+                .put(replace_server_tags)
+                .delete(delete_server_tags),
+        )
+        .route(
+            "/servers/{id}/tags/{tag}",
+            get(show_server_tag).put(add_server_tag).delete(delete_server_tag),
+        )
+        .route(
             "/servers/{id}/os-volume_attachments",
             get(list_volume_attachments).post(attach_volume),
         )

@@ -142,7 +142,7 @@ pub(crate) fn server_view_with(
         o["description"] = json!(i.description);
     }
     if mv.at_least(2, 26) {
-        o["tags"] = json!([]);
+        o["tags"] = json!(i.tags);
     }
     o
 }
@@ -329,9 +329,9 @@ pub(crate) async fn create_server(
     }
     let block_devices = block_devices(b.block_device_mapping_v2.as_deref().unwrap_or(&[]))?;
     let description = description_of(b.description.as_ref(), mv)?.flatten();
-    if b.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+    if b.tags.is_some() && !mv.at_least(2, 52) {
         return Err(ApiError::bad_request(
-            "Invalid input: server tags are not supported yet.",
+            "Invalid input: 'tags' at create needs microversion 2.52.",
         ));
     }
     let mut security_groups = Vec::new();
@@ -384,6 +384,7 @@ pub(crate) async fn create_server(
         block_devices,
         security_groups,
         description,
+        tags: b.tags.unwrap_or_default(),
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
@@ -414,11 +415,28 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
             return Err(ApiError::bad_request("Listing deleted servers is not supported."));
         }
     }
+    let tags = |k: &str| -> Result<Vec<String>, ApiError> {
+        match get(k) {
+            None => Ok(vec![]),
+            Some(_) if !mv.at_least(2, 26) => Err(ApiError::bad_request(format!(
+                "Filtering by '{k}' needs microversion 2.26."
+            ))),
+            Some(v) => Ok(v
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect()),
+        }
+    };
     let f = ServerFilter {
         all_projects: all,
         project_id: get("project_id").or(get("tenant_id")),
         name: get("name"),
         status: get("status"),
+        tags: tags("tags")?,
+        tags_any: tags("tags-any")?,
+        not_tags: tags("not-tags")?,
+        not_tags_any: tags("not-tags-any")?,
     };
     let mut servers = s.svc.list_servers(&c, &f).await.map_err(fail)?;
     if let Some(m) = get("marker") {
@@ -832,6 +850,140 @@ pub(crate) async fn update_quota(
 pub(crate) async fn delete_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
     s.svc.delete_compute_quota(&c, &project).await.map_err(fail)?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+// ---------------------------------------------------------------- tags (2.26)
+
+fn tags_need(mv: Microversion) -> Result<(), ApiError> {
+    if mv.at_least(2, 26) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("Server tags need microversion 2.26."))
+    }
+}
+
+pub(crate) async fn list_server_tags(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
+    tags_need(mv)?;
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"tags": i.tags})))
+}
+
+pub(crate) async fn replace_server_tags(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    tags_need(mv)?;
+    let given: Vec<String> = stratus_api::body::keyed_json(req, "tags").await?;
+    let mut wanted: Vec<String> = Vec::new();
+    for t in given {
+        if !wanted.contains(&t) {
+            wanted.push(t);
+        }
+    }
+    let tags = s
+        .svc
+        .change_tags(&c, &id, |t| {
+            *t = wanted;
+            Ok(())
+        })
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({ "tags": tags })))
+}
+
+pub(crate) async fn delete_server_tags(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
+    tags_need(mv)?;
+    s.svc
+        .change_tags(&c, &id, |t| {
+            t.clear();
+            Ok(())
+        })
+        .await
+        .map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn show_server_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path((id, tag)): Path<(String, String)>,
+) -> Out {
+    tags_need(mv)?;
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    if i.tags.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!(
+            "Tag {tag} could not be found on server {id}."
+        )))
+    }
+}
+
+pub(crate) async fn add_server_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path((id, tag)): Path<(String, String)>,
+) -> Out {
+    tags_need(mv)?;
+    let mut added = false;
+    s.svc
+        .change_tags(&c, &id, |t| {
+            if !t.contains(&tag) {
+                t.push(tag.clone());
+                added = true;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(fail)?;
+    let mut r = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+    .into_response();
+    if let Ok(loc) = axum::http::HeaderValue::from_str(&format!("{}/servers/{id}/tags/{tag}", s.base)) {
+        r.headers_mut().insert(axum::http::header::LOCATION, loc);
+    }
+    Ok(r)
+}
+
+pub(crate) async fn delete_server_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path((id, tag)): Path<(String, String)>,
+) -> Out {
+    tags_need(mv)?;
+    s.svc
+        .change_tags(&c, &id, |t| {
+            let before = t.len();
+            t.retain(|x| *x != tag);
+            if t.len() == before {
+                return Err(stratus_compute::ComputeError::NotFound(format!(
+                    "Tag {tag} could not be found on server {id}."
+                )));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(fail)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // ---------------------------------------------------------------- metadata and addresses

@@ -14,7 +14,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 const COLS: &str = "id, name, project_id, user_id, flavor, vcpus, memory_mb, root_gb, image_id, host, vm_state, \
      task_state, power_state, availability_zone, key_name, key_data, user_data, metadata, config_drive, \
      requested_networks, addresses, ports, fault, locked, attempts, alternates, claimed, task_deadline, \
-     launched_at, created_at, updated_at, block_devices, description";
+     launched_at, created_at, updated_at, block_devices, description, tags";
 
 #[derive(FromRow)]
 struct Row {
@@ -48,6 +48,7 @@ struct Row {
     updated_at: i64,
     block_devices: String,
     description: Option<String>,
+    tags: String,
 }
 
 impl TryFrom<Row> for Instance {
@@ -61,6 +62,7 @@ impl TryFrom<Row> for Instance {
             requested_networks: serde_json::from_str(&r.requested_networks).map_err(|e| bad("networks", e))?,
             block_devices: serde_json::from_str(&r.block_devices).unwrap_or_default(),
             description: r.description,
+            tags: serde_json::from_str(&r.tags).map_err(|e| bad("tags", e))?,
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
             addresses: serde_json::from_str(&r.addresses).unwrap_or_default(),
             ports: serde_json::from_str(&r.ports).unwrap_or_default(),
@@ -147,7 +149,7 @@ pub(crate) async fn insert_within_quota<E>(
     }
     sqlx::query(&format!(
         "INSERT INTO instances ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
     ))
     .bind(&i.id)
     .bind(&i.name)
@@ -182,6 +184,7 @@ pub(crate) async fn insert_within_quota<E>(
     .bind(i.updated_at)
     .bind(json(&i.block_devices))
     .bind(&i.description)
+    .bind(json(&i.tags))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -228,11 +231,11 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
     let mut sql = String::from(
         "UPDATE instances SET name = $1, host = $2, vm_state = $3, task_state = $4, power_state = $5, \
          metadata = $6, addresses = $7, ports = $8, fault = $9, locked = $10, attempts = $11, alternates = $12, \
-         task_deadline = $13, launched_at = $14, updated_at = $15, availability_zone = $16, description = $17 \
-         WHERE id = $18 AND deleted = 0",
+         task_deadline = $13, launched_at = $14, updated_at = $15, availability_zone = $16, description = $17, \
+         tags = $18 WHERE id = $19 AND deleted = 0",
     );
     if expected.is_some() {
-        sql.push_str(" AND COALESCE(task_state, '') = $19");
+        sql.push_str(" AND COALESCE(task_state, '') = $20");
     }
     let mut q = sqlx::query(&sql)
         .bind(&i.name)
@@ -252,6 +255,7 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
         .bind(now_micros())
         .bind(&i.availability_zone)
         .bind(&i.description)
+        .bind(json(&i.tags))
         .bind(&i.id);
     if let Some(e) = expected {
         q = q.bind(e.unwrap_or("").to_owned());

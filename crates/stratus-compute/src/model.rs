@@ -134,6 +134,8 @@ pub struct Instance {
     pub block_devices: Vec<BlockDevice>,
     /// A free-form description (2.19).
     pub description: Option<String>,
+    /// Tags (2.26), in the order they were added.
+    pub tags: Vec<String>,
     /// Network name to its addresses.
     pub addresses: BTreeMap<String, Vec<Address>>,
     /// Ports the pipeline made for this server (and deletes with it).

@@ -37,6 +37,7 @@ pub struct NewServer {
     /// Security groups (names or ids) for the ports made for the server.
     pub security_groups: Vec<String>,
     pub description: Option<String>,
+    pub tags: Vec<String>,
 }
 
 /// Which servers a list returns.
@@ -48,6 +49,11 @@ pub struct ServerFilter {
     pub name: Option<String>,
     /// Nova's status names (ACTIVE, BUILD, SHUTOFF, ERROR, ...).
     pub status: Option<String>,
+    /// Servers with all of these tags, with any of them, without all of them, without any.
+    pub tags: Vec<String>,
+    pub tags_any: Vec<String>,
+    pub not_tags: Vec<String>,
+    pub not_tags_any: Vec<String>,
 }
 
 /// Nova's status for a vm_state and task_state.
@@ -244,6 +250,7 @@ impl ComputeService {
             ));
         }
         check_description(req.description.as_deref())?;
+        check_tags(&req.tags)?;
         if req.min_count < 1 || req.max_count < req.min_count {
             return Err(ComputeError::Invalid(format!(
                 "Invalid input: min_count ({}) must be at least 1 and at most max_count ({}).",
@@ -376,6 +383,7 @@ impl ComputeService {
                 requested_networks: networks.clone(),
                 block_devices: req.block_devices.clone(),
                 description: req.description.clone(),
+                tags: req.tags.clone(),
                 addresses: BTreeMap::new(),
                 ports: vec![],
                 fault: None,
@@ -455,7 +463,34 @@ impl ComputeService {
         if let Some(s) = &f.status {
             all.retain(|i| status_of(i).eq_ignore_ascii_case(s));
         }
+        let has = |i: &Instance, t: &String| i.tags.contains(t);
+        all.retain(|i| {
+            f.tags.iter().all(|t| has(i, t))
+                && (f.tags_any.is_empty() || f.tags_any.iter().any(|t| has(i, t)))
+                && (f.not_tags.is_empty() || !f.not_tags.iter().all(|t| has(i, t)))
+                && !f.not_tags_any.iter().any(|t| has(i, t))
+        });
         Ok(all)
+    }
+
+    /// Changes a server's tags with `change` (which may refuse), under the update policy;
+    /// returns them.
+    pub async fn change_tags(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        change: impl FnOnce(&mut Vec<String>) -> Result<()>,
+    ) -> Result<Vec<String>> {
+        let mut i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:os-server-tags:update",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        change(&mut i.tags)?;
+        check_tags(&i.tags)?;
+        idb::save(self.db(), &i, None).await?;
+        Ok(i.tags)
     }
 
     /// Changes a server's name and (given as `Some`, where `Some(None)` clears it) its
@@ -1124,4 +1159,22 @@ pub(crate) fn check_description(d: Option<&str>) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Nova's rules for tags: 1 to 60 characters without '/' or ',', at most 50 on a server.
+pub fn check_tags(tags: &[String]) -> Result<()> {
+    if tags.len() > 50 {
+        return Err(ComputeError::Invalid(format!(
+            "Invalid input for field/attribute tags: at most 50 tags, not {}.",
+            tags.len()
+        )));
+    }
+    for t in tags {
+        if t.is_empty() || t.chars().count() > 60 || t.contains('/') || t.contains(',') {
+            return Err(ComputeError::Invalid(format!(
+                "Invalid input for field/attribute tags: '{t:.60}' is not a tag (1 to 60 characters, no '/' or ',')."
+            )));
+        }
+    }
+    Ok(())
 }

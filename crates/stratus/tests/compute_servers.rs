@@ -525,6 +525,10 @@ fn a_member_boots_on_its_own_network() {
         "private",
         "--security-group",
         "web",
+        "--tag",
+        "tier-web",
+        "--tag",
+        "blue",
         "--wait",
         "grouped",
     ]);
@@ -552,5 +556,23 @@ fn a_member_boots_on_its_own_network() {
         "ungrouped",
     ]);
     assert!(err.contains("nope"), "{err}");
+
+    // Tags: given at create, added, removed, and filtered on.
+    let tags = |v: &serde_json::Value| -> Vec<String> {
+        let mut t: Vec<String> = serde_json::from_value(v["tags"].clone()).unwrap_or_default();
+        t.sort();
+        t
+    };
+    assert_eq!(tags(&server), ["blue", "tier-web"], "{server}");
+    mia.ok(&["server", "set", "--tag", "green", &id]);
+    mia.ok(&["server", "unset", "--tag", "blue", &id]);
+    assert_eq!(tags(&mia.json(&["server", "show", &id])), ["green", "tier-web"]);
+    let listed = mia.json(&["server", "list", "--tags", "green,tier-web"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let listed = mia.json(&["server", "list", "--not-tags", "green"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    let long_tag = "t".repeat(61);
+    let err = mia.fails(&["server", "set", "--tag", &long_tag, &id]);
+    assert!(err.contains("tag"), "{err}");
     mia.ok(&["server", "delete", "--wait", &id]);
 }

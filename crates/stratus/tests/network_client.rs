@@ -77,26 +77,19 @@ fn networks_through_the_openstack_client() {
         "{port}"
     );
     assert_eq!(port["status"], "DOWN");
-    let fixed = admin.json(&[
-        "port",
-        "create",
-        "--network",
-        "private",
-        "--fixed-ip",
-        "subnet=private-v4,ip-address=10.0.0.50",
-        "db",
-    ]);
-    assert!(fixed["fixed_ips"].to_string().contains("10.0.0.50"), "{fixed}");
-    let err = admin.fails(&[
-        "port",
-        "create",
-        "--network",
-        "private",
-        "--fixed-ip",
-        "subnet=private-v4,ip-address=10.0.0.50",
-        "dup",
-    ]);
-    assert!(err.contains("10.0.0.50") && err.contains("409"), "{err}");
+    // An address no port holds yet (the automatic ones are picked at random).
+    let taken = admin
+        .json(&["port", "list", "--network", "private", "--long"])
+        .to_string();
+    let free = (50..250)
+        .map(|n| format!("10.0.0.{n}"))
+        .find(|a| !taken.contains(&format!("'{a}'")) && !taken.contains(&format!("\"{a}\"")))
+        .expect("a free address");
+    let wanted = format!("subnet=private-v4,ip-address={free}");
+    let fixed = admin.json(&["port", "create", "--network", "private", "--fixed-ip", &wanted, "db"]);
+    assert!(fixed["fixed_ips"].to_string().contains(&free), "{fixed}");
+    let err = admin.fails(&["port", "create", "--network", "private", "--fixed-ip", &wanted, "dup"]);
+    assert!(err.contains(&free) && err.contains("409"), "{err}");
     let ports = admin.json(&["port", "list", "--network", "private"]);
     let names = col(&ports, "Name");
     assert!(names.contains(&"web".into()) && names.contains(&"db".into()), "{ports}");

@@ -24,6 +24,28 @@ impl ClientError {
     }
 }
 
+/// The response if the service accepted the request; its transport failure or its fault
+/// otherwise.
+async fn accepted(
+    service: &'static str,
+    sent: reqwest::Result<reqwest::Response>,
+) -> Result<reqwest::Response, ClientError> {
+    let resp = sent.map_err(|e| ClientError::Transport {
+        service,
+        message: e.to_string(),
+    })?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    Err(ClientError::Refused {
+        service,
+        status,
+        message: fault_message(&v),
+    })
+}
+
 /// The message of an OpenStack fault body, whatever the service's shape.
 fn fault_message(v: &Value) -> String {
     if let Some(m) = v["NeutronError"]["message"].as_str() {
@@ -126,21 +148,9 @@ impl Rest {
         if let Some(b) = body {
             r = r.json(&b);
         }
-        let resp = r.send().await.map_err(|e| ClientError::Transport {
-            service,
-            message: e.to_string(),
-        })?;
-        let status = resp.status();
+        let resp = accepted(service, r.send().await).await?;
         let text = resp.text().await.unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(ClientError::Refused {
-                service,
-                status: status.as_u16(),
-                message: fault_message(&v),
-            });
-        }
-        Ok(v)
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// The service user's token (renewed when `stale` names the one a service refused), or
@@ -229,26 +239,13 @@ impl Rest {
 
     /// An image's data, as a response to read in chunks.
     pub async fn image_data(&self, token: &str, id: &str) -> Result<reqwest::Response, ClientError> {
-        let resp = self
+        let sent = self
             .http
             .get(format!("{}/image/v2/images/{id}/file", self.base))
             .header("x-auth-token", token)
             .send()
-            .await
-            .map_err(|e| ClientError::Transport {
-                service: "Image",
-                message: e.to_string(),
-            })?;
-        if !resp.status().is_success() {
-            let status = resp.status().as_u16();
-            let v: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(ClientError::Refused {
-                service: "Image",
-                status,
-                message: fault_message(&v),
-            });
-        }
-        Ok(resp)
+            .await;
+        accepted("Image", sent).await
     }
 
     pub async fn network(&self, token: &str, id: &str) -> Result<Value, ClientError> {

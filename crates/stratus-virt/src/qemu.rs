@@ -230,6 +230,17 @@ impl QemuDriver {
         m.lock_owned().await
     }
 
+    /// The guests this driver made, by uuid and directory (those with a spec).
+    fn guests(&self) -> Result<Vec<(String, PathBuf)>> {
+        let root = self.cfg.state_dir.join("instances");
+        let rd = std::fs::read_dir(&root).map_err(|e| io_failed(&format!("reading {}", root.display()), e))?;
+        Ok(rd
+            .flatten()
+            .filter(|e| e.path().join("spec.json").exists())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .collect())
+    }
+
     fn read_spec(&self, dir: &Path, uuid: &str) -> Result<GuestSpec> {
         let text = std::fs::read(dir.join("spec.json")).map_err(|_| DriverError::NotFound(uuid.to_owned()))?;
         serde_json::from_slice(&text).map_err(|e| failed(format!("{}: {e}", dir.join("spec.json").display())))
@@ -770,12 +781,9 @@ impl Driver for QemuDriver {
     }
 
     async fn images_in_use(&self) -> Result<Vec<String>> {
-        let root = self.cfg.state_dir.join("instances");
-        let rd = std::fs::read_dir(&root).map_err(|e| io_failed(&format!("reading {}", root.display()), e))?;
         let mut out = Vec::new();
-        for e in rd.flatten() {
-            let uuid = e.file_name().to_string_lossy().into_owned();
-            if let Ok(spec) = self.read_spec(&e.path(), &uuid) {
+        for (uuid, dir) in self.guests()? {
+            if let Ok(spec) = self.read_spec(&dir, &uuid) {
                 out.extend(
                     [spec.image_path, spec.kernel_path, spec.ramdisk_path]
                         .into_iter()
@@ -788,14 +796,9 @@ impl Driver for QemuDriver {
 
     async fn list(&self) -> Result<Vec<(String, PowerState)>> {
         let mut out = Vec::new();
-        let root = self.cfg.state_dir.join("instances");
-        let rd = std::fs::read_dir(&root).map_err(|e| io_failed(&format!("reading {}", root.display()), e))?;
-        for e in rd.flatten() {
-            let uuid = e.file_name().to_string_lossy().into_owned();
-            if !e.path().join("spec.json").exists() {
-                continue;
-            }
-            out.push((uuid.clone(), self.power_state(&e.path(), &uuid).await));
+        for (uuid, dir) in self.guests()? {
+            let power = self.power_state(&dir, &uuid).await;
+            out.push((uuid, power));
         }
         Ok(out)
     }

@@ -36,6 +36,30 @@ impl Api {
         }
     }
 
+    /// A 4 KiB raw image, active; returns its id.
+    async fn upload_image(&self) -> String {
+        let (s, img) = self
+            .send(
+                reqwest::Method::POST,
+                "/image/v2/images",
+                Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{img}");
+        let image = img["id"].as_str().expect("image").to_owned();
+        let r = self
+            .c
+            .put(format!("{}/image/v2/images/{image}/file", self.url))
+            .header("x-auth-token", &self.token)
+            .header("content-type", "application/octet-stream")
+            .body(vec![1u8; 4096])
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        image
+    }
+
     async fn send(&self, m: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut r = self
             .c
@@ -55,25 +79,7 @@ impl Api {
 async fn a_burst_of_boots_never_overcommits_a_host() {
     let server = Server::start(&["--compute-hosts", "only-host"]);
     let api = Api::login(&server).await;
-    let (s, img) = api
-        .send(
-            reqwest::Method::POST,
-            "/image/v2/images",
-            Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{img}");
-    let image = img["id"].as_str().expect("image").to_owned();
-    let r = api
-        .c
-        .put(format!("{}/image/v2/images/{image}/file", api.url))
-        .header("x-auth-token", &api.token)
-        .header("content-type", "application/octet-stream")
-        .body(vec![1u8; 4096])
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let image = api.upload_image().await;
     let (s, q) = api
         .send(
             reqwest::Method::PUT,
@@ -177,22 +183,7 @@ async fn a_burst_of_boots_never_overcommits_a_host() {
 async fn bad_server_requests_get_nova_faults_and_leave_nothing() {
     let server = Server::start(&["--compute-hosts", "only-host"]);
     let api = Api::login(&server).await;
-    let (_, img) = api
-        .send(
-            reqwest::Method::POST,
-            "/image/v2/images",
-            Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
-        )
-        .await;
-    let image = img["id"].as_str().expect("image").to_owned();
-    api.c
-        .put(format!("{}/image/v2/images/{image}/file", api.url))
-        .header("x-auth-token", &api.token)
-        .header("content-type", "application/octet-stream")
-        .body(vec![1u8; 4096])
-        .send()
-        .await
-        .expect("upload");
+    let image = api.upload_image().await;
     let (_, net) = api
         .send(
             reqwest::Method::POST,
@@ -251,7 +242,7 @@ async fn bad_server_requests_get_nova_faults_and_leave_nothing() {
     let (_, ports) = api
         .send(
             reqwest::Method::GET,
-            &format!("/network/v2.0/ports?device_owner=compute:nova"),
+            "/network/v2.0/ports?device_owner=compute:nova",
             None,
         )
         .await;

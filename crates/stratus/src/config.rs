@@ -115,12 +115,17 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let data_dir = args
-            .common
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("stratus-data"));
+        // Absolute, because the paths under it go to programs that run elsewhere: dnsmasq
+        // changes to / before writing its pid file, and qemu-img resolves a backing file
+        // relative to the overlay.
+        let data_dir = absolute(
+            &args
+                .common
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("stratus-data")),
+        );
         let bind = args
             .bind
             .clone()
@@ -135,7 +140,7 @@ impl Config {
             .database
             .clone()
             .or(file.database)
-            .unwrap_or_else(|| format!("sqlite://{}", absolute(&data_dir).display()));
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.display()));
         let rounds = args.password_hash_rounds.or(file.password_hash_rounds).unwrap_or(12);
         if !(4..=31).contains(&rounds) {
             anyhow::bail!("password_hash_rounds must be between 4 and 31, not {rounds}");
@@ -381,4 +386,31 @@ pub fn find_program(program: &std::path::Path) -> Option<PathBuf> {
             .map(|d| d.join(program))
             .find(|p| p.is_file())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    #[test]
+    fn a_relative_data_dir_is_made_absolute() {
+        let cli = Cli::try_parse_from([
+            "stratus",
+            "up",
+            "--data-dir",
+            "rel-data",
+            "--network-dataplane",
+            "memory",
+        ])
+        .expect("arguments");
+        let Command::Up(args) = cli.command else {
+            panic!("up");
+        };
+        let cfg = super::Config::load(&args).expect("config");
+        assert!(cfg.data_dir.is_absolute(), "{}", cfg.data_dir.display());
+        assert!(cfg.data_dir.ends_with("rel-data"));
+        assert_eq!(cfg.database, format!("sqlite://{}", cfg.data_dir.display()));
+    }
 }

@@ -18,6 +18,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; a JSON object is required.",
         ));
     }
+    if crate::nul::json_has_nul(bytes) {
+        return Err(crate::nul::body_error());
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

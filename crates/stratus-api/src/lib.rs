@@ -11,6 +11,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod microversion;
+pub mod nul;
 pub mod pagination;
 pub mod policy;
 pub mod request_id;

@@ -77,6 +77,38 @@ impl Drop for Agent {
     }
 }
 
+/// Why a build failed on this host: another host may do better, or none can (the user has
+/// to act first, as on a used-up quota: Nova's `BuildAbortException`).
+#[derive(Debug)]
+enum BuildFailure {
+    Reschedule(String),
+    Abort(String),
+}
+
+impl std::fmt::Display for BuildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildFailure::Reschedule(why) | BuildFailure::Abort(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for BuildFailure {
+    fn from(why: String) -> Self {
+        BuildFailure::Reschedule(why)
+    }
+}
+
+/// A refusal of the Image, Network or Volume API while building: a quota refusal aborts the
+/// build with what ran out, anything else is worth another host.
+fn refused(what: &str, e: crate::clients::ClientError) -> BuildFailure {
+    if e.is_over_quota() {
+        BuildFailure::Abort(format!("Quota exceeded for {what}: {e}"))
+    } else {
+        BuildFailure::Reschedule(e.to_string())
+    }
+}
+
 fn remote(e: impl std::fmt::Display) -> RemoteError {
     RemoteError::new("ComputeError", e.to_string())
 }
@@ -273,7 +305,7 @@ impl Inner {
         let mut mapped: Vec<MappedVolume> = Vec::new();
         let mut created_volumes: Vec<String> = Vec::new();
         let id = r.instance_id.clone();
-        let result: Result<(), String> = async {
+        let result: Result<(), BuildFailure> = async {
             // Each step is one conductor call: the last step's event finished, the state
             // changed, the next step's event started.
             let fail = |e: BusError| e.to_string();
@@ -291,7 +323,13 @@ impl Inner {
                 Ok(a) => a,
                 Err(e) => {
                     let _ = self
-                        .step(ctx, r, Some(("compute_allocate_network", Err(e.clone()))), None, None)
+                        .step(
+                            ctx,
+                            r,
+                            Some(("compute_allocate_network", Err(e.to_string()))),
+                            None,
+                            None,
+                        )
                         .await;
                     return Err(e);
                 }
@@ -319,7 +357,7 @@ impl Inner {
                         .step(
                             ctx,
                             r,
-                            Some(("compute_block_device_mapping", Err(e.clone()))),
+                            Some(("compute_block_device_mapping", Err(e.to_string()))),
                             None,
                             None,
                         )
@@ -384,14 +422,14 @@ impl Inner {
                 let _ = self
                     .step(ctx, r, Some(("compute_spawn", Err(e.clone()))), None, None)
                     .await;
-                return Err(e);
+                return Err(e.into());
             }
             if let Err(e) = self.driver.spawn(&spec).await {
                 let e = e.to_string();
                 let _ = self
                     .step(ctx, r, Some(("compute_spawn", Err(e.clone()))), None, None)
                     .await;
-                return Err(e);
+                return Err(e.into());
             }
             // The guest's devices are plugged: its ports are up (Neutron's agent reports the
             // same when it sees the TAP).
@@ -412,10 +450,12 @@ impl Inner {
             };
             self.step(ctx, r, Some(("compute_spawn", Ok(()))), Some(done), None)
                 .await
-                .map_err(fail)
+                .map_err(|e| fail(e).into())
         }
         .await;
-        if let Err(reason) = result {
+        if let Err(failure) = result {
+            let abort = matches!(failure, BuildFailure::Abort(_));
+            let reason = failure.to_string();
             tracing::warn!(instance = %r.instance_id, host = %self.cfg.host, %reason, "build failed; undoing it");
             self.undo(&token, &r.instance_id, &made, &bound).await;
             for m in &mapped {
@@ -433,6 +473,7 @@ impl Inner {
                 request_id: r.request_id.clone(),
                 host: self.cfg.host.clone(),
                 reason,
+                abort,
             };
             self.conductor::<_, Value>(ctx, "reschedule", &resched)
                 .await
@@ -473,7 +514,7 @@ impl Inner {
         info: &BuildInfo,
         mapped: &mut Vec<MappedVolume>,
         created: &mut Vec<String>,
-    ) -> Result<Vec<stratus_virt::VolumeAttach>, String> {
+    ) -> Result<Vec<stratus_virt::VolumeAttach>, BuildFailure> {
         #[derive(Deserialize)]
         struct Bd {
             volume_id: Option<String>,
@@ -495,12 +536,12 @@ impl Inner {
                         .rest
                         .create_volume_from_image(token, &format!("{}-root", info.name), img, size)
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| refused("volumes", e))?;
                     created.push(v.clone());
                     self.wait_volume(token, &v).await?;
                     v
                 }
-                (None, None) => return Err("a block device names neither a volume nor an image".into()),
+                (None, None) => return Err("a block device names neither a volume nor an image".to_owned().into()),
             };
             let device = if bd.boot {
                 "/dev/vda".to_owned()
@@ -580,7 +621,7 @@ impl Inner {
         info: &BuildInfo,
         made: &mut Vec<Port>,
         bound: &mut Vec<Port>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, BuildFailure> {
         #[derive(Deserialize)]
         struct Req {
             network_id: Option<String>,
@@ -620,10 +661,10 @@ impl Inner {
                             &req.security_groups.iter().map(|g| g.id.clone()).collect::<Vec<_>>(),
                         )
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| refused("ports", e))?;
                     (p, true)
                 }
-                (None, None) => return Err("a network request names neither a network nor a port".into()),
+                (None, None) => return Err("a network request names neither a network nor a port".to_owned().into()),
             };
             let net = self.rest.network(token, &port.network_id).await;
             if let Ok(n) = &net {
@@ -839,6 +880,7 @@ impl Inner {
                     request_id: r.request_id.clone(),
                     host: self.cfg.host.clone(),
                     reason: format!("the compute agent on {} restarted during the build", self.cfg.host),
+                    abort: false,
                 };
                 if let Err(e) = self.conductor::<_, Value>(&ctx, "reschedule", &resched).await {
                     tracing::warn!(instance = %i.instance_id, error = %e, "rescheduling failed");

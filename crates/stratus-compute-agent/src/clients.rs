@@ -10,6 +10,8 @@ pub enum ClientError {
         service: &'static str,
         status: u16,
         message: String,
+        /// The service refused because a quota of the caller's project is used up.
+        over_quota: bool,
     },
     #[error("{service} API unreachable: {message}")]
     Transport { service: &'static str, message: String },
@@ -21,6 +23,11 @@ impl ClientError {
             ClientError::Refused { status, .. } => Some(*status),
             ClientError::Transport { .. } => None,
         }
+    }
+
+    /// A quota refusal: no other host would do better, the user has to act.
+    pub fn is_over_quota(&self) -> bool {
+        matches!(self, ClientError::Refused { over_quota: true, .. })
     }
 }
 
@@ -39,10 +46,13 @@ async fn accepted(
     }
     let status = resp.status().as_u16();
     let v: Value = resp.json().await.unwrap_or(Value::Null);
+    // Neutron's 409 OverQuota, Cinder's and Glance's 413 overLimit.
+    let over_quota = v["NeutronError"]["type"] == "OverQuota" || status == 413;
     Err(ClientError::Refused {
         service,
         status,
         message: fault_message(&v),
+        over_quota,
     })
 }
 
@@ -201,6 +211,7 @@ impl Rest {
                         c.user,
                         fault_message(&v)
                     ),
+                    over_quota: false,
                 })
             }
         }

@@ -56,13 +56,17 @@ pub struct EventFinish {
     pub details: Option<String>,
 }
 
-/// A build failed on `host`: the conductor releases the claim and tries another host.
+/// A build failed on `host`: the conductor releases the claim and tries another host, or,
+/// with `abort`, ends the build in ERROR at once (no host can do better: a quota of the
+/// user's is used up).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reschedule {
     pub instance_id: String,
     pub request_id: String,
     pub host: String,
     pub reason: String,
+    #[serde(default)]
+    pub abort: bool,
 }
 
 /// What an agent reports of its host, on start and then periodically (its heartbeat).

@@ -157,7 +157,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .route("/servers/{id}/os-instance-actions", get(list_instance_actions))
         .route("/servers/{id}/os-instance-actions/{req}", get(show_instance_action))
         .route("/os-hypervisors", get(list_hypervisors))
-        .route("/os-hypervisors/detail", get(list_hypervisors))
+        .route("/os-hypervisors/detail", get(list_hypervisors_detail))
         .route("/os-services", get(list_services))
         .route("/os-services/{id}", axum::routing::put(update_service))
         .route("/os-availability-zone", get(availability_zones))
@@ -182,6 +182,8 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
             stratus_api::microversion::layer(MICROVERSIONS, req, next)
         }))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        // Before authentication: a NUL reaches no store, not even the token lookup.
+        .layer(axum::middleware::from_fn(stratus_api::nul::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(|req, next| {
             stratus_api::error::render_faults(FaultStyle::Compute, req, next)
         }))

@@ -669,21 +669,41 @@ pub(crate) async fn show_instance_action(
 
 // ---------------------------------------------------------------- hosts, zones, limits
 
+/// `os-hypervisors`: Nova's list names the hosts; the detail adds their resources.
 pub(crate) async fn list_hypervisors(State(s): State<ApiState>, c: Caller) -> Out {
-    let nodes = s
-        .svc
-        .compute_nodes(&c, "os_compute_api:os-hypervisors:list")
-        .await
-        .map_err(fail)?;
+    hypervisors(&s, &c, false).await
+}
+
+pub(crate) async fn list_hypervisors_detail(State(s): State<ApiState>, c: Caller) -> Out {
+    hypervisors(&s, &c, true).await
+}
+
+async fn hypervisors(s: &ApiState, c: &Caller, detail: bool) -> Out {
+    let policy = if detail {
+        "os_compute_api:os-hypervisors:list-detail"
+    } else {
+        "os_compute_api:os-hypervisors:list"
+    };
+    let nodes = s.svc.compute_nodes(c, policy).await.map_err(fail)?;
     let items: Vec<Value> = nodes
         .iter()
         .map(|(n, up)| {
-            json!({"id": n.service_id, "hypervisor_hostname": n.host, "hypervisor_type": n.hypervisor_type,
+            let mut o = json!({"id": n.service_id, "hypervisor_hostname": n.host,
+                   "state": if *up { "up" } else { "down" }, "status": if n.enabled { "enabled" } else { "disabled" }});
+            if detail {
+                let more = json!({"hypervisor_type": n.hypervisor_type,
                    "hypervisor_version": n.hypervisor_version, "host_ip": "127.0.0.1",
-                   "state": if *up { "up" } else { "down" }, "status": if n.enabled { "enabled" } else { "disabled" },
                    "vcpus": n.vcpus, "vcpus_used": n.vcpus_used, "memory_mb": n.memory_mb,
                    "memory_mb_used": n.memory_mb_used, "local_gb": n.disk_gb, "local_gb_used": n.disk_gb_used,
-                   "service": {"host": n.host, "id": n.service_id, "disabled_reason": n.disabled_reason}})
+                   "free_ram_mb": n.memory_mb - n.memory_mb_used, "free_disk_gb": n.disk_gb - n.disk_gb_used,
+                   "disk_available_least": n.disk_gb - n.disk_gb_used,
+                   "running_vms": n.running_vms, "current_workload": 0, "cpu_info": "{}",
+                   "service": {"host": n.host, "id": n.service_id, "disabled_reason": n.disabled_reason}});
+                if let (Some(o), Value::Object(more)) = (o.as_object_mut(), more) {
+                    o.extend(more);
+                }
+            }
+            o
         })
         .collect();
     Ok(reply(StatusCode::OK, json!({ "hypervisors": items })))
@@ -723,7 +743,8 @@ pub(crate) async fn limits(State(s): State<ApiState>, c: Caller) -> Out {
             "maxTotalRAMSize": l.ram, "totalRAMUsed": u.ram,
             "maxServerMeta": 128, "maxImageMeta": 128,
             "maxTotalKeypairs": l.key_pairs,
-            "maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
+            "maxServerGroups": l.server_groups, "maxServerGroupMembers": l.server_group_members,
+            "totalServerGroupsUsed": u.server_groups,
         }}}),
     ))
 }
@@ -741,7 +762,7 @@ fn quota_set(
         Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
         None => json!(limit),
     };
-    let (ui, uc, ur) = u.map_or((0, 0, 0), |u| (u.instances, u.cores, u.ram));
+    let (ui, uc, ur, ug) = u.map_or((0, 0, 0, 0), |u| (u.instances, u.cores, u.ram, u.server_groups));
     let mut o = json!({
         "id": project,
         "instances": item(l.instances, ui),
@@ -749,8 +770,9 @@ fn quota_set(
         "ram": item(l.ram, ur),
         "key_pairs": item(l.key_pairs, 0),
         "metadata_items": item(128, 0),
-        "server_groups": item(10, 0),
-        "server_group_members": item(10, 0),
+        "server_groups": item(l.server_groups, ug),
+        // Counted per group, not per project: Nova shows no use here either.
+        "server_group_members": item(l.server_group_members, 0),
     });
     if !mv.at_least(2, 57) {
         o["injected_files"] = item(5, 0);
@@ -793,13 +815,7 @@ pub(crate) async fn default_quota(
     Path(project): Path<String>,
 ) -> Out {
     s.svc.compute_quota(&c, &project).await.map_err(fail)?;
-    let cfg = s.svc.config();
-    let l = stratus_compute::ComputeLimits {
-        instances: cfg.quota_instances,
-        cores: cfg.quota_cores,
-        ram: cfg.quota_ram,
-        key_pairs: cfg.quota_key_pairs,
-    };
+    let l = stratus_compute::ComputeLimits::defaults(s.svc.config());
     Ok(reply(
         StatusCode::OK,
         json!({"quota_set": quota_set(&project, &l, None, mv)}),

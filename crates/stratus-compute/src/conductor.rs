@@ -243,15 +243,25 @@ impl ComputeService {
                     .cast(&compute_topic(&d.host), "build_and_run_instance", VERSION, ctx, r)
                     .await
                 {
-                    self.fail_build(r, &format!("sending the build to {}: {e}", d.host))
+                    self.fail_build(r, &format!("sending the build to {}: {e}", d.host), 500)
                         .await;
                 }
             }
             Err(e) => {
-                let msg = match &e {
+                let mut msg = match &e {
                     BusError::Remote(re) => re.message.clone(),
                     other => other.to_string(),
                 };
+                // The hosts tried failed for a reason of their own: that reason, not only
+                // "no valid host", is what the user can act on (as Nova's fault of the last
+                // failure).
+                if let Ok(Some(Fault { details, .. })) = idb::get(self.db(), &r.instance_id)
+                    .await
+                    .map(|i| i.and_then(|i| i.fault))
+                {
+                    let sep = if msg.ends_with('.') { " " } else { ". " };
+                    msg = format!("{msg}{sep}Last failure on {details}");
+                }
                 let _ = idb::finish_event(
                     self.db(),
                     &r.instance_id,
@@ -261,23 +271,25 @@ impl ComputeService {
                     Some(&msg),
                 )
                 .await;
-                self.fail_build(r, &msg).await;
+                self.fail_build(r, &msg, 500).await;
             }
         }
     }
 
-    /// ERROR with a fault that says why; the claim goes back.
-    async fn fail_build(&self, r: &InstanceRef, why: &str) {
+    /// ERROR with a fault that says why (`code` as Nova's faults: 500 for a failure, 403
+    /// for a quota); the claim goes back and the steps left open are closed.
+    async fn fail_build(&self, r: &InstanceRef, why: &str, code: u16) {
         tracing::warn!(instance = %r.instance_id, reason = %why, "build failed");
         let Ok(Some(mut i)) = idb::get(self.db(), &r.instance_id).await else {
             return;
         };
         let _ = idb::release(self.db(), &i).await;
+        let _ = idb::finish_open_events(self.db(), &r.instance_id, &r.request_id, why).await;
         i.vm_state = "error".into();
         i.task_state = None;
         i.power_state = 0;
         i.fault = Some(Fault {
-            code: 500,
+            code,
             message: why.chars().take(255).collect(),
             details: why.to_owned(),
             created: now_micros(),
@@ -308,6 +320,8 @@ impl ComputeService {
             request_id,
             ..a.clone()
         };
+        // A step the host left open (interrupted by a restart) ends here, with the reason.
+        let _ = idb::finish_open_events(self.db(), &a.instance_id, &a.request_id, &a.reason).await;
         let _ = idb::start_event(
             self.db(),
             &a.instance_id,
@@ -332,6 +346,12 @@ impl ComputeService {
             instance_id: a.instance_id.clone(),
             request_id: a.request_id.clone(),
         };
+        if a.abort {
+            // No other host would do better (a quota of the user's is used up).
+            let msg = format!("Build of instance {} aborted: {}", i.id, a.reason);
+            self.fail_build(&r, &msg, 403).await;
+            return Ok(());
+        }
         if !i.attempts.contains(&a.host) {
             i.attempts.push(a.host.clone());
         }
@@ -340,10 +360,17 @@ impl ComputeService {
                 "Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance {}. Last failure on {}: {}",
                 i.id, a.host, a.reason
             );
-            self.fail_build(&r, &msg).await;
+            self.fail_build(&r, &msg, 500).await;
             return Ok(());
         }
         i.host = None;
+        // Kept (shown only in ERROR) so that a later "no valid host" can say what failed here.
+        i.fault = Some(Fault {
+            code: 500,
+            message: a.reason.chars().take(255).collect(),
+            details: format!("{}: {}", a.host, a.reason),
+            created: now_micros(),
+        });
         i.task_state = Some("scheduling".into());
         i.addresses.clear();
         idb::save(self.db(), &i, None).await.map_err(remote)?;
@@ -493,6 +520,7 @@ impl Endpoint for Conductor {
                     enabled: true,
                     disabled_reason: None,
                     heartbeat_at: now_micros(),
+                    running_vms: 0,
                 };
                 idb::report_node(db, &node).await.map(ok).map_err(remote)
             }

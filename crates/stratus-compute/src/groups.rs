@@ -100,13 +100,39 @@ pub(crate) async fn of_instance(db: &Db, instance: &str) -> stratus_store::Resul
     Ok(Some((g, hosts)))
 }
 
-pub(crate) async fn add_member(db: &Db, group: &str, instance: &str) -> stratus_store::Result<()> {
-    sqlx::query("INSERT INTO server_group_members (group_id, instance_id) VALUES ($1, $2)")
-        .bind(group)
-        .bind(instance)
-        .execute(&db.pool)
+/// Inserts a group unless its project already has `limit` (a negative limit is none); the
+/// count and the insert run under the project's quota lock, so concurrent creates cannot pass
+/// it together. `Ok(false)` when over the limit.
+async fn insert_within_quota(
+    db: &Db,
+    g: &ServerGroup,
+    rules: &serde_json::Value,
+    limit: i64,
+) -> stratus_store::Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    crate::db::lock(&mut tx, &format!("project:{}", g.project_id)).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_groups WHERE project_id = $1")
+        .bind(&g.project_id)
+        .fetch_one(&mut *tx)
         .await?;
-    Ok(())
+    if limit >= 0 && count >= limit {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO server_groups ({COLS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
+    .bind(&g.id)
+    .bind(&g.name)
+    .bind(&g.project_id)
+    .bind(&g.user_id)
+    .bind(policy_name(g.policy))
+    .bind(rules.to_string())
+    .bind(now_micros())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 impl ComputeService {
@@ -157,19 +183,12 @@ impl ComputeService {
             Some(n) => serde_json::json!({"max_server_per_host": n}),
             None => serde_json::json!({}),
         };
-        sqlx::query(&format!(
-            "INSERT INTO server_groups ({COLS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(&g.id)
-        .bind(&g.name)
-        .bind(&g.project_id)
-        .bind(&g.user_id)
-        .bind(policy_name(p))
-        .bind(rules.to_string())
-        .bind(now_micros())
-        .execute(&self.db().pool)
-        .await
-        .map_err(stratus_store::StoreError::from)?;
+        let limit = self.compute_limits(&g.project_id).await?.server_groups;
+        if !insert_within_quota(self.db(), &g, &rules, limit).await? {
+            return Err(ComputeError::OverQuota(format!(
+                "Quota exceeded, too many server groups: the limit is {limit} (server_groups)."
+            )));
+        }
         Ok(g)
     }
 

@@ -99,13 +99,15 @@ pub struct Usage {
     pub instances: i64,
     pub cores: i64,
     pub ram: i64,
+    pub server_groups: i64,
 }
 
 /// What a project's live instances use, read on `conn` (a transaction holding the project's
 /// lock, or the pool).
 async fn usage_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, project: &str) -> Result<Usage> {
-    let (instances, cores, ram): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT) FROM instances \
+    let (instances, cores, ram, server_groups): (i64, Option<i64>, Option<i64>, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT), \
+         (SELECT COUNT(*) FROM server_groups WHERE project_id = $1) FROM instances \
          WHERE project_id = $1 AND deleted = 0",
     )
     .bind(project)
@@ -115,6 +117,7 @@ async fn usage_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(conn: E, proj
         instances,
         cores: cores.unwrap_or(0),
         ram: ram.unwrap_or(0),
+        server_groups,
     })
 }
 
@@ -133,17 +136,34 @@ pub(crate) async fn overdue(db: &Db, now: i64) -> Result<Vec<Instance>> {
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// Inserts an instance and its `create` action if `check` accepts the project's usage, under
-/// the project's quota lock.
+/// Inserts an instance and its `create` action (and its membership of `group`) if `check`
+/// accepts the project's usage and the group's live member count, under the project's quota
+/// lock and the group's lock.
 pub(crate) async fn insert_within_quota<E>(
     db: &Db,
     i: &Instance,
     request_id: &str,
-    check: impl FnOnce(Usage) -> std::result::Result<(), E>,
+    group: Option<&str>,
+    check: impl FnOnce(Usage, Option<i64>) -> std::result::Result<(), E>,
 ) -> Result<std::result::Result<(), E>> {
     let mut tx = db.pool.begin().await?;
     crate::db::lock(&mut tx, &format!("project:{}", i.project_id)).await?;
-    if let Err(e) = check(usage_on(&mut *tx, &i.project_id).await?) {
+    let members = match group {
+        Some(g) => {
+            crate::db::lock(&mut tx, &format!("group:{g}")).await?;
+            Some(
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM server_group_members m JOIN instances i ON i.id = m.instance_id \
+                     WHERE m.group_id = $1 AND i.deleted = 0",
+                )
+                .bind(g)
+                .fetch_one(&mut *tx)
+                .await?,
+            )
+        }
+        None => None,
+    };
+    if let Err(e) = check(usage_on(&mut *tx, &i.project_id).await?, members) {
         tx.rollback().await?;
         return Ok(Err(e));
     }
@@ -198,6 +218,13 @@ pub(crate) async fn insert_within_quota<E>(
     .bind(i.created_at)
     .execute(&mut *tx)
     .await?;
+    if let Some(g) = group {
+        sqlx::query("INSERT INTO server_group_members (group_id, instance_id) VALUES ($1, $2)")
+            .bind(g)
+            .bind(&i.id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(Ok(()))
 }
@@ -451,6 +478,22 @@ pub(crate) async fn finish_action_for_create(db: &Db, instance: &str) -> Result<
     Ok(())
 }
 
+/// Ends every event of a request that is still open as an error with `details`: the step it
+/// stood for was interrupted (a failure elsewhere, a restart) and will never report.
+pub(crate) async fn finish_open_events(db: &Db, instance: &str, request_id: &str, details: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE instance_action_events SET finish_time = $1, result = 'Error', details = $2 \
+         WHERE instance_id = $3 AND request_id = $4 AND finish_time IS NULL",
+    )
+    .bind(now_micros())
+    .bind(details)
+    .bind(instance)
+    .bind(request_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn start_event(
     db: &Db,
     instance: &str,
@@ -588,6 +631,7 @@ struct NodeRow {
     enabled: i64,
     disabled_reason: Option<String>,
     heartbeat_at: i64,
+    running_vms: i64,
 }
 
 impl From<NodeRow> for ComputeNode {
@@ -607,6 +651,7 @@ impl From<NodeRow> for ComputeNode {
             enabled: r.enabled != 0,
             disabled_reason: r.disabled_reason,
             heartbeat_at: r.heartbeat_at,
+            running_vms: r.running_vms,
         }
     }
 }
@@ -633,9 +678,12 @@ pub(crate) async fn report_node(db: &Db, n: &ComputeNode) -> Result<()> {
 }
 
 pub(crate) async fn nodes(db: &Db) -> Result<Vec<ComputeNode>> {
-    let rows: Vec<NodeRow> = sqlx::query_as(&format!("SELECT {NODE_COLS} FROM compute_nodes ORDER BY host"))
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<NodeRow> = sqlx::query_as(&format!(
+        "SELECT {NODE_COLS}, (SELECT COUNT(*) FROM instances i WHERE i.host = compute_nodes.host AND i.deleted = 0) \
+         AS running_vms FROM compute_nodes ORDER BY host"
+    ))
+    .fetch_all(&db.pool)
+    .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 

@@ -193,4 +193,6 @@ pub struct ComputeNode {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub heartbeat_at: i64,
+    /// Live servers placed on the host (Nova's `running_vms`), counted when the node is read.
+    pub running_vms: i64,
 }

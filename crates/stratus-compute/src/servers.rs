@@ -396,9 +396,9 @@ impl ComputeService {
                 created_at: now,
                 updated_at: now,
             };
-            let check = |u: idb::Usage| -> Result<()> {
+            let check = |u: idb::Usage, members: Option<i64>| -> Result<()> {
                 let over = |what: &str, limit: i64, used: i64, ask: i64| {
-                    (limit >= 0 && used + ask > limit).then(|| {
+                    (limit >= 0 && used.saturating_add(ask) > limit).then(|| {
                         ComputeError::OverQuota(format!(
                             "Quota exceeded for {what}: Requested {ask}, but already used {used} of {limit} {what}"
                         ))
@@ -410,15 +410,16 @@ impl ComputeService {
                 {
                     return Err(e);
                 }
+                if members.is_some_and(|m| limits.server_group_members >= 0 && m >= limits.server_group_members) {
+                    return Err(ComputeError::OverQuota(format!(
+                        "Quota exceeded, too many servers in group: the limit is {} servers (server_group_members).",
+                        limits.server_group_members
+                    )));
+                }
                 Ok(())
             };
-            match idb::insert_within_quota(self.db(), &i, request_id, check).await? {
-                Ok(()) => {
-                    if let Some(g) = &req.group {
-                        crate::groups::add_member(self.db(), g, &i.id).await?;
-                    }
-                    made.push(i)
-                }
+            match idb::insert_within_quota(self.db(), &i, request_id, req.group.as_deref(), check).await? {
+                Ok(()) => made.push(i),
                 Err(e) if made.len() >= req.min_count as usize => {
                     tracing::info!(made = made.len(), asked = req.max_count, reason = %e, "made fewer servers than max_count");
                     break;
@@ -737,26 +738,45 @@ pub struct ComputeLimits {
     pub cores: i64,
     pub ram: i64,
     pub key_pairs: i64,
+    pub server_groups: i64,
+    pub server_group_members: i64,
 }
 
-/// The quotas a project's limits can be set for.
-pub const QUOTA_RESOURCES: [&str; 4] = ["instances", "cores", "ram", "key_pairs"];
-
-impl ComputeService {
-    pub(crate) async fn compute_limits(&self, project: &str) -> Result<ComputeLimits> {
-        let c = self.config();
-        let mut l = ComputeLimits {
+impl ComputeLimits {
+    /// The configured defaults, before a project's overrides.
+    pub fn defaults(c: &crate::ComputeConfig) -> Self {
+        ComputeLimits {
             instances: c.quota_instances,
             cores: c.quota_cores,
             ram: c.quota_ram,
             key_pairs: c.quota_key_pairs,
-        };
+            server_groups: c.quota_server_groups,
+            server_group_members: c.quota_server_group_members,
+        }
+    }
+}
+
+/// The quotas a project's limits can be set for.
+pub const QUOTA_RESOURCES: [&str; 6] = [
+    "instances",
+    "cores",
+    "ram",
+    "key_pairs",
+    "server_groups",
+    "server_group_members",
+];
+
+impl ComputeService {
+    pub(crate) async fn compute_limits(&self, project: &str) -> Result<ComputeLimits> {
+        let mut l = ComputeLimits::defaults(self.config());
         for (r, v) in idb::quota_overrides(self.db(), project).await? {
             match r.as_str() {
                 "instances" => l.instances = v,
                 "cores" => l.cores = v,
                 "ram" => l.ram = v,
                 "key_pairs" => l.key_pairs = v,
+                "server_groups" => l.server_groups = v,
+                "server_group_members" => l.server_group_members = v,
                 _ => {}
             }
         }
@@ -831,6 +851,7 @@ impl ComputeService {
                 "instances" => used.instances,
                 "cores" => used.cores,
                 "ram" => used.ram,
+                "server_groups" => used.server_groups,
                 _ => 0,
             };
             if !force && *v >= 0 && *v < in_use {

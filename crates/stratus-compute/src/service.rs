@@ -43,6 +43,9 @@ pub struct ComputeConfig {
     pub quota_instances: i64,
     pub quota_cores: i64,
     pub quota_ram: i64,
+    /// Server groups per project, and servers per group (Nova's defaults: 10 and 10).
+    pub quota_server_groups: i64,
+    pub quota_server_group_members: i64,
     /// Make Nova's m1.* flavors at the first start.
     pub default_flavors: bool,
     pub availability_zone: String,
@@ -64,6 +67,8 @@ impl Default for ComputeConfig {
             quota_instances: 10,
             quota_cores: 20,
             quota_ram: 51200,
+            quota_server_groups: 10,
+            quota_server_group_members: 10,
             default_flavors: true,
             availability_zone: "nova".into(),
             ratios: Default::default(),

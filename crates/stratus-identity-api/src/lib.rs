@@ -122,5 +122,7 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
             stratus_api::auth::middleware,
         ))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        // Before authentication: a NUL reaches no store, not even the token lookup.
+        .layer(axum::middleware::from_fn(stratus_api::nul::refuse_nul_in_uri))
         .with_state(state)
 }

@@ -111,6 +111,8 @@ pub fn router(svc: ImageService, validator: Arc<dyn TokenValidator>, public_url:
             stratus_api::auth::middleware,
         ))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        // Before authentication: a NUL reaches no store, not even the token lookup.
+        .layer(axum::middleware::from_fn(stratus_api::nul::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(|req, next| {
             stratus_api::error::render_faults(FaultStyle::Image, req, next)
         }))

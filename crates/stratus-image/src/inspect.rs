@@ -27,6 +27,9 @@ pub enum Detected {
     Vmdk,
     /// A VMDK text descriptor: all of its data lives in other files.
     VmdkDescriptor,
+    /// A sparse VMDK whose embedded descriptor names an extent that is not a sparse extent of
+    /// the image itself (a FLAT or other extent on another file), or that cannot be read.
+    VmdkForeignExtent,
     Vdi,
     Vhd,
     Vhdx,
@@ -41,7 +44,7 @@ impl Detected {
             Detected::Raw => "raw",
             Detected::Iso => "iso",
             Detected::Qcow2 { .. } => "qcow2",
-            Detected::Vmdk | Detected::VmdkDescriptor => "vmdk",
+            Detected::Vmdk | Detected::VmdkDescriptor | Detected::VmdkForeignExtent => "vmdk",
             Detected::Vdi => "vdi",
             Detected::Vhd => "vhd",
             Detected::Vhdx => "vhdx",
@@ -49,6 +52,44 @@ impl Detected {
             Detected::Other(n) => n,
         }
     }
+}
+
+fn le_u64(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+}
+
+/// A sparse VMDK's embedded descriptor lists its extents; the only safe one is the image's own
+/// SPARSE extent. Any other type (FLAT, VMFS, ZERO on another file...) makes QEMU read what
+/// the line names, and a descriptor past the bytes read is refused rather than trusted.
+/// Header fields by VMware's specification: descriptorOffset at 28 and descriptorSize at 36,
+/// in sectors, little-endian.
+fn vmdk_extents_safe(head: &[u8]) -> bool {
+    let (Some(offset), Some(size)) = (le_u64(head, 28), le_u64(head, 36)) else {
+        return false;
+    };
+    if offset == 0 {
+        return true;
+    }
+    let Some(start) = offset.checked_mul(512).and_then(|s| usize::try_from(s).ok()) else {
+        return false;
+    };
+    let Some(end) = size
+        .checked_mul(512)
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(|n| start.checked_add(n))
+    else {
+        return false;
+    };
+    let Some(desc) = head.get(start..end.min(head.len())).filter(|_| start < head.len()) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(desc);
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| l.starts_with("RW ") || l.starts_with("RDONLY ") || l.starts_with("NOACCESS "))
+        .all(|l| l.split_whitespace().nth(2) == Some("SPARSE"))
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
@@ -76,6 +117,9 @@ pub fn detect(head: &[u8], tail: &[u8]) -> Detected {
         };
     }
     if head.starts_with(b"KDMV") {
+        if !vmdk_extents_safe(head) {
+            return Detected::VmdkForeignExtent;
+        }
         return Detected::Vmdk;
     }
     if head.starts_with(b"# Disk DescriptorFile") {
@@ -118,6 +162,8 @@ pub enum Refusal {
     DataFile,
     #[error("Image data is a VMDK descriptor that refers to other files; upload a monolithicSparse or streamOptimized VMDK.")]
     VmdkDescriptor,
+    #[error("Image data is a VMDK whose descriptor names an extent other than its own sparse data (such as a FLAT extent on another file); images that refer to other files are not accepted.")]
+    VmdkForeignExtent,
     #[error("Image data is not a valid {format} image: {detail}")]
     Invalid { format: String, detail: String },
 }
@@ -166,6 +212,7 @@ impl Inspector {
             Detected::Qcow2 { backing_file: true, .. } => return Err(Refusal::BackingFile.into()),
             Detected::Qcow2 { data_file: true, .. } => return Err(Refusal::DataFile.into()),
             Detected::VmdkDescriptor => return Err(Refusal::VmdkDescriptor.into()),
+            Detected::VmdkForeignExtent => return Err(Refusal::VmdkForeignExtent.into()),
             _ => {}
         }
         let declared_ok = match disk_format {
@@ -233,6 +280,14 @@ impl Inspector {
             if !matches!(create_type, "monolithicSparse" | "streamOptimized") {
                 return Err(Refusal::VmdkDescriptor.into());
             }
+            // What QEMU itself opened: every extent must be this file.
+            let own = path.to_string_lossy();
+            let foreign = specific["extents"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x["filename"].as_str() != Some(own.as_ref())));
+            if foreign {
+                return Err(Refusal::VmdkForeignExtent.into());
+            }
         }
         Ok(Inspection {
             virtual_size: info["virtual-size"].as_i64(),
@@ -256,6 +311,20 @@ fn read_ends(path: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sparse VMDK header with an embedded descriptor at sector 1 holding `extent`.
+    fn vmdk_with_extent(extent: Option<&str>) -> Vec<u8> {
+        let mut b = vec![0u8; 512 * 21];
+        b[..4].copy_from_slice(b"KDMV");
+        b[4..8].copy_from_slice(&1u32.to_le_bytes());
+        if let Some(extent) = extent {
+            b[28..36].copy_from_slice(&1u64.to_le_bytes());
+            b[36..44].copy_from_slice(&20u64.to_le_bytes());
+            let desc = format!("# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicSparse\"\n{extent}\n");
+            b[512..512 + desc.len()].copy_from_slice(desc.as_bytes());
+        }
+        b
+    }
 
     fn qcow2_header(version: u32, backing: u64, incompatible: u64) -> Vec<u8> {
         let mut h = vec![0u8; 512];
@@ -297,7 +366,27 @@ mod tests {
                 data_file: false
             }
         );
-        assert_eq!(detect(b"KDMV\x01\0\0\0", &[]), Detected::Vmdk);
+        assert_eq!(detect(&vmdk_with_extent(None), &[]), Detected::Vmdk);
+        assert_eq!(
+            detect(&vmdk_with_extent(Some("RW 2048 SPARSE \"disk.vmdk\"")), &[]),
+            Detected::Vmdk
+        );
+        assert_eq!(
+            detect(&vmdk_with_extent(Some("RW 8 FLAT \"/etc/hostname\" 0")), &[]),
+            Detected::VmdkForeignExtent
+        );
+        assert_eq!(
+            detect(
+                &vmdk_with_extent(Some("RW 2048 SPARSE \"disk.vmdk\"\nRDONLY 8 VMFS \"/dev/sda\"")),
+                &[]
+            ),
+            Detected::VmdkForeignExtent
+        );
+        // A descriptor said to lie past the data read is not trusted.
+        let mut far = vmdk_with_extent(None);
+        far[28..36].copy_from_slice(&100_000u64.to_le_bytes());
+        far[36..44].copy_from_slice(&20u64.to_le_bytes());
+        assert_eq!(detect(&far, &[]), Detected::VmdkForeignExtent);
         assert_eq!(
             detect(b"# Disk DescriptorFile\nversion=1", &[]),
             Detected::VmdkDescriptor

@@ -159,6 +159,8 @@ pub fn router(svc: NetworkService, validator: Arc<dyn TokenValidator>, public_ur
             stratus_api::auth::middleware,
         ))
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        // Before authentication: a NUL reaches no store, not even the token lookup.
+        .layer(axum::middleware::from_fn(stratus_api::nul::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(|req, next| {
             stratus_api::error::render_faults(FaultStyle::Network, req, next)
         }))

@@ -28,6 +28,40 @@ pub(crate) async fn count(db: &Db, table: &str, project: &str) -> Result<i64> {
     )
 }
 
+/// A quota an insert must stay within: fewer than `limit` rows of the project in `table`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Within {
+    pub resource: &'static str,
+    pub table: &'static str,
+    pub limit: i64,
+}
+
+/// An insert refused by its quota: the resource named.
+#[derive(Debug)]
+pub(crate) struct OverQuota(pub &'static str);
+
+/// Takes the project's quota lock and counts its rows, in the insert's own transaction, so
+/// that the count and the insert are one step for concurrent requests on either store.
+async fn gate(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    project: &str,
+    within: Option<Within>,
+) -> std::result::Result<std::result::Result<(), OverQuota>, sqlx::Error> {
+    let Some(w) = within.filter(|w| w.limit >= 0) else {
+        return Ok(Ok(()));
+    };
+    stratus_store::sql::lock_row(tx, "quota_locks", "project_id", project).await?;
+    let used: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {} WHERE project_id = $1", w.table))
+        .bind(project)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(if used < w.limit {
+        Ok(())
+    } else {
+        Err(OverQuota(w.resource))
+    })
+}
+
 // ---------------------------------------------------------------- networks
 
 const NETWORK_COLS: &str = "id, name, description, project_id, admin_state_up, shared, external, mtu, network_type, \
@@ -77,7 +111,17 @@ impl From<NetworkRow> for Network {
     }
 }
 
-pub(crate) async fn insert_network(db: &Db, n: &Network) -> Result<()> {
+/// Inserts a network unless its project is at its quota.
+pub(crate) async fn insert_network(
+    db: &Db,
+    n: &Network,
+    within: Option<Within>,
+) -> Result<std::result::Result<(), OverQuota>> {
+    let mut tx = db.pool.begin().await?;
+    if let Err(over) = gate(&mut tx, &n.project_id, within).await? {
+        tx.rollback().await?;
+        return Ok(Err(over));
+    }
     sqlx::query(
         "INSERT INTO networks (id, project_id, created_at, name, description, admin_state_up, shared, external, mtu, \
          network_type, physical_network, segmentation_id, status, revision_number, updated_at) \
@@ -98,9 +142,10 @@ pub(crate) async fn insert_network(db: &Db, n: &Network) -> Result<()> {
     .bind(&n.status)
     .bind(n.revision_number)
     .bind(n.updated_at)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
 /// Writes the changeable columns if the revision is still `seen`; false otherwise.
@@ -264,7 +309,17 @@ impl TryFrom<SubnetRow> for Subnet {
     }
 }
 
-pub(crate) async fn insert_subnet(db: &Db, s: &Subnet) -> Result<()> {
+/// Inserts a subnet unless its project is at its quota.
+pub(crate) async fn insert_subnet(
+    db: &Db,
+    s: &Subnet,
+    within: Option<Within>,
+) -> Result<std::result::Result<(), OverQuota>> {
+    let mut tx = db.pool.begin().await?;
+    if let Err(over) = gate(&mut tx, &s.project_id, within).await? {
+        tx.rollback().await?;
+        return Ok(Err(over));
+    }
     sqlx::query(
         "INSERT INTO subnets (id, network_id, name, description, project_id, ip_version, cidr, gateway_ip, enable_dhcp, \
          dns_nameservers, host_routes, allocation_pools, ipv6_ra_mode, ipv6_address_mode, revision_number, created_at, \
@@ -287,9 +342,10 @@ pub(crate) async fn insert_subnet(db: &Db, s: &Subnet) -> Result<()> {
     .bind(s.revision_number)
     .bind(s.created_at)
     .bind(s.updated_at)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
 pub(crate) async fn update_subnet(db: &Db, s: &Subnet, seen: i64) -> Result<bool> {
@@ -425,6 +481,8 @@ pub(crate) enum PortWrite {
     AddressTaken,
     /// The MAC address is in use on the network.
     MacTaken,
+    /// The project is at its port quota.
+    OverQuota,
 }
 
 fn classify(e: sqlx::Error) -> std::result::Result<PortWrite, stratus_store::StoreError> {
@@ -464,9 +522,14 @@ async fn write_port_children(
     Ok(())
 }
 
-/// Inserts a port with its addresses and groups, all or nothing.
-pub(crate) async fn insert_port(db: &Db, p: &Port) -> Result<PortWrite> {
+/// Inserts a port with its addresses and groups, all or nothing, unless its project is at
+/// its quota.
+pub(crate) async fn insert_port(db: &Db, p: &Port, within: Option<Within>) -> Result<PortWrite> {
     let mut tx = db.pool.begin().await?;
+    if gate(&mut tx, &p.project_id, within).await?.is_err() {
+        tx.rollback().await?;
+        return Ok(PortWrite::OverQuota);
+    }
     let ins = sqlx::query(&format!(
         "INSERT INTO ports ({PORT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
@@ -497,7 +560,7 @@ pub(crate) async fn insert_port(db: &Db, p: &Port) -> Result<PortWrite> {
         return match classify(e)? {
             // The only unique key of ports besides the id is (network, mac).
             PortWrite::AddressTaken | PortWrite::MacTaken => Ok(PortWrite::MacTaken),
-            PortWrite::Done => Ok(PortWrite::Done),
+            other => Ok(other),
         };
     }
     if let Err(e) = write_port_children(&mut tx, p).await {
@@ -744,8 +807,17 @@ async fn insert_rule_tx(
 
 /// Inserts a group with its rules; with `default_for`, also records it as that project's
 /// default group, which fails (a conflict) if another request made one first.
-pub(crate) async fn insert_security_group(db: &Db, g: &SecurityGroup, default: bool) -> Result<()> {
+pub(crate) async fn insert_security_group(
+    db: &Db,
+    g: &SecurityGroup,
+    default: bool,
+    within: Option<Within>,
+) -> Result<std::result::Result<(), OverQuota>> {
     let mut tx = db.pool.begin().await?;
+    if let Err(over) = gate(&mut tx, &g.project_id, within).await? {
+        tx.rollback().await?;
+        return Ok(Err(over));
+    }
     sqlx::query(&format!(
         "INSERT INTO security_groups ({SG_COLS}, is_default) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
@@ -771,7 +843,7 @@ pub(crate) async fn insert_security_group(db: &Db, g: &SecurityGroup, default: b
         insert_rule_tx(&mut tx, r).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(Ok(()))
 }
 
 pub(crate) async fn default_security_group(db: &Db, project: &str) -> Result<Option<String>> {
@@ -876,11 +948,20 @@ pub(crate) async fn delete_security_group(db: &Db, id: &str) -> Result<bool> {
     .await
 }
 
-pub(crate) async fn insert_rule(db: &Db, r: &SecurityGroupRule) -> Result<()> {
+/// Inserts a rule unless its project is at its quota.
+pub(crate) async fn insert_rule(
+    db: &Db,
+    r: &SecurityGroupRule,
+    within: Option<Within>,
+) -> Result<std::result::Result<(), OverQuota>> {
     let mut tx = db.pool.begin().await?;
+    if let Err(over) = gate(&mut tx, &r.project_id, within).await? {
+        tx.rollback().await?;
+        return Ok(Err(over));
+    }
     insert_rule_tx(&mut tx, r).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Ok(()))
 }
 
 pub(crate) async fn get_rule(db: &Db, id: &str) -> Result<Option<SecurityGroupRule>> {

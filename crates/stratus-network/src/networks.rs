@@ -59,7 +59,7 @@ impl NetworkService {
                 "'{mtu}' is not a valid MTU: it must be between 68 and 9216"
             )));
         }
-        self.check_quota(&project_id, "network", "networks").await?;
+        let within = self.quota_for(&project_id, "network").await?;
         let now = now_micros();
         let net = Network {
             id: new_id(),
@@ -80,7 +80,7 @@ impl NetworkService {
             updated_at: now,
             subnets: Vec::new(),
         };
-        db::insert_network(self.db(), &net).await?;
+        db::insert_network(self.db(), &net, within).await??;
         self.sync(&net.id).await;
         tracing::info!(network = %net.id, project = %net.project_id, "network created");
         Ok(net)

@@ -167,12 +167,20 @@ impl NetworkService {
 
     /// Writes `port` with addresses chosen for `wants`, choosing again when an automatic
     /// choice lost a race.
-    async fn write_port(&self, port: &mut Port, wants: &[Want], subnets: &[Subnet], seen: Option<i64>) -> Result<()> {
+    /// A new port (`seen` None) is inserted within `quota`; an update rewrites revision `seen`.
+    async fn write_port(
+        &self,
+        port: &mut Port,
+        wants: &[Want],
+        subnets: &[Subnet],
+        seen: Option<i64>,
+        quota: Option<db::Within>,
+    ) -> Result<()> {
         let mut dense = false;
         for attempt in 0..ATTEMPTS {
             port.fixed_ips = self.choose(subnets, wants, &port.mac_address, dense).await?;
             let written = match seen {
-                None => db::insert_port(self.db(), port).await?,
+                None => db::insert_port(self.db(), port, quota).await?,
                 Some(rev) => db::update_port(self.db(), port, rev).await?.ok_or_else(|| {
                     NetworkError::conflict(
                         "Conflict",
@@ -182,6 +190,7 @@ impl NetworkService {
             };
             match written {
                 PortWrite::Done => return Ok(()),
+                PortWrite::OverQuota => return Err(crate::quotas::over_quota("port")),
                 PortWrite::MacTaken => {
                     return Err(NetworkError::conflict(
                         "MacAddressInUse",
@@ -249,7 +258,7 @@ impl NetworkService {
         if input.extra_dhcp_opts.as_ref().is_some_and(|o| !o.is_empty()) {
             return Err(NetworkError::invalid("extra_dhcp_opts is not supported here"));
         }
-        self.check_quota(&project_id, "port", "ports").await?;
+        let quota = self.quota_for(&project_id, "port").await?;
         let now = now_micros();
         let mut port = Port {
             id: new_id(),
@@ -278,14 +287,14 @@ impl NetworkService {
             Some(mac) => {
                 port.mac_address = ipam::normalize_mac(mac)
                     .ok_or_else(|| NetworkError::invalid(format!("'{mac}' is not a valid MAC address")))?;
-                self.write_port(&mut port, &wants, &subnets, None).await?;
+                self.write_port(&mut port, &wants, &subnets, None, quota).await?;
             }
             None => {
                 // A generated MAC that collides (one in 16 million) is generated again.
                 let mut result = Err(NetworkError::conflict("MacAddressInUse", "no free MAC address"));
                 for _ in 0..8 {
                     port.mac_address = ipam::random_mac();
-                    result = self.write_port(&mut port, &wants, &subnets, None).await;
+                    result = self.write_port(&mut port, &wants, &subnets, None, quota).await;
                     if !matches!(
                         &result,
                         Err(NetworkError::Conflict {
@@ -554,7 +563,7 @@ impl NetworkService {
         }
         port.revision_number += 1;
         port.updated_at = now_micros();
-        self.write_port(&mut port, &wants, &subnets, Some(before.revision_number))
+        self.write_port(&mut port, &wants, &subnets, Some(before.revision_number), None)
             .await?;
         self.port_synced(&port).await;
         Ok(port)
@@ -615,7 +624,7 @@ impl NetworkService {
             .map(|f| Want::Address(f.subnet_id.clone(), f.ip_address))
             .collect();
         let subnets = db::subnets_of(self.db(), &port.network_id).await?;
-        self.write_port(&mut port, &keep, &subnets, Some(before.revision_number))
+        self.write_port(&mut port, &keep, &subnets, Some(before.revision_number), None)
             .await?;
         Ok(port)
     }
@@ -651,7 +660,7 @@ impl NetworkService {
                 let seen = port.revision_number;
                 port.revision_number += 1;
                 port.updated_at = now_micros();
-                self.write_port(&mut port, &wants, &subnets, Some(seen)).await
+                self.write_port(&mut port, &wants, &subnets, Some(seen), None).await
             }
             None => {
                 let now = now_micros();
@@ -675,7 +684,8 @@ impl NetworkService {
                     created_at: now,
                     updated_at: now,
                 };
-                self.write_port(&mut port, &[Want::Any(subnet.id.clone())], &subnets, None)
+                // The DHCP port is the service's own: no quota stops it.
+                self.write_port(&mut port, &[Want::Any(subnet.id.clone())], &subnets, None, None)
                     .await
             }
         }

@@ -25,19 +25,15 @@ impl NetworkService {
             .collect())
     }
 
-    pub(crate) async fn check_quota(&self, project_id: &str, resource: &str, table: &str) -> Result<()> {
+    /// The quota a create of `resource` must stay within, for the insert to check in its own
+    /// transaction (see `db::gate`); None when the project has no limit on it.
+    pub(crate) async fn quota_for(&self, project_id: &str, resource: &'static str) -> Result<Option<db::Within>> {
         let limit = self.limits(project_id).await?.get(resource).copied().unwrap_or(-1);
-        if limit < 0 {
-            return Ok(());
-        }
-        let used = db::count(self.db(), table, project_id).await?;
-        if used >= limit {
-            return Err(NetworkError::conflict(
-                "OverQuota",
-                format!("Quota exceeded for resources: ['{resource}']."),
-            ));
-        }
-        Ok(())
+        Ok((limit >= 0).then(|| db::Within {
+            resource,
+            table: table_of(resource),
+            limit,
+        }))
     }
 
     pub async fn get_quota(&self, caller: &AuthContext, project_id: &str) -> Result<QuotaSet> {
@@ -97,6 +93,17 @@ impl NetworkService {
         self.enforce("delete_quota", caller, &target(project_id))?;
         db::delete_quotas(self.db(), project_id).await?;
         Ok(())
+    }
+}
+
+/// Neutron's answer to a create over quota (409 OverQuota).
+pub(crate) fn over_quota(resource: &str) -> NetworkError {
+    NetworkError::conflict("OverQuota", format!("Quota exceeded for resources: ['{resource}']."))
+}
+
+impl From<db::OverQuota> for NetworkError {
+    fn from(o: db::OverQuota) -> Self {
+        over_quota(o.0)
     }
 }
 

@@ -82,8 +82,10 @@ impl NetworkService {
             rule(&g, "ingress", "IPv4", me.clone(), now),
             rule(&g, "ingress", "IPv6", me, now),
         ];
-        match db::insert_security_group(self.db(), &g, true).await {
-            Ok(()) => Ok(g.id),
+        // The default group is the service's own doing: no quota stops it (it counts, as in
+        // Neutron).
+        match db::insert_security_group(self.db(), &g, true, None).await {
+            Ok(_) => Ok(g.id),
             // Another request made it first.
             Err(stratus_store::StoreError::Conflict(_)) => {
                 db::default_security_group(self.db(), project_id).await?.ok_or_else(|| {
@@ -112,8 +114,7 @@ impl NetworkService {
             ));
         }
         self.default_security_group(&project_id).await?;
-        self.check_quota(&project_id, "security_group", "security_groups")
-            .await?;
+        let within = self.quota_for(&project_id, "security_group").await?;
         let now = now_micros();
         let mut g = SecurityGroup {
             id: new_id(),
@@ -130,7 +131,11 @@ impl NetworkService {
             rule(&g, "egress", "IPv4", None, now),
             rule(&g, "egress", "IPv6", None, now),
         ];
-        db::insert_security_group(self.db(), &g, false).await?;
+        db::insert_security_group(self.db(), &g, false, within).await??;
+        // The order a show lists them in (the store's: time made, then id), so that create and
+        // show agree.
+        g.rules
+            .sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(g)
     }
 
@@ -394,9 +399,8 @@ impl NetworkService {
                 format!("Security group rule already exists. Rule id is {}.", dup.id),
             ));
         }
-        self.check_quota(&g.project_id, "security_group_rule", "security_group_rules")
-            .await?;
-        db::insert_rule(self.db(), &r).await?;
+        let within = self.quota_for(&r.project_id, "security_group_rule").await?;
+        db::insert_rule(self.db(), &r, within).await??;
         Ok(r)
     }
 

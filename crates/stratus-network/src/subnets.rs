@@ -204,7 +204,7 @@ impl NetworkService {
                 o.id, o.cidr
             )));
         }
-        self.check_quota(&project_id, "subnet", "subnets").await?;
+        let within = self.quota_for(&project_id, "subnet").await?;
         let now = now_micros();
         let subnet = Subnet {
             id: new_id(),
@@ -225,7 +225,7 @@ impl NetworkService {
             created_at: now,
             updated_at: now,
         };
-        db::insert_subnet(self.db(), &subnet).await?;
+        db::insert_subnet(self.db(), &subnet, within).await??;
         if subnet.enable_dhcp {
             // The DHCP port takes its address now, so that address is never given to a guest.
             if let Err(e) = self.ensure_dhcp_port(&net, &subnet).await {

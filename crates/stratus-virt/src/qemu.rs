@@ -5,8 +5,8 @@
 //! `console.log` (the serial console), `qmp.sock` and `qemu.pid`. Everything the driver knows
 //! is in those files, so a restarted agent finds its guests as it left them.
 //!
-//! KVM is used where it really runs a vCPU, TCG otherwise; [`probe_kvm`] tells them apart by
-//! running one, since a nested host can open /dev/kvm and then never run a guest.
+//! KVM is used where it really runs guests, TCG otherwise; [`probe_kvm`] tells them apart, since
+//! a nested host can open /dev/kvm and then never run a guest, or run it slower than TCG.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,8 +33,17 @@ pub struct QemuConfig {
     pub reserved_memory_mb: u64,
     /// How long a soft reboot waits for the guest to power off before it is stopped.
     pub reboot_timeout: Duration,
-    /// Forces TCG even where KVM works (tests that must behave the same everywhere).
-    pub force_tcg: bool,
+    /// KVM or TCG, or `Auto`: KVM where [`probe_kvm`] finds it runs guests well.
+    pub accel: AccelChoice,
+}
+
+/// The accelerator asked for in the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccelChoice {
+    #[default]
+    Auto,
+    Kvm,
+    Tcg,
 }
 
 impl QemuConfig {
@@ -46,7 +55,7 @@ impl QemuConfig {
             force_config_drive: false,
             reserved_memory_mb: 512,
             reboot_timeout: Duration::from_secs(60),
-            force_tcg: false,
+            accel: AccelChoice::Auto,
         }
     }
 }
@@ -73,17 +82,27 @@ fn io_failed(what: &str, e: std::io::Error) -> DriverError {
     DriverError::Failed(format!("{what}: {e}"))
 }
 
-/// Whether `qemu` runs a vCPU under KVM here, with the CPU model guests get (`host`): SeaBIOS
-/// writes to its debug port at once when the vCPU runs at all. Nested hosts that open
-/// /dev/kvm but cannot give guests the host's CPU fail here (QEMU aborts setting its MSRs).
-pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> bool {
+/// Why KVM will not run guests well here, if it will not: KVM is used only with the CPU's own
+/// virtualisation (a `vmx` or `svm` flag), because a KVM without it (a paravirtual KVM inside a
+/// VM, such as PVM) keeps the guest's page tables in software and boots a Linux kernel many
+/// times slower than TCG; and only where a vCPU with the CPU model guests get (`host`) runs at
+/// all: SeaBIOS writes to its debug port at once when it does. Nested hosts that open /dev/kvm
+/// but cannot give guests the host's CPU fail there (QEMU aborts setting its MSRs).
+pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> std::result::Result<(), String> {
     if std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
         .is_err()
     {
-        return false;
+        return Err("/dev/kvm cannot be opened".into());
+    }
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if !cpu_virtualises(&cpuinfo) {
+        return Err(
+            "the CPU has no vmx or svm flag: this KVM has no hardware virtualisation and runs guests slower than TCG"
+                .into(),
+        );
     }
     let log = scratch.join("kvm-probe.log");
     let _ = std::fs::remove_file(&log);
@@ -108,7 +127,9 @@ pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> bool {
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn();
-    let Ok(mut child) = child else { return false };
+    let Ok(mut child) = child else {
+        return Err(format!("{} cannot be run", qemu.display()));
+    };
     let mut ran = false;
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -122,7 +143,19 @@ pub async fn probe_kvm(qemu: &Path, scratch: &Path) -> bool {
     }
     let _ = child.kill().await;
     let _ = std::fs::remove_file(&log);
-    ran
+    if ran {
+        Ok(())
+    } else {
+        Err("KVM does not run a vCPU with the host's CPU model here".into())
+    }
+}
+
+/// Whether the first CPU of `/proc/cpuinfo` has Intel's or AMD's virtualisation extensions.
+fn cpu_virtualises(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
 }
 
 /// `qemu-system-x86_64 --version` as Nova reports hypervisor versions (10.0.2 is 10000002).
@@ -195,13 +228,15 @@ impl QemuDriver {
         std::fs::create_dir_all(cfg.state_dir.join("instances"))
             .map_err(|e| io_failed(&format!("creating {}", cfg.state_dir.display()), e))?;
         let version = qemu_version(&cfg.qemu).await?;
-        let accel = if !cfg.force_tcg && probe_kvm(&cfg.qemu, &cfg.state_dir).await {
-            Accel::Kvm
-        } else {
-            Accel::Tcg
+        let (accel, why) = match cfg.accel {
+            AccelChoice::Tcg => (Accel::Tcg, "TCG, as configured".to_owned()),
+            AccelChoice::Kvm => (Accel::Kvm, "KVM, as configured".to_owned()),
+            AccelChoice::Auto => match probe_kvm(&cfg.qemu, &cfg.state_dir).await {
+                Ok(()) => (Accel::Kvm, "KVM runs guests".to_owned()),
+                Err(why) => (Accel::Tcg, format!("TCG: {why}")),
+            },
         };
-        tracing::info!(qemu = %cfg.qemu.display(), version, accel = ?accel,
-                       "QEMU driver ready ({})", if accel == Accel::Kvm { "KVM runs guests" } else { "KVM does not run a vCPU here: TCG" });
+        tracing::info!(qemu = %cfg.qemu.display(), version, accel = ?accel, "QEMU driver ready ({why})");
         Ok(QemuDriver {
             cfg,
             accel,
@@ -210,6 +245,7 @@ impl QemuDriver {
         })
     }
 
+    /// KVM or TCG, as decided at start.
     pub fn accel(&self) -> Accel {
         self.accel
     }
@@ -801,5 +837,16 @@ impl Driver for QemuDriver {
             out.push((uuid, power));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kvm_needs_the_cpu_virtualisation_flags() {
+        assert!(super::cpu_virtualises("processor : 0\nflags\t\t: fpu vme vmx ept\n"));
+        assert!(super::cpu_virtualises("flags : fpu svm npt\n"));
+        assert!(!super::cpu_virtualises("flags : fpu hypervisor\nflags : vmx\n"));
+        assert!(!super::cpu_virtualises(""));
     }
 }

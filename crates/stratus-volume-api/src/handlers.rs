@@ -40,15 +40,23 @@ pub(crate) fn reply(status: StatusCode, v: Value) -> Response {
     (status, Json(v)).into_response()
 }
 
-/// A size given as a JSON integer or a string of digits, as Cinder accepts.
+/// A size given as a JSON integer or a string of digits, as Cinder accepts, from 1 to the
+/// largest its schema takes.
 pub(crate) fn size_of(field: &str, v: &Value) -> Result<u64, ApiError> {
+    let max = stratus_volume::backend::MAX_API_GIB;
     let n = match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse::<i64>().ok(),
-        _ => None,
+        Value::Number(n) => n.as_u64().ok_or(()),
+        // Digits past u64 are a number too large, not a malformed one.
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(s.parse::<u64>().unwrap_or(u64::MAX))
+        }
+        _ => Err(()),
     };
     match n {
-        Some(n) if n > 0 => Ok(n as u64),
+        Ok(n) if n > 0 && n <= max => Ok(n),
+        Ok(n) if n > max => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. {v} is greater than the maximum of {max}."
+        ))),
         _ => Err(ApiError::bad_request(format!(
             "Invalid input received: {field} '{v}' must be an integer and greater than 0."
         ))),

@@ -202,6 +202,8 @@ pub fn router(svc: VolumeService, validator: Arc<dyn TokenValidator>, public_url
         .nest_service("/v3", v3)
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::middleware::from_fn(stratus_api::error::method_not_allowed))
+        // Before authentication: a NUL reaches no store, not even the token lookup.
+        .layer(axum::middleware::from_fn(stratus_api::nul::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(|req, next| {
             stratus_api::error::render_faults(FaultStyle::Compute, req, next)
         }))

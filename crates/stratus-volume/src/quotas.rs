@@ -125,7 +125,7 @@ impl VolumeService {
     pub(crate) fn quota_check(limits: &QuotaSet, ask: Ask) -> impl FnOnce(Usage) -> Result<()> + '_ {
         move |used| {
             let limit = |r: &str| limits.get(r).copied().unwrap_or(-1);
-            let over = |r: &str, used: i64, ask: i64| ask > 0 && limit(r) >= 0 && used + ask > limit(r);
+            let over = |r: &str, used: i64, ask: i64| ask > 0 && limit(r) >= 0 && used.saturating_add(ask) > limit(r);
             if over("volumes", used.volumes, ask.volumes) {
                 return Err(VolumeError::OverQuota(format!(
                     "Maximum number of volumes allowed ({}) exceeded for quota 'volumes'.",
@@ -154,7 +154,7 @@ impl VolumeService {
     /// `per_volume_gigabytes`: no single volume may be larger.
     pub(crate) fn check_volume_size(limits: &QuotaSet, size: u64) -> Result<()> {
         let max = limits.get("per_volume_gigabytes").copied().unwrap_or(-1);
-        if max >= 0 && size as i64 > max {
+        if max >= 0 && i64::try_from(size).map_or(true, |s| s > max) {
             return Err(VolumeError::OverQuota(format!(
                 "Requested volume size {size}G is larger than maximum allowed limit {max}G."
             )));

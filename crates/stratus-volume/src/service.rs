@@ -280,6 +280,7 @@ impl VolumeService {
                 "Invalid input received: volume size '{size}' must be an integer and greater than 0."
             )));
         }
+        self.check_backend_size(size)?;
         if let Some(src) = &source {
             if size < src.size {
                 return Err(VolumeError::Invalid(format!(
@@ -381,6 +382,18 @@ impl VolumeService {
             }
         });
         Ok(v)
+    }
+
+    /// A size the backend cannot hold is the caller's mistake (400), found before any quota
+    /// sum or file sees it.
+    fn check_backend_size(&self, size: u64) -> Result<()> {
+        let max = self.inner.backend.max_size_gib();
+        if size > max {
+            return Err(VolumeError::Invalid(format!(
+                "Invalid input received: volume size {size} GiB is larger than this backend can hold; the largest volume is {max} GiB."
+            )));
+        }
+        Ok(())
     }
 
     /// Downloads the image to the scratch directory and has the backend convert it.
@@ -576,6 +589,7 @@ impl VolumeService {
                     v.status.as_str()
                 ))
             })?;
+        self.check_backend_size(new_size)?;
         let limits = self.limits(&v.project_id).await?;
         Self::check_volume_size(&limits, new_size)?;
         let ask = db::Ask {

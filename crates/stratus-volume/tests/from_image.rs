@@ -158,6 +158,44 @@ async fn a_volume_from_an_image_holds_its_bytes() {
     assert!(
         matches!(volumes.create_volume(&alice(), small).await, Err(VolumeError::Invalid(m)) if m.contains("does not fit"))
     );
+
+    // An ISO image: qemu-img has no "iso" format, its data is read as raw.
+    let mut iso: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    iso[0x8000] = 1;
+    iso[0x8001..0x8006].copy_from_slice(b"CD001");
+    let iso_id = upload(&images, "installer", "iso", iso.clone()).await;
+    let mut v = volumes
+        .create_volume(
+            &alice(),
+            NewVolume {
+                image_ref: Some(iso_id),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create from an ISO");
+    for _ in 0..400 {
+        v = volumes.get_volume(&alice(), &v.id).await.expect("get");
+        if v.status != Status::Creating {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(v.status, Status::Available, "a volume from an ISO image is made");
+    let raw = dir.path().join("iso-back.raw");
+    let out = std::process::Command::new("qemu-img")
+        .args(["convert", "-f", "qcow2", "-O", "raw"])
+        .arg(files.volume_path(&v.id))
+        .arg(&raw)
+        .output()
+        .expect("convert");
+    assert!(out.status.success());
+    assert_eq!(
+        &std::fs::read(&raw).expect("read")[..iso.len()],
+        &iso[..],
+        "the volume holds the ISO's bytes"
+    );
+
     volumes.close().await;
     images.close().await;
 }

@@ -132,6 +132,10 @@ pub struct UpArgs {
     /// The QEMU the qemu driver runs. [default: qemu-system-x86_64]
     #[arg(long, env = "STRATUS_QEMU")]
     pub qemu: Option<PathBuf>,
+    /// How the qemu driver runs guests: kvm, tcg (emulation), or auto (KVM where the CPU has
+    /// hardware virtualisation and a vCPU runs, TCG otherwise). [default: auto]
+    #[arg(long, env = "STRATUS_QEMU_ACCEL")]
+    pub qemu_accel: Option<String>,
     /// Give every guest a config drive, asked for or not (Nova's force_config_drive).
     #[arg(long, env = "STRATUS_FORCE_CONFIG_DRIVE")]
     pub force_config_drive: Option<bool>,
@@ -250,6 +254,7 @@ impl UpArgs {
             transport: None,
             compute_driver: None,
             qemu: None,
+            qemu_accel: None,
             force_config_drive: None,
             compute_shutdown_timeout: None,
             cpu_allocation_ratio: None,

@@ -41,6 +41,7 @@ struct FileConfig {
     transport: Option<String>,
     compute_driver: Option<String>,
     qemu: Option<PathBuf>,
+    qemu_accel: Option<String>,
     force_config_drive: Option<bool>,
     compute_shutdown_timeout: Option<u64>,
     cpu_allocation_ratio: Option<f64>,
@@ -92,7 +93,10 @@ pub struct Config {
     pub transport: String,
     /// `fake` or `qemu`, after `auto` is resolved.
     pub compute_driver: String,
+    /// The driver and dataplane with what `auto` found missing.
+    pub choice: crate::host::Choice,
     pub qemu: PathBuf,
+    pub qemu_accel: stratus_virt::qemu::AccelChoice,
     pub force_config_drive: bool,
     pub compute_shutdown_timeout: std::time::Duration,
     pub ratios: stratus_compute::scheduler::Ratios,
@@ -167,6 +171,55 @@ impl Config {
             .clone()
             .or(file.qemu)
             .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64"));
+        let qemu_img = args
+            .qemu_img
+            .clone()
+            .or(file.qemu_img)
+            .unwrap_or_else(|| PathBuf::from("qemu-img"));
+        let roles: Vec<String> = {
+            let roles: Vec<String> = args
+                .roles
+                .clone()
+                .or(file.roles)
+                .unwrap_or_else(|| "api,conductor,scheduler,compute".into())
+                .split(',')
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+                .collect();
+            if let Some(bad) = roles
+                .iter()
+                .find(|r| !["api", "conductor", "scheduler", "compute"].contains(&r.as_str()))
+            {
+                anyhow::bail!("unknown role {bad:?}: roles are api, conductor, scheduler and compute");
+            }
+            if roles.is_empty() {
+                anyhow::bail!("--roles names no role");
+            }
+            roles
+        };
+        // The dataplane runs with the API role; the qemu driver with the compute role. In one
+        // process they must agree.
+        let has = |r: &str| roles.iter().any(|x| x == r);
+        let choice = crate::host::choose(
+            args.compute_driver
+                .clone()
+                .or(file.compute_driver)
+                .as_deref()
+                .unwrap_or("auto"),
+            args.network_dataplane
+                .clone()
+                .or(file.network_dataplane)
+                .as_deref()
+                .unwrap_or("auto"),
+            &crate::host::Abilities::probe(&dnsmasq, &qemu, &qemu_img),
+            has("api") && has("compute"),
+        )?;
+        let qemu_accel = match args.qemu_accel.clone().or(file.qemu_accel).as_deref().unwrap_or("auto") {
+            "auto" => stratus_virt::qemu::AccelChoice::Auto,
+            "kvm" => stratus_virt::qemu::AccelChoice::Kvm,
+            "tcg" => stratus_virt::qemu::AccelChoice::Tcg,
+            other => anyhow::bail!("qemu_accel must be auto, kvm or tcg, not {other:?}"),
+        };
         Ok(Config {
             data_dir,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -197,59 +250,23 @@ impl Config {
             image_quota_bytes: args.image_quota_bytes.or(file.image_quota_bytes).filter(|n| *n > 0),
             image_size_cap: args.image_size_cap.or(file.image_size_cap).unwrap_or(1 << 40),
             image_policy_file: args.image_policy_file.clone().or(file.image_policy_file),
-            qemu_img: args
-                .qemu_img
-                .clone()
-                .or(file.qemu_img)
-                .unwrap_or_else(|| PathBuf::from("qemu-img")),
+            qemu_img,
             network_policy_file: args.network_policy_file.clone().or(file.network_policy_file),
-            network_dataplane: resolve_dataplane(
-                &args
-                    .network_dataplane
-                    .clone()
-                    .or(file.network_dataplane)
-                    .unwrap_or_else(|| "auto".into()),
-                &dnsmasq,
-            )?,
+            network_dataplane: choice.dataplane.clone(),
             dnsmasq,
             volume_policy_file: args.volume_policy_file.clone().or(file.volume_policy_file),
             compute_policy_file: args.compute_policy_file.clone().or(file.compute_policy_file),
-            roles: {
-                let roles: Vec<String> = args
-                    .roles
-                    .clone()
-                    .or(file.roles)
-                    .unwrap_or_else(|| "api,conductor,scheduler,compute".into())
-                    .split(',')
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty())
-                    .collect();
-                if let Some(bad) = roles
-                    .iter()
-                    .find(|r| !["api", "conductor", "scheduler", "compute"].contains(&r.as_str()))
-                {
-                    anyhow::bail!("unknown role {bad:?}: roles are api, conductor, scheduler and compute");
-                }
-                if roles.is_empty() {
-                    anyhow::bail!("--roles names no role");
-                }
-                roles
-            },
+            roles,
             service_password: args.service_password.clone().or(file.service_password),
             transport: args
                 .transport
                 .clone()
                 .or(file.transport)
                 .unwrap_or_else(|| "memory://".into()),
-            compute_driver: resolve_driver(
-                args.compute_driver
-                    .clone()
-                    .or(file.compute_driver)
-                    .as_deref()
-                    .unwrap_or("auto"),
-                &qemu,
-            )?,
+            compute_driver: choice.driver.clone(),
+            choice,
             qemu,
+            qemu_accel,
             force_config_drive: args.force_config_drive.or(file.force_config_drive).unwrap_or(false),
             compute_shutdown_timeout: std::time::Duration::from_secs(
                 args.compute_shutdown_timeout
@@ -314,53 +331,6 @@ impl Config {
 
     pub fn key_repository(&self) -> PathBuf {
         self.data_dir.join("fernet-keys")
-    }
-}
-
-/// `auto` is `linux` where this process can build bridges (root, iproute2, dnsmasq) and
-/// `memory` elsewhere; an explicit `linux` without them is an error at start, not later.
-fn resolve_dataplane(asked: &str, dnsmasq: &Path) -> anyhow::Result<String> {
-    let root = is_root();
-    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .iter()
-        .any(|p| Path::new(p).exists());
-    let able = root && ip && dnsmasq.exists();
-    match asked {
-        "memory" => Ok("memory".into()),
-        "linux" if able => Ok("linux".into()),
-        "linux" => anyhow::bail!(
-            "network_dataplane linux needs root, iproute2 and dnsmasq at {} (Debian's dnsmasq-base)",
-            dnsmasq.display()
-        ),
-        "auto" => Ok(if able { "linux" } else { "memory" }.into()),
-        other => anyhow::bail!("network_dataplane must be auto, linux or memory, not {other}"),
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// `qemu` where QEMU is installed and this process may make TAP devices (root), `fake`
-/// elsewhere; an explicit `qemu` that cannot work is an error at start, not at the first boot.
-fn resolve_driver(asked: &str, qemu: &Path) -> anyhow::Result<String> {
-    let found = find_program(qemu).is_some();
-    match asked {
-        "fake" => Ok("fake".into()),
-        "qemu" if found && is_root() => Ok("qemu".into()),
-        "qemu" => anyhow::bail!(
-            "compute_driver qemu needs {} (Debian's qemu-system-x86) and root, for the guests' TAP devices",
-            qemu.display()
-        ),
-        "auto" => Ok(if found && is_root() { "qemu" } else { "fake" }.into()),
-        other => anyhow::bail!("compute_driver must be qemu, fake or auto, not {other:?}"),
     }
 }
 

@@ -7,6 +7,7 @@
 mod cli;
 mod clouds;
 mod config;
+mod host;
 mod up;
 
 use clap::Parser;

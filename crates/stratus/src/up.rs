@@ -237,6 +237,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     // The agents open no database: only the bus, the APIs at the public URL and the driver.
     let mut agents = Vec::new();
+    // KVM or TCG, once the qemu driver has decided: for the operator's line at the end.
+    let mut accel: Option<&'static str> = None;
     let service_password = crate::clouds::service_password(&cfg.data_dir, cfg.service_password.as_deref(), has("api"))?;
     if has("compute") {
         if cfg.compute_driver == "qemu" && cfg.compute_hosts.len() != 1 {
@@ -260,11 +262,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     q.qemu_img = cfg.qemu_img.clone();
                     q.force_config_drive = cfg.force_config_drive;
                     q.reboot_timeout = cfg.compute_shutdown_timeout;
-                    Arc::new(
-                        stratus_virt::qemu::QemuDriver::new(q)
-                            .await
-                            .context("starting the QEMU driver")?,
-                    )
+                    q.accel = cfg.qemu_accel;
+                    let d = stratus_virt::qemu::QemuDriver::new(q)
+                        .await
+                        .context("starting the QEMU driver")?;
+                    accel = Some(match d.accel() {
+                        stratus_virt::qemu::Accel::Kvm => "KVM",
+                        stratus_virt::qemu::Accel::Tcg => "TCG, emulated",
+                    });
+                    Arc::new(d)
                 }
                 _ => {
                     let mut fake = stratus_virt::fake::FakeConfig::new(host);
@@ -336,6 +342,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", cfg.bind))?;
     tracing::info!(bind = %cfg.bind, public_url = %cfg.public_url, database = %stratus_bus::redact(&cfg.database), first_start, "stratus is up");
+    // Comment lines, so that pasting everything printed into a shell still works.
+    println!("# {}", cfg.choice.guests_get(accel));
     println!("export OS_CLIENT_CONFIG_FILE={}", clouds_path.display());
     println!("export OS_CLOUD=stratus");
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod http;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,7 +38,34 @@ fn defaults(extra: &[&str]) -> Vec<&'static str> {
     out
 }
 
+/// The store a full-stack test runs the cloud on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
 impl Server {
+    /// `stratus up` on `store`: SQLite files in its data directory, or a PostgreSQL database
+    /// of its own on the test server (`STRATUS_TEST_POSTGRES`); drop that with
+    /// `TestLocation::cleanup` when the test ends.
+    pub async fn start_on(store: Store, extra: &[&str]) -> (Server, stratus_store::testing::TestLocation) {
+        use stratus_store::{testing::TestLocation, Backend, Location};
+        let loc = TestLocation::new(match store {
+            Store::Sqlite => Backend::Sqlite,
+            Store::Postgres => Backend::Postgres,
+        })
+        .await;
+        let mut args: Vec<String> = Vec::new();
+        if let Location::Postgres(url) = &loc.location {
+            args.extend(["--database".to_owned(), url.clone()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = tokio::task::block_in_place(|| Server::start(&args));
+        (server, loc)
+    }
+
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         Self::start_in(dir, extra)
@@ -131,6 +159,14 @@ impl Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would; its data directory is kept.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// Stops the server with SIGTERM and waits for a clean exit.

@@ -63,11 +63,15 @@ async fn huge_volume_sizes(store: Store) {
         (json!("99999999999999999999999"), "2147483647"),
         (json!(2147483647), "2097152 GiB"),
     ] {
-        let (st, body) = m.send(Method::POST, &vols, Some(json!({"volume": {"size": size}}))).await;
+        let (st, body) = m
+            .send(Method::POST, &vols, Some(json!({"volume": {"size": size}})))
+            .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "size {size}: {body}");
         assert!(body.to_string().contains(needle), "size {size}: {body}");
     }
-    let (st, body) = m.send(Method::POST, &vols, Some(json!({"volume": {"size": 1001}}))).await;
+    let (st, body) = m
+        .send(Method::POST, &vols, Some(json!({"volume": {"size": 1001}})))
+        .await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "over the 1000 GiB quota: {body}");
     // The project still works: create, extend refused past the backend, limits, quota show.
     let (st, v) = m.send(Method::POST, &vols, Some(json!({"volume": {"size": 1}}))).await;
@@ -167,7 +171,10 @@ async fn nul(store: Store) {
         .expect("auth");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.expect("json");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("NUL")), "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| m.contains("NUL")),
+        "{body}"
+    );
     for (m, path, body, fault) in [
         (Method::GET, "/network/v2.0/networks/%00", None, "NeutronError"),
         (Method::GET, "/network/v2.0/networks?name=a%00", None, "NeutronError"),
@@ -200,7 +207,11 @@ async fn nul(store: Store) {
     }
     let (st, nets) = admin.send(Method::GET, "/network/v2.0/networks", None).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(nets["networks"].as_array().map(Vec::len), Some(0), "nothing was made: {nets}");
+    assert_eq!(
+        nets["networks"].as_array().map(Vec::len),
+        Some(0),
+        "nothing was made: {nets}"
+    );
     drop(s);
     loc.cleanup().await;
 }
@@ -240,7 +251,11 @@ async fn burst(api: &Api, path: &str, n: usize, body: impl Fn(usize) -> Value) -
 
 async fn count(admin: &Api, collection: &str, key: &str, project: &str) -> usize {
     let (st, l) = admin
-        .send(Method::GET, &format!("/network/v2.0/{collection}?project_id={project}"), None)
+        .send(
+            Method::GET,
+            &format!("/network/v2.0/{collection}?project_id={project}"),
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{l}");
     l[key].as_array().map_or(0, Vec::len)
@@ -260,7 +275,13 @@ async fn network_quotas(store: Store) {
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
 
-    let made = burst(&m, "/network/v2.0/networks", 100, |i| json!({"network": {"name": format!("n{i}")}})).await;
+    let made = burst(
+        &m,
+        "/network/v2.0/networks",
+        100,
+        |i| json!({"network": {"name": format!("n{i}")}}),
+    )
+    .await;
     assert_eq!(made, 3);
     assert_eq!(count(&admin, "networks", "networks", &p).await, 3);
     let (_, nets) = m.send(Method::GET, "/network/v2.0/networks", None).await;
@@ -278,9 +299,12 @@ async fn network_quotas(store: Store) {
     assert_eq!(count(&admin, "ports", "ports", &p).await, 10);
 
     // The default group (made at the first request that needs it) counts as one.
-    let made = burst(&m, "/network/v2.0/security-groups", 100, |i| {
-        json!({"security_group": {"name": format!("g{i}")}})
-    })
+    let made = burst(
+        &m,
+        "/network/v2.0/security-groups",
+        100,
+        |i| json!({"security_group": {"name": format!("g{i}")}}),
+    )
     .await;
     let groups = count(&admin, "security-groups", "security_groups", &p).await;
     assert_eq!(groups, 4, "made {made} besides the default group");
@@ -299,7 +323,10 @@ async fn network_quotas(store: Store) {
     })
     .await;
     assert_eq!(rules_before + made, 12);
-    assert_eq!(count(&admin, "security-group-rules", "security_group_rules", &p).await, 12);
+    assert_eq!(
+        count(&admin, "security-group-rules", "security_group_rules", &p).await,
+        12
+    );
     drop(s);
     loc.cleanup().await;
 }
@@ -342,7 +369,11 @@ async fn boots_within_the_port_quota(store: Store) {
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     let (_, net) = m
-        .send(Method::POST, "/network/v2.0/networks", Some(json!({"network": {"name": "n"}})))
+        .send(
+            Method::POST,
+            "/network/v2.0/networks",
+            Some(json!({"network": {"name": "n"}})),
+        )
         .await;
     let net = net["network"]["id"].as_str().expect("net").to_owned();
     let (st, sub) = m
@@ -375,7 +406,10 @@ async fn boots_within_the_port_quota(store: Store) {
                 let (_, actions) = m
                     .compute(Method::GET, &format!("/servers/{id}/os-instance-actions"), None, "2.61")
                     .await;
-                let req = actions["instanceActions"][0]["request_id"].as_str().expect("req").to_owned();
+                let req = actions["instanceActions"][0]["request_id"]
+                    .as_str()
+                    .expect("req")
+                    .to_owned();
                 let (_, a) = m
                     .compute(
                         Method::GET,
@@ -384,9 +418,9 @@ async fn boots_within_the_port_quota(store: Store) {
                         "2.61",
                     )
                     .await;
-                let tries = a["instanceAction"]["events"]
-                    .as_array()
-                    .map_or(0, |e| e.iter().filter(|e| e["event"] == "compute_allocate_network").count());
+                let tries = a["instanceAction"]["events"].as_array().map_or(0, |e| {
+                    e.iter().filter(|e| e["event"] == "compute_allocate_network").count()
+                });
                 assert_eq!(tries, 1, "a quota refusal is not retried on other hosts: {a}");
             }
             other => panic!("{other:?}: {srv}"),
@@ -442,7 +476,15 @@ async fn server_group_quotas(store: Store) {
 
     // Raised with the real client, as an operator would.
     let cli = common::cli::Cli::admin(&s);
-    cli.ok(&["quota", "set", "--server-groups", "12", "--server-group-members", "3", &m.project]);
+    cli.ok(&[
+        "quota",
+        "set",
+        "--server-groups",
+        "12",
+        "--server-group-members",
+        "3",
+        &m.project,
+    ]);
     let q = cli.json(&["quota", "show", &m.project]);
     let limit = |name: &str| {
         q.as_array()
@@ -483,7 +525,9 @@ async fn server_group_quotas(store: Store) {
         }
     }
     assert_eq!(accepted, 3);
-    let (_, g) = m.compute(Method::GET, &format!("/os-server-groups/{group}"), None, "2.1").await;
+    let (_, g) = m
+        .compute(Method::GET, &format!("/os-server-groups/{group}"), None, "2.1")
+        .await;
     assert_eq!(g["server_group"]["members"].as_array().map(Vec::len), Some(3), "{g}");
     drop(s);
     loc.cleanup().await;
@@ -547,7 +591,10 @@ async fn hypervisors_detail_counts_running_vms_and_rules_keep_one_order() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(hv["hypervisors"][0]["running_vms"], 1, "{hv}");
     let (_, list) = admin.compute(Method::GET, "/os-hypervisors", None, "2.1").await;
-    assert!(list["hypervisors"][0].get("running_vms").is_none(), "the list names hosts only: {list}");
+    assert!(
+        list["hypervisors"][0].get("running_vms").is_none(),
+        "the list names hosts only: {list}"
+    );
 
     for i in 0..5 {
         let (st, g) = admin
@@ -565,7 +612,11 @@ async fn hypervisors_detail_counts_running_vms_and_rules_keep_one_order() {
         let ids = |v: &Value| -> Vec<String> {
             v["security_group"]["security_group_rules"]
                 .as_array()
-                .map(|r| r.iter().map(|r| r["id"].as_str().unwrap_or_default().to_owned()).collect())
+                .map(|r| {
+                    r.iter()
+                        .map(|r| r["id"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         assert_eq!(ids(&g), ids(&shown), "create and show list the rules in one order");
@@ -589,7 +640,9 @@ async fn a_build_interrupted_by_a_restart_closes_its_open_step() {
     let id = b["server"]["id"].as_str().expect("id").to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, srv) = admin.compute(Method::GET, &format!("/servers/{id}"), None, "2.61").await;
+        let (_, srv) = admin
+            .compute(Method::GET, &format!("/servers/{id}"), None, "2.61")
+            .await;
         if srv["server"]["OS-EXT-STS:task_state"] == "spawning" {
             break;
         }
@@ -604,9 +657,17 @@ async fn a_build_interrupted_by_a_restart_closes_its_open_step() {
     let (_, actions) = admin
         .compute(Method::GET, &format!("/servers/{id}/os-instance-actions"), None, "2.61")
         .await;
-    let req = actions["instanceActions"][0]["request_id"].as_str().expect("req").to_owned();
+    let req = actions["instanceActions"][0]["request_id"]
+        .as_str()
+        .expect("req")
+        .to_owned();
     let (_, a) = admin
-        .compute(Method::GET, &format!("/servers/{id}/os-instance-actions/{req}"), None, "2.61")
+        .compute(
+            Method::GET,
+            &format!("/servers/{id}/os-instance-actions/{req}"),
+            None,
+            "2.61",
+        )
         .await;
     let events = a["instanceAction"]["events"].as_array().cloned().unwrap_or_default();
     let spawn = events
@@ -614,7 +675,10 @@ async fn a_build_interrupted_by_a_restart_closes_its_open_step() {
         .find(|e| e["event"] == "compute_spawn")
         .unwrap_or_else(|| panic!("no spawn event: {a}"));
     assert_eq!(spawn["result"], "Error", "{a}");
-    assert!(events.iter().all(|e| !e["result"].is_null()), "no step is left open: {a}");
+    assert!(
+        events.iter().all(|e| !e["result"].is_null()),
+        "no step is left open: {a}"
+    );
 }
 
 // ------------------------------------------------------------------ 6. a first start
@@ -625,7 +689,14 @@ fn a_driver_and_dataplane_that_cannot_boot_a_guest_are_refused_at_start() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"))
         .args(["up", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--bind", "127.0.0.1:0", "--compute-driver", "qemu", "--network-dataplane", "memory"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--compute-driver",
+            "qemu",
+            "--network-dataplane",
+            "memory",
+        ])
         .output()
         .expect("run stratus");
     assert!(!out.status.success());

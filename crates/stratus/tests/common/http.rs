@@ -44,7 +44,11 @@ impl Api {
     /// A new project with a member user in it, logged in.
     pub async fn member_of_new_project(&self, s: &Server, name: &str) -> Api {
         let (st, p) = self
-            .send(Method::POST, "/identity/v3/projects", Some(json!({"project": {"name": name}})))
+            .send(
+                Method::POST,
+                "/identity/v3/projects",
+                Some(json!({"project": {"name": name}})),
+            )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{p}");
         let project = p["project"]["id"].as_str().expect("project").to_owned();

@@ -122,7 +122,7 @@ pub(crate) async fn update_flavor(
 }
 
 pub(crate) async fn delete_flavor(db: &Db, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM flavor_access WHERE flavor_id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -211,7 +211,7 @@ pub(crate) async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, owner: &str)
 /// none); `Ok(false)` when over the limit. The count and the insert run under the user's
 /// quota lock, so concurrent creates cannot pass it together.
 pub(crate) async fn insert_keypair(db: &Db, k: &Keypair, limit: i64) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     lock(&mut tx, &format!("user:{}", k.user_id)).await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM keypairs WHERE user_id = $1")
         .bind(&k.user_id)

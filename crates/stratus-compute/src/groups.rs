@@ -109,7 +109,7 @@ async fn insert_within_quota(
     rules: &serde_json::Value,
     limit: i64,
 ) -> stratus_store::Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     crate::db::lock(&mut tx, &format!("project:{}", g.project_id)).await?;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_groups WHERE project_id = $1")
         .bind(&g.project_id)
@@ -231,7 +231,7 @@ impl ComputeService {
             caller,
             &Target::new().with("project_id", &g.project_id),
         )?;
-        let mut tx = self.db().pool.begin().await.map_err(stratus_store::StoreError::from)?;
+        let mut tx = self.db().begin_write().await.map_err(stratus_store::StoreError::from)?;
         for sql in [
             "DELETE FROM server_group_members WHERE group_id = $1",
             "DELETE FROM server_groups WHERE id = $1",

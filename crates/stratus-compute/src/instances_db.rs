@@ -146,7 +146,7 @@ pub(crate) async fn insert_within_quota<E>(
     group: Option<&str>,
     check: impl FnOnce(Usage, Option<i64>) -> std::result::Result<(), E>,
 ) -> Result<std::result::Result<(), E>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     crate::db::lock(&mut tx, &format!("project:{}", i.project_id)).await?;
     let members = match group {
         Some(g) => {
@@ -292,7 +292,7 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
 
 /// Marks an instance deleted, releasing its claim in the same transaction.
 pub(crate) async fn mark_deleted(db: &Db, i: &Instance) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let released = sqlx::query("UPDATE instances SET claimed = 0 WHERE id = $1 AND claimed = 1")
         .bind(&i.id)
         .execute(&mut *tx)
@@ -340,7 +340,7 @@ pub(crate) async fn claim(
     ratios: &crate::scheduler::Ratios,
     group: Option<&crate::groups::ServerGroup>,
 ) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // A hard group policy is checked again here, under the group's lock, so that two
     // concurrent boots of one group cannot both pass the scheduler's (earlier) look.
     if let Some(g) = group.filter(|g| {
@@ -401,7 +401,7 @@ pub(crate) async fn claim(
 
 /// Gives back an instance's claim, once.
 pub(crate) async fn release(db: &Db, i: &Instance) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let released = sqlx::query("UPDATE instances SET claimed = 0 WHERE id = $1 AND claimed = 1")
         .bind(&i.id)
         .execute(&mut *tx)

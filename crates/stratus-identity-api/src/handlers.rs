@@ -330,6 +330,15 @@ async fn get_implied(State(s): State<ApiState>, c: Caller, Path((p, i)): Path<(S
         json!({"role_inference": {"prior_role": views::role_ref(&s.base, &pr), "implies": views::role_ref(&s.base, &ir)}}),
     ))
 }
+/// HEAD of an inference rule: Keystone's check answers 204, where GET answers the rule.
+async fn head_implied(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((p, i)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.check_implied_role(&c, &p, &i).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
 async fn delete_implied(
     State(s): State<ApiState>,
     c: Caller,
@@ -416,36 +425,58 @@ grant_handlers!(put_pg, head_pg, del_pg, list_pg, ActorKind::Group, TargetKind::
 grant_handlers!(put_du, head_du, del_du, list_du, ActorKind::User, TargetKind::Domain);
 grant_handlers!(put_dg, head_dg, del_dg, list_dg, ActorKind::Group, TargetKind::Domain);
 
-async fn put_su(
-    State(s): State<ApiState>,
-    c: Caller,
-    Path((a, r)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    s.svc
-        .create_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+/// The grants of the system scope (target `all`), for users and for groups.
+macro_rules! system_grant_handlers {
+    ($put:ident, $head:ident, $del:ident, $list:ident, $actor:expr) => {
+        async fn $put(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((a, r)): Path<(String, String)>,
+        ) -> Result<StatusCode, ApiError> {
+            s.svc
+                .create_grant(&c, grant($actor, a, TargetKind::System, SYSTEM_ALL.into(), r))
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        async fn $head(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((a, r)): Path<(String, String)>,
+        ) -> Result<StatusCode, ApiError> {
+            s.svc
+                .check_grant(&c, grant($actor, a, TargetKind::System, SYSTEM_ALL.into(), r))
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        async fn $del(
+            State(s): State<ApiState>,
+            c: Caller,
+            Path((a, r)): Path<(String, String)>,
+        ) -> Result<StatusCode, ApiError> {
+            s.svc
+                .revoke_grant(&c, grant($actor, a, TargetKind::System, SYSTEM_ALL.into(), r))
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        async fn $list(State(s): State<ApiState>, c: Caller, Path(a): Path<String>, uri: OriginalUri) -> Out {
+            let roles = s
+                .svc
+                .list_grants(&c, $actor, &a, TargetKind::System, SYSTEM_ALL)
+                .await?;
+            Ok(listing(
+                &s,
+                &uri,
+                "roles",
+                roles,
+                &Default::default(),
+                |x| x.id.clone(),
+                views::role,
+            ))
+        }
+    };
 }
-async fn head_su(
-    State(s): State<ApiState>,
-    c: Caller,
-    Path((a, r)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    s.svc
-        .check_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-async fn del_su(
-    State(s): State<ApiState>,
-    c: Caller,
-    Path((a, r)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    s.svc
-        .revoke_grant(&c, grant(ActorKind::User, a, TargetKind::System, SYSTEM_ALL.into(), r))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+system_grant_handlers!(put_su, head_su, del_su, list_su, ActorKind::User);
+system_grant_handlers!(put_sg, head_sg, del_sg, list_sg, ActorKind::Group);
 
 async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
     const KNOWN: [&str; 8] = [
@@ -508,6 +539,66 @@ async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: O
     ))
 }
 
+// ---------------------------------------------------------------- project tags
+
+fn tags_view(s: &ApiState, id: &str, tags: &[String]) -> Json<Value> {
+    Json(json!({"tags": tags, "links": {"self": format!("{}/projects/{id}/tags", s.base)}}))
+}
+async fn list_project_tags(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let tags = s.svc.project_tags(&c, &id).await?;
+    Ok(tags_view(&s, &id, &tags))
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+async fn replace_project_tags(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<TagsBody>,
+) -> Out {
+    let tags = s.svc.change_project_tags(&c, &id, Some(b.tags), None, None).await?;
+    Ok(tags_view(&s, &id, &tags))
+}
+async fn clear_project_tags(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.change_project_tags(&c, &id, Some(vec![]), None, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+async fn check_project_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if s.svc.project_tags(&c, &id).await?.contains(&tag) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("Could not find project tag: {tag}.")))
+    }
+}
+async fn add_project_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    s.svc.change_project_tags(&c, &id, None, Some(&tag), None).await?;
+    let location = format!("{}/projects/{id}/tags/{tag}", s.base);
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)]).into_response())
+}
+async fn remove_project_tag(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, tag)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.change_project_tags(&c, &id, None, None, Some(&tag)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---------------------------------------------------------------- catalog
 
 async fn list_regions(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
@@ -521,6 +612,23 @@ async fn create_region(
     ValidJson(b): ValidJson<RegionBody>,
 ) -> Result<Response, ApiError> {
     let x = s.svc.create_region(&c, b.region).await?;
+    Ok(created("region", views::region(&s.base, &x)))
+}
+/// `PUT /regions/{id}`: a region made with the id the caller chose.
+async fn put_region(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    ValidJson(b): ValidJson<RegionBody>,
+) -> Result<Response, ApiError> {
+    let mut input = b.region;
+    if input.id.as_deref().is_some_and(|given| given != id) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input for field 'region.id': it does not match the region id in the path ({id})."
+        )));
+    }
+    input.id = Some(id);
+    let x = s.svc.create_region(&c, input).await?;
     Ok(created("region", views::region(&s.base, &x)))
 }
 async fn get_region(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
@@ -653,7 +761,7 @@ pub fn routes() -> Router<ApiState> {
             "/roles/{p}/implies/{i}",
             put(put_implied)
                 .get(get_implied)
-                .head(get_implied)
+                .head(head_implied)
                 .delete(delete_implied),
         )
         .route("/role_inferences", get(role_inferences))
@@ -681,11 +789,33 @@ pub fn routes() -> Router<ApiState> {
             "/system/users/{a}/roles/{r}",
             put(put_su).head(head_su).get(head_su).delete(del_su),
         )
+        .route("/system/users/{a}/roles", get(list_su))
+        .route(
+            "/system/groups/{a}/roles/{r}",
+            put(put_sg).head(head_sg).get(head_sg).delete(del_sg),
+        )
+        .route("/system/groups/{a}/roles", get(list_sg))
+        .route(
+            "/projects/{id}/tags",
+            get(list_project_tags)
+                .put(replace_project_tags)
+                .delete(clear_project_tags),
+        )
+        .route(
+            "/projects/{id}/tags/{tag}",
+            get(check_project_tag)
+                .head(check_project_tag)
+                .put(add_project_tag)
+                .delete(remove_project_tag),
+        )
         .route("/role_assignments", get(role_assignments))
         .route("/regions", get(list_regions).post(create_region))
         .route(
             "/regions/{id}",
-            get(get_region).patch(update_region).delete(delete_region),
+            get(get_region)
+                .put(put_region)
+                .patch(update_region)
+                .delete(delete_region),
         )
         .route("/services", get(list_services).post(create_service))
         .route(

@@ -5,24 +5,41 @@ use stratus_api::auth::Scope;
 use stratus_identity::model::*;
 use stratus_identity::{format_time, CatalogEntry, TokenData};
 
+/// A resource's extra attributes beside its own: its own keys win, so an extra can never
+/// stand in for `id` or `links`.
+fn with_extra(mut v: Value, extra: &Extra) -> Value {
+    if let Value::Object(o) = &mut v {
+        for (k, x) in extra {
+            o.entry(k.clone()).or_insert_with(|| x.clone());
+        }
+    }
+    v
+}
+
 fn link(base: &str, path: &str) -> Value {
     json!({"self": format!("{base}/{path}")})
 }
 
 pub fn domain(base: &str, d: &Domain) -> Value {
-    json!({
-        "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
-        "tags": [], "options": {}, "links": link(base, &format!("domains/{}", d.id)),
-    })
+    with_extra(
+        json!({
+            "id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+            "tags": [], "options": {}, "links": link(base, &format!("domains/{}", d.id)),
+        }),
+        &d.extra,
+    )
 }
 
 pub fn project(base: &str, p: &Project) -> Value {
-    json!({
-        "id": p.id, "name": p.name, "domain_id": p.domain_id,
-        "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
-        "description": p.description, "enabled": p.enabled, "is_domain": false, "tags": p.tags,
-        "options": {}, "links": link(base, &format!("projects/{}", p.id)),
-    })
+    with_extra(
+        json!({
+            "id": p.id, "name": p.name, "domain_id": p.domain_id,
+            "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
+            "description": p.description, "enabled": p.enabled, "is_domain": false, "tags": p.tags,
+            "options": {}, "links": link(base, &format!("projects/{}", p.id)),
+        }),
+        &p.extra,
+    )
 }
 
 pub fn user(base: &str, u: &User) -> Value {
@@ -39,21 +56,27 @@ pub fn user(base: &str, u: &User) -> Value {
     if let Some(e) = &u.email {
         v["email"] = json!(e);
     }
-    v
+    with_extra(v, &u.extra)
 }
 
 pub fn group(base: &str, g: &Group) -> Value {
-    json!({
-        "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
-        "links": link(base, &format!("groups/{}", g.id)),
-    })
+    with_extra(
+        json!({
+            "id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
+            "links": link(base, &format!("groups/{}", g.id)),
+        }),
+        &g.extra,
+    )
 }
 
 pub fn role(base: &str, r: &Role) -> Value {
-    json!({
-        "id": r.id, "name": r.name, "description": r.description, "domain_id": null, "options": {},
-        "links": link(base, &format!("roles/{}", r.id)),
-    })
+    with_extra(
+        json!({
+            "id": r.id, "name": r.name, "description": r.description, "domain_id": null, "options": {},
+            "links": link(base, &format!("roles/{}", r.id)),
+        }),
+        &r.extra,
+    )
 }
 
 pub fn role_ref(base: &str, r: &Role) -> Value {
@@ -61,31 +84,42 @@ pub fn role_ref(base: &str, r: &Role) -> Value {
 }
 
 pub fn region(base: &str, r: &Region) -> Value {
-    json!({
-        "id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
-        "links": link(base, &format!("regions/{}", r.id)),
-    })
+    with_extra(
+        json!({
+            "id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
+            "links": link(base, &format!("regions/{}", r.id)),
+        }),
+        &r.extra,
+    )
 }
 
 pub fn service(base: &str, s: &Service) -> Value {
-    json!({
-        "id": s.id, "type": s.service_type, "name": s.name, "description": s.description, "enabled": s.enabled,
-        "links": link(base, &format!("services/{}", s.id)),
-    })
+    with_extra(
+        json!({
+            "id": s.id, "type": s.service_type, "name": s.name, "description": s.description, "enabled": s.enabled,
+            "links": link(base, &format!("services/{}", s.id)),
+        }),
+        &s.extra,
+    )
 }
 
 pub fn endpoint(base: &str, e: &Endpoint) -> Value {
-    json!({
-        "id": e.id, "service_id": e.service_id, "interface": e.interface, "region_id": e.region_id,
-        "region": e.region_id, "url": e.url, "enabled": e.enabled,
-        "links": link(base, &format!("endpoints/{}", e.id)),
-    })
+    with_extra(
+        json!({
+            "id": e.id, "service_id": e.service_id, "interface": e.interface, "region_id": e.region_id,
+            "region": e.region_id, "url": e.url, "enabled": e.enabled,
+            "links": link(base, &format!("endpoints/{}", e.id)),
+        }),
+        &e.extra,
+    )
 }
 
 pub fn app_cred(base: &str, a: &ApplicationCredential) -> Value {
     json!({
         "id": a.id, "name": a.name, "user_id": a.user_id, "project_id": a.project_id,
-        "description": a.description, "expires_at": a.expires_at.map(format_time),
+        "description": a.description,
+        // Keystone writes an application credential's expiry as its naive datetime: no zone.
+        "expires_at": a.expires_at.map(stratus_api::time::micros_naive),
         "unrestricted": a.unrestricted, "access_rules": [],
         "roles": a.roles.iter().map(|r| json!({"id": r.id, "name": r.name, "domain_id": null})).collect::<Vec<_>>(),
         "links": link(base, &format!("users/{}/application_credentials/{}", a.user_id, a.id)),

@@ -54,6 +54,7 @@ impl IdentityService {
                     name: "Default".into(),
                     description: "The default domain".into(),
                     enabled: true,
+                    extra: Default::default(),
                 },
             )
             .await?;
@@ -69,6 +70,7 @@ impl IdentityService {
                     description: "Bootstrap project for initializing the cloud.".into(),
                     enabled: true,
                     tags: vec![],
+                    extra: Default::default(),
                 };
                 store::insert_project(db, &p).await?;
                 p
@@ -86,6 +88,7 @@ impl IdentityService {
                     default_project_id: Some(project.id.clone()),
                     description: None,
                     email: None,
+                    extra: Default::default(),
                 };
                 let hash = self.hash_secret(&b.admin_password).await?;
                 store::insert_user(db, &u, Some(hash)).await?;
@@ -102,6 +105,7 @@ impl IdentityService {
                         id: new_id(),
                         name: name.into(),
                         description: String::new(),
+                        extra: Default::default(),
                     };
                     store::insert_role(db, &r).await?;
                     r
@@ -139,6 +143,7 @@ impl IdentityService {
                     id: b.region.clone(),
                     description: String::new(),
                     parent_region_id: None,
+                    extra: Default::default(),
                 },
             )
             .await?;
@@ -165,6 +170,7 @@ impl IdentityService {
                     description: "The project of the cloud's own service users.".into(),
                     enabled: true,
                     tags: vec![],
+                    extra: Default::default(),
                 };
                 store::insert_project(db, &p).await?;
                 p
@@ -181,6 +187,7 @@ impl IdentityService {
                     default_project_id: Some(project.id.clone()),
                     description: Some("The compute services' own user".into()),
                     email: None,
+                    extra: Default::default(),
                 };
                 let hash = self.hash_secret(&su.password).await?;
                 store::insert_user(db, &u, Some(hash)).await?;
@@ -218,6 +225,7 @@ impl IdentityService {
                     name: s.name.clone(),
                     description: String::new(),
                     enabled: true,
+                    extra: Default::default(),
                 };
                 store::insert_service(db, &svc).await?;
                 svc
@@ -241,6 +249,7 @@ impl IdentityService {
                             region_id: Some(region.to_owned()),
                             url: s.url.clone(),
                             enabled: true,
+                            extra: Default::default(),
                         },
                     )
                     .await?;

@@ -1,7 +1,12 @@
 //! Identity's resources as the service hands them out, and the inputs that create and change
-//! them. Inputs are strict (unknown fields refused) and carry only what Keystone accepts.
+//! them. Inputs type every field Keystone knows; where Keystone keeps attributes it does not
+//! know (users, groups, projects, domains, roles, regions, services, endpoints), the input
+//! gathers them in `extra` and the resource hands them back.
 
 use serde::{Deserialize, Serialize};
+
+/// Attributes Keystone does not know, kept as given and returned with the resource.
+pub type Extra = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Domain {
@@ -9,6 +14,8 @@ pub struct Domain {
     pub name: String,
     pub description: String,
     pub enabled: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -20,6 +27,8 @@ pub struct Project {
     pub description: String,
     pub enabled: bool,
     pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -31,6 +40,8 @@ pub struct User {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -39,6 +50,8 @@ pub struct Group {
     pub name: String,
     pub domain_id: String,
     pub description: String,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -46,6 +59,8 @@ pub struct Role {
     pub id: String,
     pub name: String,
     pub description: String,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,6 +68,8 @@ pub struct Region {
     pub id: String,
     pub description: String,
     pub parent_region_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -63,6 +80,8 @@ pub struct Service {
     pub name: String,
     pub description: String,
     pub enabled: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,6 +92,8 @@ pub struct Endpoint {
     pub region_id: Option<String>,
     pub url: String,
     pub enabled: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -141,7 +162,6 @@ pub struct Assignment {
 // ---------------------------------------------------------------- inputs
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DomainInput {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -150,10 +170,12 @@ pub struct DomainInput {
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
     pub tags: Option<Vec<String>>,
     pub explicit_domain_id: Option<String>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
@@ -163,10 +185,12 @@ pub struct ProjectInput {
     pub is_domain: Option<bool>,
     pub tags: Option<Vec<String>>,
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UserInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
@@ -176,45 +200,55 @@ pub struct UserInput {
     pub description: Option<String>,
     pub email: Option<String>,
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GroupInput {
     pub name: Option<String>,
     pub domain_id: Option<String>,
     pub description: Option<String>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RoleInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub domain_id: Option<String>,
     pub options: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RegionInput {
     pub id: Option<String>,
     pub description: Option<String>,
     pub parent_region_id: Option<String>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceInput {
     #[serde(rename = "type")]
     pub service_type: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EndpointInput {
     pub service_id: Option<String>,
     pub interface: Option<String>,
@@ -223,6 +257,9 @@ pub struct EndpointInput {
     pub region: Option<String>,
     pub url: Option<String>,
     pub enabled: Option<bool>,
+    /// Everything else in the body (see [`Extra`]).
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Deserialize)]

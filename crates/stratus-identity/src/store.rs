@@ -86,8 +86,9 @@ struct DomainRow {
     name: String,
     description: String,
     enabled: i64,
+    extra: String,
 }
-const DOMAIN_COLS: &str = "id, name, description, enabled";
+const DOMAIN_COLS: &str = "id, name, description, enabled, extra";
 impl From<DomainRow> for Domain {
     fn from(r: DomainRow) -> Self {
         Domain {
@@ -95,6 +96,7 @@ impl From<DomainRow> for Domain {
             name: r.name,
             description: r.description,
             enabled: r.enabled != 0,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -108,8 +110,9 @@ struct ProjectRow {
     description: String,
     enabled: i64,
     tags: String,
+    extra: String,
 }
-const PROJECT_COLS: &str = "id, name, domain_id, parent_id, description, enabled, tags";
+const PROJECT_COLS: &str = "id, name, domain_id, parent_id, description, enabled, tags, extra";
 impl From<ProjectRow> for Project {
     fn from(r: ProjectRow) -> Self {
         Project {
@@ -120,6 +123,7 @@ impl From<ProjectRow> for Project {
             description: r.description,
             enabled: r.enabled != 0,
             tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -133,8 +137,9 @@ struct UserRow {
     default_project_id: Option<String>,
     description: Option<String>,
     email: Option<String>,
+    extra: String,
 }
-const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, description, email";
+const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, description, email, extra";
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
         User {
@@ -145,6 +150,7 @@ impl From<UserRow> for User {
             default_project_id: r.default_project_id,
             description: r.description,
             email: r.email,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -155,8 +161,9 @@ struct GroupRow {
     name: String,
     domain_id: String,
     description: String,
+    extra: String,
 }
-const GROUP_COLS: &str = "id, name, domain_id, description";
+const GROUP_COLS: &str = "id, name, domain_id, description, extra";
 impl From<GroupRow> for Group {
     fn from(r: GroupRow) -> Self {
         Group {
@@ -164,6 +171,7 @@ impl From<GroupRow> for Group {
             name: r.name,
             domain_id: r.domain_id,
             description: r.description,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -173,14 +181,16 @@ struct RoleRow {
     id: String,
     name: String,
     description: String,
+    extra: String,
 }
-const ROLE_COLS: &str = "id, name, description";
+const ROLE_COLS: &str = "id, name, description, extra";
 impl From<RoleRow> for Role {
     fn from(r: RoleRow) -> Self {
         Role {
             id: r.id,
             name: r.name,
             description: r.description,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -190,14 +200,16 @@ struct RegionRow {
     id: String,
     description: String,
     parent_region_id: Option<String>,
+    extra: String,
 }
-const REGION_COLS: &str = "id, description, parent_region_id";
+const REGION_COLS: &str = "id, description, parent_region_id, extra";
 impl From<RegionRow> for Region {
     fn from(r: RegionRow) -> Self {
         Region {
             id: r.id,
             description: r.description,
             parent_region_id: r.parent_region_id,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -210,8 +222,9 @@ struct ServiceRow {
     name: String,
     description: String,
     enabled: i64,
+    extra: String,
 }
-const SERVICE_COLS: &str = "id, type, name, description, enabled";
+const SERVICE_COLS: &str = "id, type, name, description, enabled, extra";
 impl From<ServiceRow> for Service {
     fn from(r: ServiceRow) -> Self {
         Service {
@@ -220,6 +233,7 @@ impl From<ServiceRow> for Service {
             name: r.name,
             description: r.description,
             enabled: r.enabled != 0,
+            extra: extra_of(&r.extra),
         }
     }
 }
@@ -232,8 +246,9 @@ struct EndpointRow {
     region_id: Option<String>,
     url: String,
     enabled: i64,
+    extra: String,
 }
-const ENDPOINT_COLS: &str = "id, service_id, interface, region_id, url, enabled";
+const ENDPOINT_COLS: &str = "id, service_id, interface, region_id, url, enabled, extra";
 impl From<EndpointRow> for Endpoint {
     fn from(r: EndpointRow) -> Self {
         Endpoint {
@@ -243,21 +258,34 @@ impl From<EndpointRow> for Endpoint {
             region_id: r.region_id,
             url: r.url,
             enabled: r.enabled != 0,
+            extra: extra_of(&r.extra),
         }
     }
+}
+
+/// Stored extra attributes; a row that cannot be read back keeps none rather than failing.
+fn extra_of(text: &str) -> Extra {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub(crate) fn extra_text(extra: &Extra) -> String {
+    serde_json::Value::Object(extra.clone()).to_string()
 }
 
 // ---------------------------------------------------------------- domains
 
 pub(crate) async fn insert_domain(db: &Db, d: &Domain) -> Result<()> {
-    sqlx::query("INSERT INTO domains (id, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&d.id)
-        .bind(&d.name)
-        .bind(&d.description)
-        .bind(flag(d.enabled))
-        .bind(now_micros())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO domains (id, name, description, enabled, created_at, extra) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&d.id)
+    .bind(&d.name)
+    .bind(&d.description)
+    .bind(flag(d.enabled))
+    .bind(now_micros())
+    .bind(extra_text(&d.extra))
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -274,17 +302,6 @@ pub(crate) async fn list_domains(db: &Db, f: Filters, page: &PageRequest) -> Res
 }
 
 /// Counts what a domain still owns.
-pub(crate) async fn domain_contents(db: &Db, id: &str) -> Result<i64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM projects WHERE domain_id = $1) + (SELECT COUNT(*) FROM users WHERE domain_id = $1) \
-         + (SELECT COUNT(*) FROM user_groups WHERE domain_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(n)
-}
-
 /// Deletes a row and every assignment on it as a target or actor, in one transaction.
 pub(crate) async fn delete_with_assignments(
     db: &Db,
@@ -293,7 +310,7 @@ pub(crate) async fn delete_with_assignments(
     kind: &str,
     as_target: bool,
 ) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let col = if as_target { "target" } else { "actor" };
     sqlx::query(&format!(
         "DELETE FROM assignments WHERE {col}_kind = $1 AND {col}_id = $2"
@@ -310,12 +327,39 @@ pub(crate) async fn delete_with_assignments(
     Ok(r.rows_affected() > 0)
 }
 
+/// Deletes a domain with everything it owns, in one transaction: the role assignments on it,
+/// on its projects and of its users and groups, then its projects (one statement, so parents
+/// and children go together), users (their memberships and application credentials follow by
+/// foreign key) and groups. Returns the ids of the users that were deleted, whose tokens the
+/// caller revokes.
+pub(crate) async fn delete_domain_tree(db: &Db, id: &str) -> Result<Vec<String>> {
+    let mut tx = db.begin_write().await?;
+    let users: Vec<String> = sqlx::query_scalar("SELECT id FROM users WHERE domain_id = $1")
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    for stmt in [
+        "DELETE FROM assignments WHERE target_kind = 'domain' AND target_id = $1",
+        "DELETE FROM assignments WHERE target_kind = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+        "DELETE FROM assignments WHERE actor_kind = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
+        "DELETE FROM assignments WHERE actor_kind = 'group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id = $1)",
+        "DELETE FROM projects WHERE domain_id = $1",
+        "DELETE FROM users WHERE domain_id = $1",
+        "DELETE FROM user_groups WHERE domain_id = $1",
+        "DELETE FROM domains WHERE id = $1",
+    ] {
+        sqlx::query(stmt).bind(id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(users)
+}
+
 // ---------------------------------------------------------------- projects
 
 pub(crate) async fn insert_project(db: &Db, p: &Project) -> Result<()> {
     sqlx::query(
-        "INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, tags, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO projects (id, name, domain_id, parent_id, description, enabled, tags, created_at, extra) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&p.id)
     .bind(&p.name)
@@ -325,6 +369,7 @@ pub(crate) async fn insert_project(db: &Db, p: &Project) -> Result<()> {
     .bind(flag(p.enabled))
     .bind(serde_json::to_string(&p.tags).unwrap_or_else(|_| "[]".into()))
     .bind(now_micros())
+    .bind(extra_text(&p.extra))
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -359,8 +404,8 @@ pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
 
 pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, description, email, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, description, email, created_at, extra) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&u.id)
     .bind(&u.name)
@@ -371,6 +416,7 @@ pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>
     .bind(u.description.clone())
     .bind(u.email.clone())
     .bind(now_micros())
+    .bind(extra_text(&u.extra))
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -435,14 +481,17 @@ pub(crate) async fn set_password(db: &Db, user_id: &str, hash: &str) -> Result<(
 // ---------------------------------------------------------------- groups
 
 pub(crate) async fn insert_group(db: &Db, g: &Group) -> Result<()> {
-    sqlx::query("INSERT INTO user_groups (id, name, domain_id, description, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&g.id)
-        .bind(&g.name)
-        .bind(&g.domain_id)
-        .bind(&g.description)
-        .bind(now_micros())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO user_groups (id, name, domain_id, description, created_at, extra) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&g.id)
+    .bind(&g.name)
+    .bind(&g.domain_id)
+    .bind(&g.description)
+    .bind(now_micros())
+    .bind(extra_text(&g.extra))
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -524,11 +573,12 @@ pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
 // ---------------------------------------------------------------- roles
 
 pub(crate) async fn insert_role(db: &Db, r: &Role) -> Result<()> {
-    sqlx::query("INSERT INTO roles (id, name, description, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO roles (id, name, description, created_at, extra) VALUES ($1, $2, $3, $4, $5)")
         .bind(&r.id)
         .bind(&r.name)
         .bind(&r.description)
         .bind(now_micros())
+        .bind(extra_text(&r.extra))
         .execute(&db.pool)
         .await?;
     Ok(())
@@ -547,7 +597,7 @@ pub(crate) async fn list_roles(db: &Db, f: Filters, page: &PageRequest) -> Resul
 }
 
 pub(crate) async fn delete_role(db: &Db, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM assignments WHERE role_id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -723,13 +773,16 @@ pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) 
 // ---------------------------------------------------------------- catalog
 
 pub(crate) async fn insert_region(db: &Db, r: &Region) -> Result<()> {
-    sqlx::query("INSERT INTO regions (id, description, parent_region_id, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&r.id)
-        .bind(&r.description)
-        .bind(r.parent_region_id.clone())
-        .bind(now_micros())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO regions (id, description, parent_region_id, created_at, extra) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&r.id)
+    .bind(&r.description)
+    .bind(r.parent_region_id.clone())
+    .bind(now_micros())
+    .bind(extra_text(&r.extra))
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -743,7 +796,7 @@ pub(crate) async fn list_regions(db: &Db, f: Filters, page: &PageRequest) -> Res
 
 pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
     sqlx::query(
-        "INSERT INTO services (id, type, name, description, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO services (id, type, name, description, enabled, created_at, extra) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&s.id)
     .bind(&s.service_type)
@@ -751,6 +804,7 @@ pub(crate) async fn insert_service(db: &Db, s: &Service) -> Result<()> {
     .bind(&s.description)
     .bind(flag(s.enabled))
     .bind(now_micros())
+    .bind(extra_text(&s.extra))
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -766,7 +820,7 @@ pub(crate) async fn list_services(db: &Db, f: Filters, page: &PageRequest) -> Re
 
 pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
     sqlx::query(
-        "INSERT INTO endpoints (id, service_id, interface, region_id, url, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO endpoints (id, service_id, interface, region_id, url, enabled, created_at, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&e.id)
     .bind(&e.service_id)
@@ -775,6 +829,7 @@ pub(crate) async fn insert_endpoint(db: &Db, e: &Endpoint) -> Result<()> {
     .bind(&e.url)
     .bind(flag(e.enabled))
     .bind(now_micros())
+    .bind(extra_text(&e.extra))
     .execute(&db.pool)
     .await?;
     Ok(())

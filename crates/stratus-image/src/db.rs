@@ -84,7 +84,7 @@ fn mutable_vals(i: &Image) -> Vec<Val> {
 }
 
 pub(crate) async fn insert_image(db: &Db, i: &Image) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut vals = vec![
         Val::from(i.id.as_str()),
         i.status.as_str().into(),
@@ -135,7 +135,7 @@ async fn write_children(tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &Image) ->
 /// changed since `seen_updated_at`: status and data columns are never touched here, so an
 /// upload finishing meanwhile is not undone. False when the record changed or is gone.
 pub(crate) async fn update_image(db: &Db, i: &Image, seen_updated_at: i64) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut vals = mutable_vals(i);
     vals.extend([
         Val::from(i.updated_at),
@@ -553,7 +553,7 @@ pub(crate) async fn set_size(db: &Db, id: &str, size: i64) -> Result<()> {
 
 /// Marks an image deleted and drops its children; its row stays as a record of what existed.
 pub(crate) async fn mark_deleted(db: &Db, id: &str) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let now = now_micros();
     sqlx::query("UPDATE images SET status = 'deleted', deleted = 1, deleted_at = $1, updated_at = $1 WHERE id = $2")
         .bind(now)
@@ -606,7 +606,7 @@ pub(crate) async fn tally(db: &Db, owner: &str, statuses: &[Status]) -> Result<(
 }
 
 pub(crate) async fn add_tag(db: &Db, id: &str, tag: &str) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM image_tags WHERE image_id = $1 AND tag = $2")
         .bind(id)
         .bind(tag)

@@ -117,7 +117,7 @@ pub(crate) async fn insert_network(
     n: &Network,
     within: Option<Within>,
 ) -> Result<std::result::Result<(), OverQuota>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Err(over) = gate(&mut tx, &n.project_id, within).await? {
         tx.rollback().await?;
         return Ok(Err(over));
@@ -218,7 +218,7 @@ pub(crate) async fn list_networks(db: &Db, mut f: Filters, page: &Page) -> Resul
 /// Runs `first`, then, if `guard` counts no rows, `then`, all in one transaction with `id`
 /// bound as `$1`; false (and nothing changed) when the guard found rows.
 async fn delete_unless_used(db: &Db, id: &str, first: &[&str], guard: &str, then: &[&str]) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for sql in first {
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
@@ -315,7 +315,7 @@ pub(crate) async fn insert_subnet(
     s: &Subnet,
     within: Option<Within>,
 ) -> Result<std::result::Result<(), OverQuota>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Err(over) = gate(&mut tx, &s.project_id, within).await? {
         tx.rollback().await?;
         return Ok(Err(over));
@@ -525,7 +525,7 @@ async fn write_port_children(
 /// Inserts a port with its addresses and groups, all or nothing, unless its project is at
 /// its quota.
 pub(crate) async fn insert_port(db: &Db, p: &Port, within: Option<Within>) -> Result<PortWrite> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if gate(&mut tx, &p.project_id, within).await?.is_err() {
         tx.rollback().await?;
         return Ok(PortWrite::OverQuota);
@@ -573,7 +573,7 @@ pub(crate) async fn insert_port(db: &Db, p: &Port, within: Option<Within>) -> Re
 
 /// Rewrites a port (columns, addresses, groups) if its revision is still `seen`.
 pub(crate) async fn update_port(db: &Db, p: &Port, seen: i64) -> Result<Option<PortWrite>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE ports SET name = $1, description = $2, mac_address = $3, admin_state_up = $4, status = $5, device_id = $6, \
          device_owner = $7, binding_host_id = $8, binding_vif_type = $9, binding_vnic_type = $10, binding_vif_details = $11, \
@@ -679,7 +679,7 @@ pub(crate) async fn list_ports(db: &Db, mut f: Filters, page: &Page) -> Result<V
 }
 
 pub(crate) async fn delete_port(db: &Db, id: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for sql in [
         "DELETE FROM ip_allocations WHERE port_id = $1",
         "DELETE FROM port_security_groups WHERE port_id = $1",
@@ -813,7 +813,7 @@ pub(crate) async fn insert_security_group(
     default: bool,
     within: Option<Within>,
 ) -> Result<std::result::Result<(), OverQuota>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Err(over) = gate(&mut tx, &g.project_id, within).await? {
         tx.rollback().await?;
         return Ok(Err(over));
@@ -954,7 +954,7 @@ pub(crate) async fn insert_rule(
     r: &SecurityGroupRule,
     within: Option<Within>,
 ) -> Result<std::result::Result<(), OverQuota>> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Err(over) = gate(&mut tx, &r.project_id, within).await? {
         tx.rollback().await?;
         return Ok(Err(over));

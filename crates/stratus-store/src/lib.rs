@@ -192,6 +192,18 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// A transaction that writes. On SQLite it takes the write lock at BEGIN (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later cannot wait for
+    /// another writer (SQLite answers "database is locked" at once rather than risk a
+    /// deadlock), while one that starts as a writer queues behind `busy_timeout`. PostgreSQL
+    /// locks rows as it goes and needs nothing special.
+    pub async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
 }
 
 /// Now, in Unix microseconds: the one time representation stored.

@@ -89,7 +89,7 @@ pub async fn set_project_limits(
     project: &str,
     limits: &[(&str, i64)],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for &(resource, limit) in limits {
         sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1 AND resource = $2"))
             .bind(project)

@@ -160,7 +160,7 @@ pub(crate) async fn update(db: &Db, id: &str, u: &crate::model::VolumeUpdate) ->
 /// `os-reset_status`: the status an administrator says, whatever it was; with `detach`, the
 /// volume's attachments are forgotten too.
 pub(crate) async fn reset_status(db: &Db, id: &str, to: Status, detach: bool) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let r =
         sqlx::query("UPDATE volumes SET status = $1, extend_to = NULL, updated_at = $2 WHERE id = $3 AND deleted = 0")
             .bind(to.as_str())
@@ -265,7 +265,7 @@ impl From<AttRow> for crate::model::Attachment {
 /// Records an attachment and moves its volume from `from` to `to`, in one transaction;
 /// false (nothing written) when the volume was no longer in `from`.
 pub(crate) async fn insert_attachment(db: &Db, a: &crate::model::Attachment, from: Status, to: Status) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let moved =
         sqlx::query("UPDATE volumes SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 AND deleted = 0")
             .bind(to.as_str())
@@ -350,7 +350,7 @@ pub(crate) async fn update_attachment(
     from: &[Status],
     to: Status,
 ) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let list: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
     let sql = format!(
         "UPDATE volumes SET status = $1, updated_at = $2 WHERE id = $3 AND deleted = 0 AND status IN ({})",
@@ -383,7 +383,7 @@ pub(crate) async fn update_attachment(
 
 /// Deletes an attachment; the volume becomes `to` (available when it was the last one).
 pub(crate) async fn delete_attachment(db: &Db, a: &crate::model::Attachment, to: Status) -> Result<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM attachments WHERE id = $1")
         .bind(&a.id)
         .execute(&mut *tx)
@@ -615,7 +615,7 @@ pub(crate) async fn set_extra_specs(db: &Db, id: &str, specs: &BTreeMap<String, 
 
 /// False when volumes still use the type.
 pub(crate) async fn delete_type(db: &Db, id: &str, name: &str) -> Result<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM volumes WHERE volume_type = $1 AND deleted = 0")
         .bind(name)
         .fetch_one(&mut *tx)
@@ -671,7 +671,7 @@ pub(crate) struct Usage {
 /// Opens a transaction holding the project's quota lock and reads its usage, so concurrent
 /// requests of a project check and write one after another.
 async fn quota_tx<'a>(db: &'a Db, project: &str) -> Result<(sqlx::Transaction<'a, sqlx::Any>, Usage)> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     stratus_store::sql::lock_row(&mut tx, "quota_locks", "project_id", project).await?;
     let (volumes, vol_gb): (i64, Option<i64>) = sqlx::query_as(VOLUME_USAGE).bind(project).fetch_one(&mut *tx).await?;
     let (snapshots, snap_gb): (i64, Option<i64>) =

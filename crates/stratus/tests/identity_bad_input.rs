@@ -77,15 +77,52 @@ async fn bad_requests_get_clear_4xx() {
     expect_error(r, StatusCode::BAD_REQUEST, "Malformed request body").await;
     let r = issue(&c, &s, &json!({"auth": {"identity": {"methods": "password"}}})).await;
     expect_error(r, StatusCode::BAD_REQUEST, "auth.identity.methods").await;
+    // Keystone keeps attributes it does not know inside the resource, and refuses them beside it.
     let r = post(
         &c,
         &s,
         "/projects",
         &adm,
-        json!({"project": {"name": "x", "colour": "red"}}),
+        json!({"project": {"name": "x"}, "colour": "red"}),
     )
     .await;
     expect_error(r, StatusCode::BAD_REQUEST, "unknown field `colour`").await;
+    let r = post(
+        &c,
+        &s,
+        "/projects",
+        &adm,
+        json!({"project": {"name": "x", "colour": "red", "id": "mine"}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let x: Value = r.json().await.expect("json");
+    assert_eq!(x["project"]["colour"], "red", "{x}");
+    assert_ne!(x["project"]["id"], "mine", "an id in a create body is not used: {x}");
+    let xid = x["project"]["id"].as_str().expect("id").to_owned();
+    let r = c
+        .patch(format!("{}/projects/{xid}", s.identity()))
+        .header("x-auth-token", &adm)
+        .json(&json!({"project": {"id": "other"}}))
+        .send()
+        .await
+        .expect("patch");
+    expect_error(r, StatusCode::BAD_REQUEST, "does not match").await;
+    let r = c
+        .patch(format!("{}/projects/{xid}", s.identity()))
+        .header("x-auth-token", &adm)
+        .json(&json!({"project": {"size": 3, "enabled": false}}))
+        .send()
+        .await
+        .expect("patch");
+    let x: Value = r.json().await.expect("json");
+    assert_eq!(
+        (x["project"]["colour"].clone(), x["project"]["size"].clone()),
+        (json!("red"), json!(3)),
+        "{x}"
+    );
+    let r = post(&c, &s, "/projects", &adm, json!({"project": {"name": "y".repeat(65)}})).await;
+    expect_error(r, StatusCode::BAD_REQUEST, "64").await;
     let r = post(&c, &s, "/projects", &adm, json!({"project": {"name": ""}})).await;
     expect_error(r, StatusCode::BAD_REQUEST, "project.name").await;
 

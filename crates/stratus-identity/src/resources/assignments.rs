@@ -44,6 +44,7 @@ impl IdentityService {
             id: new_id(),
             name,
             description: input.description.unwrap_or_default(),
+            extra: super::new_extras(input.extra),
         };
         store::insert_role(self.db(), &r).await.map_err(on_conflict(|| {
             format!("Duplicate entry: a role named '{}' exists.", r.name)
@@ -73,6 +74,14 @@ impl IdentityService {
     pub async fn update_role(&self, caller: &AuthContext, id: &str, input: RoleInput) -> Result<Role> {
         self.enforce("identity:update_role", caller, &Target::new())?;
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_role(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("role", id))?;
+            if let Some(v) = super::merged_extras("role", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(n) = &input.name {
             sets.push(("name", Val::S(check_name("role.name", Some(n))?)));
         }

@@ -47,6 +47,7 @@ impl IdentityService {
             id: input.id.filter(|s| !s.is_empty()).unwrap_or_else(new_id),
             description: input.description.unwrap_or_default(),
             parent_region_id: input.parent_region_id,
+            extra: super::new_extras(input.extra),
         };
         store::insert_region(self.db(), &r)
             .await
@@ -73,6 +74,14 @@ impl IdentityService {
     pub async fn update_region(&self, caller: &AuthContext, id: &str, input: RegionInput) -> Result<Region> {
         self.enforce("identity:update_region", caller, &Target::new())?;
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_region(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("region", id))?;
+            if let Some(v) = super::merged_extras("region", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(d) = input.description {
             check_len("region.description", Some(&d), 255)?;
             sets.push(("description", Val::S(d)));
@@ -128,6 +137,7 @@ impl IdentityService {
             name: input.name.unwrap_or_default(),
             description: input.description.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
+            extra: super::new_extras(input.extra),
         };
         store::insert_service(self.db(), &s).await?;
         self.changed();
@@ -152,6 +162,14 @@ impl IdentityService {
     pub async fn update_service(&self, caller: &AuthContext, id: &str, input: ServiceInput) -> Result<Service> {
         self.enforce("identity:update_service", caller, &Target::new())?;
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_service(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("service", id))?;
+            if let Some(v) = super::merged_extras("service", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(t) = &input.service_type {
             sets.push(("type", Val::S(super::check_name("service.type", Some(t))?)));
         }
@@ -185,6 +203,36 @@ impl IdentityService {
 
     // ------------------------------------------------------------ endpoints
 
+    /// The region an endpoint names: a `region_id` must exist; the older `region` field names
+    /// a region that is made when missing, as Keystone does for clients of the v2 days.
+    async fn endpoint_region(&self, region_id: Option<String>, region: Option<String>) -> Result<Option<String>> {
+        match (region_id, region) {
+            (Some(r), _) => {
+                if store::get_region(self.db(), &r).await?.is_none() {
+                    return Err(IdentityError::Validation(format!(
+                        "Invalid input for field 'endpoint.region_id': region {r} does not exist."
+                    )));
+                }
+                Ok(Some(r))
+            }
+            (None, Some(r)) => {
+                check_len("endpoint.region", Some(&r), 255)?;
+                if store::get_region(self.db(), &r).await?.is_none() {
+                    let made = Region {
+                        id: r.clone(),
+                        description: String::new(),
+                        parent_region_id: None,
+                        extra: Default::default(),
+                    };
+                    // A concurrent request may make it first; either way it exists now.
+                    let _ = store::insert_region(self.db(), &made).await;
+                }
+                Ok(Some(r))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     pub async fn create_endpoint(&self, caller: &AuthContext, input: EndpointInput) -> Result<Endpoint> {
         self.enforce("identity:create_endpoint", caller, &Target::new())?;
         let service_id = input.service_id.ok_or_else(|| {
@@ -203,14 +251,7 @@ impl IdentityService {
                 "Invalid input for field 'endpoint.service_id': service {service_id} does not exist."
             )));
         }
-        let region_id = input.region_id.or(input.region);
-        if let Some(r) = &region_id {
-            if store::get_region(self.db(), r).await?.is_none() {
-                return Err(IdentityError::Validation(format!(
-                    "Invalid input for field 'endpoint.region_id': region {r} does not exist."
-                )));
-            }
-        }
+        let region_id = self.endpoint_region(input.region_id, input.region).await?;
         let e = Endpoint {
             id: new_id(),
             service_id,
@@ -218,6 +259,7 @@ impl IdentityService {
             region_id,
             url,
             enabled: input.enabled.unwrap_or(true),
+            extra: super::new_extras(input.extra),
         };
         store::insert_endpoint(self.db(), &e).await?;
         self.changed();
@@ -249,6 +291,14 @@ impl IdentityService {
     pub async fn update_endpoint(&self, caller: &AuthContext, id: &str, input: EndpointInput) -> Result<Endpoint> {
         self.enforce("identity:update_endpoint", caller, &Target::new())?;
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_endpoint(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("endpoint", id))?;
+            if let Some(v) = super::merged_extras("endpoint", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(i) = input.interface {
             check_interface(&i)?;
             sets.push(("interface", Val::S(i)));
@@ -265,12 +315,7 @@ impl IdentityService {
             }
             sets.push(("service_id", Val::S(s)));
         }
-        if let Some(r) = input.region_id.or(input.region) {
-            if store::get_region(self.db(), &r).await?.is_none() {
-                return Err(IdentityError::Validation(format!(
-                    "Invalid input for field 'endpoint.region_id': region {r} does not exist."
-                )));
-            }
+        if let Some(r) = self.endpoint_region(input.region_id, input.region).await? {
             sets.push(("region_id", Val::S(r)));
         }
         if let Some(e) = input.enabled {

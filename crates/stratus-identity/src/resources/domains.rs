@@ -3,7 +3,7 @@
 use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
-use super::{check_len, check_name, ListFilter};
+use super::{check_len, check_short_name, ListFilter};
 use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{Domain, DomainInput};
 use crate::store::{self, Filters, Val};
@@ -12,13 +12,14 @@ use crate::{new_id, IdentityService};
 impl IdentityService {
     pub async fn create_domain(&self, caller: &AuthContext, input: DomainInput) -> Result<Domain> {
         self.enforce("identity:create_domain", caller, &Target::new())?;
-        let name = check_name("domain.name", input.name.as_deref())?;
+        let name = check_short_name("domain.name", input.name.as_deref())?;
         check_len("domain.description", input.description.as_deref(), 65535)?;
         let d = Domain {
             id: input.explicit_domain_id.unwrap_or_else(new_id),
             name,
             description: input.description.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
+            extra: super::new_extras(input.extra),
         };
         store::insert_domain(self.db(), &d).await.map_err(on_conflict(|| {
             format!("Duplicate entry: a domain named '{}' exists.", d.name)
@@ -56,8 +57,16 @@ impl IdentityService {
             .await?
             .ok_or_else(|| IdentityError::not_found("domain", id))?;
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_domain(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("domain", id))?;
+            if let Some(v) = super::merged_extras("domain", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(n) = &input.name {
-            sets.push(("name", Val::S(check_name("domain.name", Some(n))?)));
+            sets.push(("name", Val::S(check_short_name("domain.name", Some(n))?)));
         }
         if let Some(d) = input.description {
             check_len("domain.description", Some(&d), 65535)?;
@@ -94,12 +103,12 @@ impl IdentityService {
                 "Cannot delete a domain that is enabled, please disable it first: {id}."
             )));
         }
-        if store::domain_contents(self.db(), id).await? > 0 {
-            return Err(IdentityError::Conflict(format!(
-                "Domain {id} still owns projects, users or groups; delete them first."
-            )));
+        // As Keystone: a disabled domain goes with everything it owns.
+        let users = store::delete_domain_tree(self.db(), id).await?;
+        self.revoke_matching(None, None, Some(id), None).await?;
+        for u in users {
+            self.revoke_matching(Some(&u), None, None, None).await?;
         }
-        store::delete_with_assignments(self.db(), "domains", id, "domain", true).await?;
         self.changed();
         Ok(())
     }

@@ -47,6 +47,47 @@ pub(crate) fn check_name(field: &str, name: Option<&str>) -> Result<String> {
     }
 }
 
+/// Extra attributes of a new resource: an `id` among them is not kept (Keystone makes its
+/// own id, and a stored `id` would shadow nothing but confuse readers).
+pub(crate) fn new_extras(mut extra: crate::model::Extra) -> crate::model::Extra {
+    extra.remove("id");
+    extra
+}
+
+/// The extra attributes after an update: the keys sent replace the stored ones (a key sent as
+/// null is kept as null, as Keystone does), the others stay. An `id` in an update must name
+/// the resource being updated. None when nothing changes.
+pub(crate) fn merged_extras(
+    what: &str,
+    id: &str,
+    before: &crate::model::Extra,
+    mut changes: crate::model::Extra,
+) -> Result<Option<crate::store::Val>> {
+    match changes.remove("id") {
+        Some(serde_json::Value::String(given)) if given == id => {}
+        None => {}
+        Some(given) => {
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field '{what}.id': the id in the body ({given}) does not match the {what} being updated ({id})."
+            )))
+        }
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let mut all = before.clone();
+    all.extend(changes);
+    Ok(Some(crate::store::Val::S(crate::store::extra_text(&all))))
+}
+
+/// Project and domain names: as [`check_name`], and at most 64 characters (Keystone's schema
+/// for both, since a project can act as a domain).
+pub(crate) fn check_short_name(field: &str, name: Option<&str>) -> Result<String> {
+    let n = check_name(field, name)?;
+    check_len(field, Some(&n), 64)?;
+    Ok(n)
+}
+
 pub(crate) fn check_len(field: &str, v: Option<&str>, max: usize) -> Result<()> {
     match v {
         Some(s) if s.chars().count() > max => Err(IdentityError::Validation(format!(

@@ -3,7 +3,7 @@
 use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
-use super::{check_len, check_name, ListFilter};
+use super::{check_len, check_short_name, ListFilter};
 use crate::error::{on_conflict, IdentityError, Result};
 use crate::model::{Project, ProjectInput, TargetKind};
 use crate::store::{self, Filters, Val};
@@ -32,7 +32,7 @@ impl IdentityService {
             caller,
             &Target::new().opt("target.project.domain_id", input.domain_id.as_deref()),
         )?;
-        let name = check_name("project.name", input.name.as_deref())?;
+        let name = check_short_name("project.name", input.name.as_deref())?;
         check_len("project.description", input.description.as_deref(), 65535)?;
         if input.is_domain == Some(true) {
             return Err(IdentityError::Validation(
@@ -72,6 +72,7 @@ impl IdentityService {
             description: input.description.unwrap_or_default(),
             enabled: input.enabled.unwrap_or(true),
             tags,
+            extra: super::new_extras(input.extra),
         };
         store::insert_project(self.db(), &p).await.map_err(on_conflict(|| {
             format!(
@@ -136,8 +137,16 @@ impl IdentityService {
             ));
         }
         let mut sets = vec![];
+        if !input.extra.is_empty() {
+            let stored = store::get_project(self.db(), id)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("project", id))?;
+            if let Some(v) = super::merged_extras("project", id, &stored.extra, input.extra.clone())? {
+                sets.push(("extra", v));
+            }
+        }
         if let Some(n) = &input.name {
-            sets.push(("name", Val::S(check_name("project.name", Some(n))?)));
+            sets.push(("name", Val::S(check_short_name("project.name", Some(n))?)));
         }
         if let Some(d) = input.description {
             check_len("project.description", Some(&d), 65535)?;
@@ -217,5 +226,78 @@ impl IdentityService {
             }
         }
         Ok(out)
+    }
+}
+
+/// A project's tags as a resource of their own (`/projects/{id}/tags`), as Keystone serves
+/// them beside the `tags` attribute.
+impl IdentityService {
+    pub async fn project_tags(&self, caller: &AuthContext, id: &str) -> Result<Vec<String>> {
+        self.enforce(
+            "identity:get_project_tags",
+            caller,
+            &Target::new().with("target.project.id", id),
+        )?;
+        Ok(store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))?
+            .tags)
+    }
+
+    /// Replaces the tags (`Some`), adds one (`add`) or removes one (`remove`); the tags after.
+    pub async fn change_project_tags(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        replace: Option<Vec<String>>,
+        add: Option<&str>,
+        remove: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.enforce(
+            "identity:update_project_tags",
+            caller,
+            &Target::new().with("target.project.id", id),
+        )?;
+        let mut tags = store::get_project(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("project", id))?
+            .tags;
+        if let Some(all) = replace {
+            let mut unique = Vec::new();
+            for t in all {
+                if unique.contains(&t) {
+                    return Err(IdentityError::Validation(format!(
+                        "Invalid input for field 'tags': '{t}' is given twice."
+                    )));
+                }
+                unique.push(t);
+            }
+            tags = unique;
+        }
+        if let Some(t) = add {
+            if !tags.iter().any(|x| x == t) {
+                tags.push(t.to_owned());
+            }
+        }
+        if let Some(t) = remove {
+            let before = tags.len();
+            tags.retain(|x| x != t);
+            if tags.len() == before {
+                return Err(IdentityError::not_found("project tag", t));
+            }
+        }
+        check_tags(&tags)?;
+        store::update(
+            self.db(),
+            "projects",
+            id,
+            vec![(
+                "tags",
+                Val::S(serde_json::to_string(&tags).unwrap_or_else(|_| "[]".into())),
+            )],
+        )
+        .await?;
+        self.changed();
+        Ok(tags)
     }
 }

@@ -198,11 +198,21 @@ pub fn finish(f: &mut Filters, table: &str, page: &Page) -> String {
         .map(|(c, d)| format!("{c} {}", if *d { "DESC" } else { "ASC" }))
         .collect();
     let desc = page.sort.last().is_some_and(|s| s.1);
-    order.push(format!("id {}", if desc { "DESC" } else { "ASC" }));
+    // The id breaks ties, in the direction of the last key; a sort that ends with the id
+    // already has it.
+    let by_id = page.sort.last().is_some_and(|(c, _)| *c == "id");
+    if !by_id {
+        order.push(format!("id {}", if desc { "DESC" } else { "ASC" }));
+    }
     if let Some(m) = &page.marker {
         // Keyset pagination: rows after the marker row in the same order.
         let mut alts = Vec::new();
-        let keys: Vec<(&str, bool)> = page.sort.iter().copied().chain([("id", desc)]).collect();
+        let keys: Vec<(&str, bool)> = page
+            .sort
+            .iter()
+            .copied()
+            .chain((!by_id).then_some(("id", desc)))
+            .collect();
         for n in 0..keys.len() {
             let mut parts = Vec::new();
             for (c, _) in &keys[..n] {

@@ -85,7 +85,13 @@ async fn type_ids(s: &ApiState) -> Result<HashMap<String, String>, ApiError> {
         .collect())
 }
 
-async fn render_one(s: &ApiState, c: &AuthContext, mv: Microversion, v: &Volume) -> Result<Value, ApiError> {
+async fn render_one(
+    s: &ApiState,
+    c: &AuthContext,
+    mv: Microversion,
+    v: &Volume,
+    view: views::VolumeView,
+) -> Result<Value, ApiError> {
     let atts = s.svc.attachments_of(std::slice::from_ref(v)).await.map_err(fail)?;
     let ids = type_ids(s).await?;
     let tid = v.volume_type.as_ref().and_then(|t| ids.get(t)).map(String::as_str);
@@ -96,6 +102,7 @@ async fn render_one(s: &ApiState, c: &AuthContext, mv: Microversion, v: &Volume)
         c,
         mv,
         tid,
+        view,
     ))
 }
 
@@ -187,7 +194,7 @@ pub(crate) async fn create_volume(State(s): State<ApiState>, c: Caller, mv: Micr
     let v = s.svc.create_volume(&c, req).await.map_err(fail)?;
     Ok(reply(
         StatusCode::ACCEPTED,
-        json!({"volume": render_one(&s, &c, mv, &v).await?}),
+        json!({"volume": render_one(&s, &c, mv, &v, views::VolumeView::Write).await?}),
     ))
 }
 
@@ -231,20 +238,17 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
         metadata: q.dict("metadata")?,
     };
     let mut page = q.page(VOLUME_SORT, ("created_at", true))?;
-    for (col, _) in page.sort.iter_mut() {
-        if *col == "display_name" {
-            *col = "name";
-        }
-    }
+    let limit = page.limit;
+    let offset = q.widen(&mut page)?;
     if let Some(m) = &page.marker {
         s.svc
             .get_volume(&c, m)
             .await
-            .map_err(|_| ApiError::bad_request(format!("Invalid input received: marker [{m}] not found.")))?;
+            .map_err(|_| ApiError::not_found(format!("Marker {m} could not be found.")))?;
     }
     let mut vols = s.svc.list_volumes(&c, &filter, &page).await.map_err(fail)?;
-    let more = page.limit.is_some_and(|l| vols.len() > l as usize);
-    if let Some(l) = page.limit {
+    vols.drain(..offset.min(vols.len()));
+    if let Some(l) = limit {
         vols.truncate(l as usize);
     }
     let items: Vec<Value> = if detail {
@@ -253,19 +257,25 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
         vols.iter()
             .map(|v| {
                 let tid = v.volume_type.as_ref().and_then(|t| ids.get(t)).map(String::as_str);
-                views::volume(&s, v, atts.get(&v.id).map_or(&[][..], Vec::as_slice), &c, mv, tid)
+                views::volume(
+                    &s,
+                    v,
+                    atts.get(&v.id).map_or(&[][..], Vec::as_slice),
+                    &c,
+                    mv,
+                    tid,
+                    views::VolumeView::Read,
+                )
             })
             .collect()
     } else {
         vols.iter().map(|v| views::volume_summary(&s, v)).collect()
     };
     let mut out = json!({ "volumes": items });
-    if more {
-        if let Some(last) = vols.last() {
-            let path = if detail { "volumes/detail" } else { "volumes" };
-            out["volumes_links"] =
-                stratus_api::pagination::next_link(&format!("{}/v3/{path}", s.base), &q.pairs, &last.id);
-        }
+    let path = if detail { "volumes/detail" } else { "volumes" };
+    let project = c.project_id().unwrap_or_default();
+    if let Some(l) = q.next_links(&s.base, project, path, vols.len(), vols.last().map(|v| v.id.as_str())) {
+        out["volumes_links"] = l;
     }
     if mv.at_least(3, 45) && q.flag("with_count")?.unwrap_or(false) {
         let total = s
@@ -276,6 +286,51 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
         out["count"] = json!(total.len());
     }
     Ok(reply(StatusCode::OK, out))
+}
+
+/// `GET /volumes/summary` (3.12): how many volumes the caller's project has and their total
+/// size; from 3.36 the metadata values in use, per key.
+pub(crate) async fn volume_summary(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    RawQuery(raw): RawQuery,
+) -> Out {
+    if !mv.at_least(3, 12) {
+        return Err(ApiError::not_found("Volume summary could not be found."));
+    }
+    let q = Query::parse(raw.as_deref(), VOLUME_FILTERS)?;
+    let all = q.flag("all_tenants")?.or(q.flag("all_projects")?).unwrap_or(false);
+    let filter = VolumeFilter {
+        all_projects: all,
+        project_id: if all { q.string("project_id") } else { None },
+        name: q.string("name").or(q.string("display_name")),
+        status: q.string("status"),
+        availability_zone: q.string("availability_zone"),
+        bootable: q.flag("bootable")?,
+        user_id: q.string("user_id"),
+        metadata: q.dict("metadata")?,
+    };
+    let vols = s
+        .svc
+        .list_volumes(&c, &filter, &stratus_volume::Page::default())
+        .await
+        .map_err(fail)?;
+    let total_size: u64 = vols.iter().map(|v| v.size).fold(0, u64::saturating_add);
+    let mut summary = json!({"total_size": total_size, "total_count": vols.len()});
+    if mv.at_least(3, 36) {
+        let mut meta: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in &vols {
+            for (k, val) in &v.metadata {
+                let values = meta.entry(k.clone()).or_default();
+                if !values.contains(val) {
+                    values.push(val.clone());
+                }
+            }
+        }
+        summary["metadata"] = json!(meta);
+    }
+    Ok(reply(StatusCode::OK, json!({ "volume-summary": summary })))
 }
 
 pub(crate) async fn list_volumes(State(s): State<ApiState>, c: Caller, mv: Microversion, RawQuery(q): RawQuery) -> Out {
@@ -295,7 +350,7 @@ pub(crate) async fn show_volume(State(s): State<ApiState>, c: Caller, mv: Microv
     let v = s.svc.get_volume(&c, &id).await.map_err(fail)?;
     Ok(reply(
         StatusCode::OK,
-        json!({"volume": render_one(&s, &c, mv, &v).await?}),
+        json!({"volume": render_one(&s, &c, mv, &v, views::VolumeView::Read).await?}),
     ))
 }
 
@@ -328,7 +383,7 @@ pub(crate) async fn update_volume(
     let v = s.svc.update_volume(&c, &id, &u).await.map_err(fail)?;
     Ok(reply(
         StatusCode::OK,
-        json!({"volume": render_one(&s, &c, mv, &v).await?}),
+        json!({"volume": render_one(&s, &c, mv, &v, views::VolumeView::Write).await?}),
     ))
 }
 
@@ -386,22 +441,60 @@ pub(crate) async fn volume_action(State(s): State<ApiState>, c: Caller, Path(id)
             "Invalid input received: the body of {action} must be an object."
         )));
     }
+    // Whatever the action, a volume that is not there is a 404 first, as in Cinder.
+    s.svc.get_volume(&c, &id).await.map_err(fail)?;
+    let text = |k: &str| -> Result<Option<&str>, ApiError> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(v)) => Ok(Some(v.as_str())),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid input received: {k} '{other}' must be a string."
+            ))),
+        }
+    };
     match action {
+        "os-reserve" => {
+            s.svc.legacy_reserve(&c, &id).await.map_err(fail)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-unreserve" => {
+            s.svc.legacy_unreserve(&c, &id).await.map_err(fail)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-attach" => {
+            let mountpoint = text("mountpoint")?
+                .ok_or_else(|| ApiError::bad_request("Invalid input received: mountpoint is required."))?;
+            s.svc
+                .legacy_attach(
+                    &c,
+                    &id,
+                    text("instance_uuid")?,
+                    text("host_name")?,
+                    mountpoint,
+                    text("mode")?,
+                )
+                .await
+                .map_err(fail)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-detach" => {
+            s.svc
+                .legacy_detach(&c, &id, text("attachment_id")?)
+                .await
+                .map_err(fail)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
+        "os-update_readonly_flag" => {
+            let readonly = bool_of("readonly", field(action, body, "readonly")?)?;
+            s.svc.set_readonly(&c, &id, readonly).await.map_err(fail)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
         "os-extend" => {
             let size = size_of("new_size", field(action, body, "new_size")?)?;
             s.svc.extend_volume(&c, &id, size).await.map_err(fail)?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         "os-reset_status" => {
-            let text = |k: &str| -> Result<Option<&str>, ApiError> {
-                match body.get(k) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::String(v)) => Ok(Some(v.as_str())),
-                    Some(other) => Err(ApiError::bad_request(format!(
-                        "Invalid input received: {k} '{other}' must be a string."
-                    ))),
-                }
-            };
             if text("migration_status")?.is_some() {
                 return Err(ApiError::bad_request(
                     "Invalid input received: this cloud does not migrate volumes; migration_status cannot be set.",
@@ -427,7 +520,8 @@ pub(crate) async fn volume_action(State(s): State<ApiState>, c: Caller, Path(id)
             Ok(StatusCode::ACCEPTED.into_response())
         }
         other => Err(ApiError::bad_request(format!(
-            "There is no such action: {other}. This cloud has os-extend, os-reset_status, os-set_bootable and os-force_delete."
+            "There is no such action: {other}. This cloud has os-extend, os-reset_status, os-set_bootable, \
+             os-force_delete, os-reserve, os-unreserve, os-attach, os-detach and os-update_readonly_flag."
         ))),
     }
 }

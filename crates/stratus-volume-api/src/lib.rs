@@ -154,7 +154,20 @@ pub fn router(svc: VolumeService, validator: Arc<dyn TokenValidator>, public_url
                 .put(put_metadata_item)
                 .delete(delete_metadata_item),
         )
+        .route("/volumes/summary", get(volume_summary))
         .route("/snapshots", get(list_snapshots).post(create_snapshot))
+        .route(
+            "/snapshots/{id}/metadata",
+            get(show_snapshot_metadata)
+                .post(add_snapshot_metadata)
+                .put(replace_snapshot_metadata),
+        )
+        .route(
+            "/snapshots/{id}/metadata/{key}",
+            get(show_snapshot_metadata_item)
+                .put(put_snapshot_metadata_item)
+                .delete(delete_snapshot_metadata_item),
+        )
         .route("/snapshots/detail", get(list_snapshots_detail))
         .route(
             "/snapshots/{id}",

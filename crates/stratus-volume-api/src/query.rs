@@ -15,7 +15,15 @@ impl Query {
     pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}.")))?;
-        const COMMON: &[&str] = &["limit", "marker", "sort", "sort_key", "sort_dir", "with_count"];
+        const COMMON: &[&str] = &[
+            "limit",
+            "marker",
+            "offset",
+            "sort",
+            "sort_key",
+            "sort_dir",
+            "with_count",
+        ];
         let bad: Vec<&str> = pairs
             .iter()
             .map(|(k, _)| k.as_str())
@@ -82,6 +90,8 @@ impl Query {
         }
         let mut out = Vec::new();
         for (k, d) in sort {
+            // Cinder's old name for the name.
+            let k = if k == "display_name" { "name".to_owned() } else { k };
             let Some(col) = sortable.iter().find(|c| **c == k) else {
                 return Err(ApiError::bad_request(format!(
                     "Invalid input received: sort key '{k}' is not one of {}.",
@@ -102,12 +112,61 @@ impl Query {
         if out.is_empty() {
             out.push(default);
         }
+        // The id is the last key whatever is asked (it makes the order total); asked for
+        // last, its direction is kept.
+        let last_id = out.last().filter(|(c, _)| *c == "id").copied();
         out.retain(|(c, _)| *c != "id");
+        out.extend(last_id);
         Ok(Page {
             limit,
             marker: self.string("marker"),
             sort: out,
         })
+    }
+}
+
+impl Query {
+    /// `offset`: rows skipped after sorting and filtering, before the limit.
+    pub fn offset(&self) -> Result<usize, ApiError> {
+        match self.get("offset") {
+            None => Ok(0),
+            Some(o) => o.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "Invalid input received: offset '{o}' must be a non-negative integer."
+                ))
+            }),
+        }
+    }
+
+    /// Widens `page` so that `offset` rows can be skipped from its result.
+    pub fn widen(&self, page: &mut Page) -> Result<usize, ApiError> {
+        let offset = self.offset()?;
+        if let Some(l) = page.limit.as_mut() {
+            *l = l.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX));
+        }
+        Ok(offset)
+    }
+
+    /// Cinder's `*_links`: a `next` link whenever a limited page came back full (Cinder gives
+    /// one even when nothing follows; the next page is then empty), under the caller's project
+    /// as the catalog's URL has it.
+    pub fn next_links(
+        &self,
+        base: &str,
+        project: &str,
+        path: &str,
+        shown: usize,
+        last: Option<&str>,
+    ) -> Option<serde_json::Value> {
+        let limit = self.get("limit").and_then(|l| l.parse::<usize>().ok())?;
+        match last {
+            Some(last) if limit > 0 && shown >= limit => Some(stratus_api::pagination::next_link(
+                &format!("{base}/v3/{project}/{path}"),
+                &self.pairs,
+                last,
+            )),
+            _ => None,
+        }
     }
 }
 

@@ -33,7 +33,7 @@ fn require(mv: Microversion, minor: u32, what: &str) -> Result<(), ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnapshotCreate {
-    volume_id: String,
+    volume_id: Option<String>,
     name: Option<String>,
     display_name: Option<String>,
     description: Option<String>,
@@ -44,11 +44,10 @@ struct SnapshotCreate {
 
 pub(crate) async fn create_snapshot(State(s): State<ApiState>, c: Caller, mv: Microversion, req: Request) -> Out {
     let b: SnapshotCreate = keyed_json(req, "snapshot").await?;
-    if b.metadata.as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(ApiError::bad_request(
-            "Invalid input received: snapshot metadata is not supported by this cloud.",
-        ));
-    }
+    // Cinder looks the volume up first: none named is a volume not found.
+    let volume_id = b
+        .volume_id
+        .ok_or_else(|| ApiError::not_found("Volume None could not be found."))?;
     let force = match &b.force {
         None | Some(Value::Null) => false,
         Some(v) => bool_of("force", v)?,
@@ -57,10 +56,11 @@ pub(crate) async fn create_snapshot(State(s): State<ApiState>, c: Caller, mv: Mi
         .svc
         .create_snapshot(
             &c,
-            &b.volume_id,
+            &volume_id,
             b.name.or(b.display_name),
             b.description.or(b.display_description),
             force,
+            b.metadata.unwrap_or_default(),
         )
         .await
         .map_err(|e| match e {
@@ -70,7 +70,7 @@ pub(crate) async fn create_snapshot(State(s): State<ApiState>, c: Caller, mv: Mi
         })?;
     Ok(reply(
         StatusCode::ACCEPTED,
-        json!({"snapshot": views::snapshot(&s, &snap, mv)}),
+        json!({"snapshot": views::snapshot(&snap, mv, views::SnapshotView::Plain)}),
     ))
 }
 
@@ -95,40 +95,34 @@ async fn snapshot_list(s: ApiState, c: Caller, mv: Microversion, raw: Option<Str
         name: q.string("name").or(q.string("display_name")),
         status: q.string("status"),
     };
-    let page = q.page(
+    let mut page = q.page(
         &["created_at", "updated_at", "name", "size", "status", "id"],
         ("created_at", true),
     )?;
+    let limit = page.limit;
+    let offset = q.widen(&mut page)?;
     if let Some(m) = &page.marker {
         s.svc
             .get_snapshot(&c, m)
             .await
-            .map_err(|_| ApiError::bad_request(format!("Invalid input received: marker [{m}] not found.")))?;
+            .map_err(|_| ApiError::not_found(format!("Marker {m} could not be found.")))?;
     }
     let mut snaps = s.svc.list_snapshots(&c, &filter, &page).await.map_err(fail)?;
-    let more = page.limit.is_some_and(|l| snaps.len() > l as usize);
-    if let Some(l) = page.limit {
+    snaps.drain(..offset.min(snaps.len()));
+    if let Some(l) = limit {
         snaps.truncate(l as usize);
     }
-    let items: Vec<Value> = snaps
-        .iter()
-        .map(|sn| {
-            let full = views::snapshot(&s, sn, mv);
-            if detail {
-                full
-            } else {
-                json!({"id": sn.id, "name": sn.name, "description": sn.description, "volume_id": sn.volume_id,
-                       "status": sn.status, "size": sn.size, "created_at": full["created_at"], "metadata": {}})
-            }
-        })
-        .collect();
+    let view = if detail {
+        views::SnapshotView::Detail
+    } else {
+        views::SnapshotView::Plain
+    };
+    let items: Vec<Value> = snaps.iter().map(|sn| views::snapshot(sn, mv, view)).collect();
     let mut out = json!({ "snapshots": items });
-    if more {
-        if let Some(last) = snaps.last() {
-            let path = if detail { "snapshots/detail" } else { "snapshots" };
-            out["snapshots_links"] =
-                stratus_api::pagination::next_link(&format!("{}/v3/{path}", s.base), &q.pairs, &last.id);
-        }
+    let path = if detail { "snapshots/detail" } else { "snapshots" };
+    let project = c.project_id().unwrap_or_default();
+    if let Some(l) = q.next_links(&s.base, project, path, snaps.len(), snaps.last().map(|v| v.id.as_str())) {
+        out["snapshots_links"] = l;
     }
     Ok(reply(StatusCode::OK, out))
 }
@@ -158,7 +152,10 @@ pub(crate) async fn show_snapshot(
     Path(id): Path<String>,
 ) -> Out {
     let sn = s.svc.get_snapshot(&c, &id).await.map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"snapshot": views::snapshot(&s, &sn, mv)})))
+    Ok(reply(
+        StatusCode::OK,
+        json!({"snapshot": views::snapshot(&sn, mv, views::SnapshotView::Detail)}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -185,12 +182,90 @@ pub(crate) async fn update_snapshot(
         .update_snapshot(&c, &id, name.as_deref(), description.as_deref())
         .await
         .map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"snapshot": views::snapshot(&s, &sn, mv)})))
+    Ok(reply(
+        StatusCode::OK,
+        json!({"snapshot": views::snapshot(&sn, mv, views::SnapshotView::Plain)}),
+    ))
 }
 
 pub(crate) async fn delete_snapshot(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
     s.svc.delete_snapshot(&c, &id).await.map_err(fail)?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+// ---------------------------------------------------------------- snapshot metadata
+
+pub(crate) async fn show_snapshot_metadata(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+    let sn = s.svc.get_snapshot(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"metadata": sn.metadata})))
+}
+
+async fn set_snapshot_metadata(s: ApiState, c: Caller, id: String, req: Request, replace: bool) -> Out {
+    let items: BTreeMap<String, String> = keyed_json(req, "metadata").await?;
+    let m = s
+        .svc
+        .set_snapshot_metadata(&c, &id, items, replace)
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({ "metadata": m })))
+}
+
+pub(crate) async fn add_snapshot_metadata(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    set_snapshot_metadata(s, c, id, req, false).await
+}
+
+pub(crate) async fn replace_snapshot_metadata(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Out {
+    set_snapshot_metadata(s, c, id, req, true).await
+}
+
+pub(crate) async fn show_snapshot_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Out {
+    let sn = s.svc.get_snapshot(&c, &id).await.map_err(fail)?;
+    match sn.metadata.get(&key) {
+        Some(val) => Ok(reply(StatusCode::OK, json!({"meta": {key: val}}))),
+        None => Err(fail(VolumeError::MetadataNotFound(id, key))),
+    }
+}
+
+pub(crate) async fn put_snapshot_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+    req: Request,
+) -> Out {
+    let item: BTreeMap<String, String> = keyed_json(req, "meta").await?;
+    if item.len() != 1 || !item.contains_key(&key) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: the body must hold exactly the item '{key}' of the URI."
+        )));
+    }
+    s.svc
+        .set_snapshot_metadata(&c, &id, item.clone(), false)
+        .await
+        .map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({ "meta": item })))
+}
+
+pub(crate) async fn delete_snapshot_metadata_item(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, key)): Path<(String, String)>,
+) -> Out {
+    s.svc.delete_snapshot_metadata_key(&c, &id, &key).await.map_err(fail)?;
+    Ok(StatusCode::OK.into_response())
 }
 
 // ---------------------------------------------------------------- attachments
@@ -580,6 +655,9 @@ pub(crate) async fn limits(State(s): State<ApiState>, c: Caller, RawQuery(raw): 
             "maxTotalVolumes": vl, "totalVolumesUsed": vu,
             "maxTotalSnapshots": sl, "totalSnapshotsUsed": su,
             "maxTotalVolumeGigabytes": gl, "totalGigabytesUsed": gu,
+            // This cloud has no backups yet: none may be made, none are used.
+            "maxTotalBackups": 0, "totalBackupsUsed": 0,
+            "maxTotalBackupGigabytes": 0, "totalBackupGigabytesUsed": 0,
         }}}),
     ))
 }

@@ -22,8 +22,18 @@ pub(crate) fn volume_summary(s: &ApiState, v: &Volume) -> Value {
     json!({"id": v.id, "name": v.name, "links": links(s, "volumes", &v.id, &v.project_id)})
 }
 
-/// A volume's attachments as its `attachments` list shows them: the attached ones.
-fn volume_attachments(v: &Volume, atts: &[Attachment]) -> Value {
+/// Which response a volume is rendered for. Cinder's create and update answer its plain
+/// view; its show and detail list add the extension attributes (tenant, host, migration,
+/// image metadata), which clients' strict schemas refuse elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VolumeView {
+    Write,
+    Read,
+}
+
+/// A volume's attachments as its `attachments` list shows them: the attached ones. The host
+/// is shown only to administrators and services, as Cinder does.
+fn volume_attachments(v: &Volume, atts: &[Attachment], show_host: bool) -> Value {
     Value::Array(
         atts.iter()
             .filter(|a| a.status == "attached")
@@ -35,7 +45,7 @@ fn volume_attachments(v: &Volume, atts: &[Attachment]) -> Value {
                     "attachment_id": a.id,
                     "volume_id": v.id,
                     "server_id": a.instance_uuid,
-                    "host_name": s("host"),
+                    "host_name": if show_host { s("host") } else { Value::Null },
                     "device": s("mountpoint"),
                     "attached_at": time(a.updated_at),
                 })
@@ -51,8 +61,10 @@ pub(crate) fn volume(
     caller: &AuthContext,
     mv: Microversion,
     type_id: Option<&str>,
+    view: VolumeView,
 ) -> Value {
     let admin = caller.has_role("admin");
+    let read = view == VolumeView::Read;
     let mut o = json!({
         "id": v.id,
         "name": v.name,
@@ -62,7 +74,7 @@ pub(crate) fn volume(
         "availability_zone": v.availability_zone,
         "created_at": time(v.created_at),
         "updated_at": time(v.updated_at),
-        "attachments": volume_attachments(v, atts),
+        "attachments": volume_attachments(v, atts, admin || caller.has_role("service")),
         "bootable": if v.bootable { "true" } else { "false" },
         "encrypted": false,
         "multiattach": v.multiattach,
@@ -71,23 +83,35 @@ pub(crate) fn volume(
         "snapshot_id": v.snapshot_id,
         "source_volid": v.source_volid,
         "user_id": v.user_id,
-        "os-vol-tenant-attr:tenant_id": v.project_id,
         "replication_status": null,
         "consistencygroup_id": null,
         "links": links(s, "volumes", &v.id, &v.project_id),
     });
     let m = o.as_object_mut().expect("object literal");
-    if !v.image_metadata.is_empty() || v.image_id.is_some() {
+    if read && !v.admin_metadata.is_empty() {
+        // Cinder shows the administrative keys (readonly) among the metadata of a read.
+        let mut all = v.metadata.clone();
+        all.extend(v.admin_metadata.clone());
+        m.insert("metadata".into(), json!(all));
+    }
+    if read {
+        // Cinder's volume_tenant_attribute: project readers and administrators, who are the
+        // only callers that see the volume at all.
+        m.insert("os-vol-tenant-attr:tenant_id".into(), json!(v.project_id));
+    }
+    if read && (!v.image_metadata.is_empty() || v.image_id.is_some()) {
         let mut im: BTreeMap<String, String> = v.image_metadata.clone();
         if let Some(id) = &v.image_id {
             im.entry("image_id".into()).or_insert_with(|| id.clone());
         }
         m.insert("volume_image_metadata".into(), json!(im));
     }
-    if admin {
+    if admin && read {
         m.insert("os-vol-host-attr:host".into(), json!(format!("{}@file#file", s.host)));
         m.insert("os-vol-mig-status-attr:migstat".into(), Value::Null);
         m.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
+    }
+    if admin {
         m.insert("migration_status".into(), Value::Null);
     }
     if mv.at_least(3, 13) {
@@ -112,7 +136,15 @@ pub(crate) fn volume(
     o
 }
 
-pub(crate) fn snapshot(s: &ApiState, sn: &Snapshot, mv: Microversion) -> Value {
+/// Which response a snapshot is rendered for: Cinder's plain view (create, update, the
+/// short list) or its detail view (show, the detail list), which adds the extended attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapshotView {
+    Plain,
+    Detail,
+}
+
+pub(crate) fn snapshot(sn: &Snapshot, mv: Microversion, view: SnapshotView) -> Value {
     let mut o = json!({
         "id": sn.id,
         "name": sn.name,
@@ -122,12 +154,19 @@ pub(crate) fn snapshot(s: &ApiState, sn: &Snapshot, mv: Microversion) -> Value {
         "size": sn.size,
         "created_at": time(sn.created_at),
         "updated_at": time(sn.updated_at),
-        "metadata": {},
-        "os-extended-snapshot-attributes:project_id": sn.project_id,
-        "os-extended-snapshot-attributes:progress": if sn.status == "available" { "100%" } else { "0%" },
-        "links": links(s, "snapshots", &sn.id, &sn.project_id),
+        "metadata": sn.metadata,
     });
     let m = o.as_object_mut().expect("object literal");
+    if view == SnapshotView::Detail {
+        m.insert(
+            "os-extended-snapshot-attributes:project_id".into(),
+            json!(sn.project_id),
+        );
+        m.insert(
+            "os-extended-snapshot-attributes:progress".into(),
+            json!(if sn.status == "available" { "100%" } else { "0%" }),
+        );
+    }
     if mv.at_least(3, 14) {
         m.insert("group_snapshot_id".into(), Value::Null);
     }

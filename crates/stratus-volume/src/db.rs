@@ -12,7 +12,8 @@ use crate::status::Status;
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const COLS: &str = "id, name, description, project_id, size, status, volume_type, availability_zone, bootable, \
-     multiattach, source_volid, snapshot_id, image_id, metadata, image_metadata, created_at, updated_at, user_id";
+     multiattach, source_volid, snapshot_id, image_id, metadata, image_metadata, created_at, updated_at, user_id, \
+     admin_metadata";
 
 #[derive(FromRow)]
 struct Row {
@@ -34,6 +35,7 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     user_id: String,
+    admin_metadata: String,
 }
 
 impl From<Row> for Volume {
@@ -44,6 +46,7 @@ impl From<Row> for Volume {
             status: Status::parse(&r.status).unwrap_or(Status::Error),
             metadata: map(&r.metadata),
             image_metadata: map(&r.image_metadata),
+            admin_metadata: map(&r.admin_metadata),
             id: r.id,
             name: r.name,
             description: r.description,
@@ -65,7 +68,7 @@ impl From<Row> for Volume {
 
 async fn insert_volume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, v: &Volume) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO volumes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        "INSERT INTO volumes ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&v.id)
     .bind(&v.name)
@@ -85,8 +88,19 @@ async fn insert_volume(tx: &mut sqlx::Transaction<'_, sqlx::Any>, v: &Volume) ->
     .bind(v.created_at)
     .bind(v.updated_at)
     .bind(&v.user_id)
+    .bind(serde_json::to_string(&v.admin_metadata).unwrap_or_else(|_| "{}".into()))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_admin_metadata(db: &Db, id: &str, m: &BTreeMap<String, String>) -> Result<()> {
+    sqlx::query("UPDATE volumes SET admin_metadata = $1, updated_at = $2 WHERE id = $3 AND deleted = 0")
+        .bind(serde_json::to_string(m).unwrap_or_else(|_| "{}".into()))
+        .bind(now_micros())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -400,7 +414,8 @@ pub(crate) async fn delete_attachment(db: &Db, a: &crate::model::Attachment, to:
 
 // ---------------------------------------------------------------- snapshots
 
-const SNAP_COLS: &str = "id, volume_id, project_id, name, description, size, status, created_at, updated_at, user_id";
+const SNAP_COLS: &str =
+    "id, volume_id, project_id, name, description, size, status, created_at, updated_at, user_id, metadata";
 
 #[derive(FromRow)]
 struct SnapRow {
@@ -414,6 +429,7 @@ struct SnapRow {
     created_at: i64,
     updated_at: i64,
     user_id: String,
+    metadata: String,
 }
 
 impl From<SnapRow> for crate::model::Snapshot {
@@ -429,13 +445,14 @@ impl From<SnapRow> for crate::model::Snapshot {
             created_at: r.created_at,
             updated_at: r.updated_at,
             user_id: r.user_id,
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
         }
     }
 }
 
 async fn insert_snapshot(conn: &mut sqlx::AnyConnection, s: &crate::model::Snapshot) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO snapshots ({SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     ))
     .bind(&s.id)
     .bind(&s.volume_id)
@@ -447,6 +464,7 @@ async fn insert_snapshot(conn: &mut sqlx::AnyConnection, s: &crate::model::Snaps
     .bind(s.created_at)
     .bind(s.updated_at)
     .bind(&s.user_id)
+    .bind(serde_json::to_string(&s.metadata).unwrap_or_else(|_| "{}".into()))
     .execute(conn)
     .await?;
     Ok(())
@@ -489,6 +507,20 @@ pub(crate) async fn update_snapshot(db: &Db, id: &str, name: Option<&str>, descr
     .bind(id)
     .execute(&db.pool)
     .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_snapshot_metadata(
+    db: &Db,
+    id: &str,
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    sqlx::query("UPDATE snapshots SET metadata = $1, updated_at = $2 WHERE id = $3 AND deleted = 0")
+        .bind(serde_json::to_string(metadata).unwrap_or_else(|_| "{}".into()))
+        .bind(now_micros())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 

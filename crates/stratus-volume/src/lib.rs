@@ -14,6 +14,7 @@ mod attachments;
 pub mod backend;
 mod db;
 pub mod images;
+mod legacy;
 pub mod model;
 mod quotas;
 mod service;

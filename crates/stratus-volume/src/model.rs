@@ -27,6 +27,8 @@ pub struct Volume {
     pub updated_at: i64,
     /// The user who created it.
     pub user_id: String,
+    /// Cinder's administrative metadata (`readonly`), shown merged into the metadata.
+    pub admin_metadata: BTreeMap<String, String>,
 }
 
 /// A request to create a volume, validated by the service.
@@ -114,6 +116,7 @@ pub struct Snapshot {
     pub created_at: i64,
     pub updated_at: i64,
     pub user_id: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// A volume type: a name users pick, with extra specs that decide what volumes of it can do

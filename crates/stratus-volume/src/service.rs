@@ -267,6 +267,18 @@ impl VolumeService {
             (None, None, Some(snap)) => snap.size,
             (None, None, None) => return Err(VolumeError::Invalid("Invalid input received: size is required.".into())),
         };
+        // The image's own minimum, as Cinder checks it.
+        if let Some(min) = image
+            .as_ref()
+            .and_then(|i| i.metadata.get("min_disk"))
+            .and_then(|m| m.parse::<u64>().ok())
+        {
+            if size < min {
+                return Err(VolumeError::Invalid(format!(
+                    "Invalid input received: Volume size {size}GB cannot be smaller than the image minDisk size {min}GB."
+                )));
+            }
+        }
         if let Some(snap) = &snapshot {
             if size < snap.size {
                 return Err(VolumeError::Invalid(format!(
@@ -342,6 +354,7 @@ impl VolumeService {
             created_at: now,
             updated_at: now,
             user_id: caller.user_id.clone(),
+            admin_metadata: Default::default(),
         };
         let ask = db::Ask {
             volumes: 1,

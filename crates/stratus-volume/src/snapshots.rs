@@ -19,7 +19,9 @@ impl VolumeService {
         name: Option<String>,
         description: Option<String>,
         force: bool,
+        metadata: std::collections::BTreeMap<String, String>,
     ) -> Result<Snapshot> {
+        crate::service::check_metadata(&metadata)?;
         let v = self.get_volume(caller, volume_id).await?;
         self.enforce("volume:create_snapshot", caller, &v.project_id)?;
         let in_use = match v.status {
@@ -51,6 +53,7 @@ impl VolumeService {
             created_at: now,
             updated_at: now,
             user_id: caller.user_id.clone(),
+            metadata,
         };
         let ask = db::Ask {
             snapshots: 1,
@@ -116,6 +119,39 @@ impl VolumeService {
         }
         db::update_snapshot(self.db(), id, name, description).await?;
         self.get_snapshot(caller, id).await
+    }
+
+    /// Adds to (or, with `replace`, replaces) a snapshot's metadata; returns all of it.
+    pub async fn set_snapshot_metadata(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        items: std::collections::BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let s = self.get_snapshot(caller, id).await?;
+        self.enforce("volume:update_snapshot_metadata", caller, &s.project_id)?;
+        let metadata = if replace {
+            items
+        } else {
+            let mut m = s.metadata.clone();
+            m.extend(items);
+            m
+        };
+        crate::service::check_metadata(&metadata)?;
+        db::set_snapshot_metadata(self.db(), id, &metadata).await?;
+        Ok(metadata)
+    }
+
+    pub async fn delete_snapshot_metadata_key(&self, caller: &AuthContext, id: &str, key: &str) -> Result<()> {
+        let s = self.get_snapshot(caller, id).await?;
+        self.enforce("volume:delete_snapshot_metadata", caller, &s.project_id)?;
+        let mut m = s.metadata.clone();
+        if m.remove(key).is_none() {
+            return Err(VolumeError::MetadataNotFound(id.to_owned(), key.to_owned()));
+        }
+        db::set_snapshot_metadata(self.db(), id, &m).await?;
+        Ok(())
     }
 
     pub async fn delete_snapshot(&self, caller: &AuthContext, id: &str) -> Result<()> {

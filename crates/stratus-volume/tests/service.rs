@@ -440,7 +440,14 @@ async fn snapshots(backend: Backend) {
     };
 
     let s = svc
-        .create_snapshot(&alice, &v.id, Some("before".into()), None, false)
+        .create_snapshot(
+            &alice,
+            &v.id,
+            Some("before".into()),
+            None,
+            false,
+            [("k".to_owned(), "v".to_owned())].into(),
+        )
         .await
         .expect("snapshot");
     assert_eq!(snapshot_settles(s.id.clone()).await, "available");
@@ -482,11 +489,12 @@ async fn snapshots(backend: Backend) {
         .expect("attach");
     svc.complete_attachment(&alice, &a.id).await.expect("complete");
     assert!(matches!(
-        svc.create_snapshot(&alice, &v.id, None, None, false).await,
+        svc.create_snapshot(&alice, &v.id, None, None, false, Default::default())
+            .await,
         Err(VolumeError::Invalid(_))
     ));
     let forced = svc
-        .create_snapshot(&alice, &v.id, None, None, true)
+        .create_snapshot(&alice, &v.id, None, None, true, Default::default())
         .await
         .expect("forced");
     assert_eq!(snapshot_settles(forced.id.clone()).await, "available");

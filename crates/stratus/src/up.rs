@@ -214,6 +214,34 @@ pub fn app(services: Services, cfg: &Config) -> Router {
         .layer(axum::middleware::from_fn(stratus_api::request_id::layer))
 }
 
+/// Drops a trailing slash where the service itself would: everywhere under Identity (Keystone
+/// answers `/v3/projects/` as `/v3/projects`, and clients write both) and on the version
+/// documents (`/compute/`, `/volume/v3/`). Elsewhere it is kept, as Nova, Cinder, Glance and
+/// Neutron keep it: `GET /image/v2/images/` names no image and is a 404, not the list.
+pub fn trim_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return req;
+    }
+    let trimmed = path.trim_end_matches('/');
+    let segments = trimmed.split('/').filter(|s| !s.is_empty()).count();
+    if !(trimmed.starts_with("/identity") || segments <= 2) {
+        return req;
+    }
+    let new = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = new.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     init_logging(cfg.json_logs);
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
@@ -348,9 +376,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     println!("export OS_CLOUD=stratus");
 
     spawn_key_reloader(identity.clone());
-    // Clients write both /identity/v3 and /identity/v3/; routes are declared without the slash.
+    // Routes are declared without a trailing slash; see `trim_slash` for where one is dropped.
     let app = tower::Layer::layer(
-        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+        &tower::util::MapRequestLayer::new(trim_slash),
         app(
             Services {
                 identity: identity.clone(),
@@ -453,4 +481,25 @@ pub fn host_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod slash_tests {
+    fn trimmed(path: &str) -> String {
+        let req = axum::extract::Request::builder()
+            .uri(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        super::trim_slash(req).uri().to_string()
+    }
+
+    #[test]
+    fn a_trailing_slash_is_dropped_only_where_the_services_drop_it() {
+        assert_eq!(trimmed("/identity/v3/projects/?name=x"), "/identity/v3/projects?name=x");
+        assert_eq!(trimmed("/identity/"), "/identity");
+        assert_eq!(trimmed("/compute/v2.1/"), "/compute/v2.1");
+        assert_eq!(trimmed("/image/v2/images/"), "/image/v2/images/");
+        assert_eq!(trimmed("/volume/v3/p/volumes/"), "/volume/v3/p/volumes/");
+        assert_eq!(trimmed("/"), "/");
+    }
 }

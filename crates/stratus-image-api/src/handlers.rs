@@ -17,7 +17,10 @@ use crate::{query, views, ApiState};
 
 type Out = Result<Response, ApiError>;
 
+/// Glance's JSON patch media types: RFC 6902's form, and the older form whose operation is
+/// the key (`{"replace": "/name", "value": ...}`).
 const PATCH_MEDIA_TYPE: &str = "application/openstack-images-v2.1-json-patch";
+const PATCH_MEDIA_TYPE_V20: &str = "application/openstack-images-v2.0-json-patch";
 
 fn json_body(status: StatusCode, v: Value) -> Response {
     (status, Json(v)).into_response()
@@ -87,6 +90,37 @@ struct PatchOp {
     value: Option<Value>,
 }
 
+/// The older patch form as RFC 6902 operations: each object holds exactly one of `add`,
+/// `remove` or `replace`, whose value is the pointer.
+fn old_patch(ops: Vec<serde_json::Map<String, Value>>) -> Result<Vec<PatchOp>, ApiError> {
+    ops.into_iter()
+        .map(|mut o| {
+            let named: Vec<&str> = ["add", "remove", "replace"]
+                .into_iter()
+                .filter(|k| o.contains_key(*k))
+                .collect();
+            let [op] = named[..] else {
+                return Err(ApiError::bad_request(
+                    "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".",
+                ));
+            };
+            let path = match o.remove(op) {
+                Some(Value::String(p)) => p,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "The '{op}' member must be a JSON pointer string."
+                    )))
+                }
+            };
+            Ok(PatchOp {
+                op: op.to_owned(),
+                path,
+                value: o.remove("value"),
+            })
+        })
+        .collect()
+}
+
 /// The attribute a JSON pointer names; only top-level attributes can be patched.
 fn attribute(path: &str) -> Result<String, ApiError> {
     let rest = path
@@ -121,17 +155,28 @@ pub(crate) async fn update_image(
         .unwrap_or("")
         .trim()
         .to_owned();
-    if ct != PATCH_MEDIA_TYPE {
+    if ct != PATCH_MEDIA_TYPE && ct != PATCH_MEDIA_TYPE_V20 {
         let mut resp = ApiError::new(
             ErrorKind::UnsupportedMediaType,
-            format!("Content type '{ct}' is not supported for PATCH; use {PATCH_MEDIA_TYPE}."),
+            format!(
+                "Content type '{ct}' is not supported for PATCH; use {PATCH_MEDIA_TYPE} or {PATCH_MEDIA_TYPE_V20}."
+            ),
         )
         .into_response();
-        resp.headers_mut()
-            .insert("Accept-Patch", HeaderValue::from_static(PATCH_MEDIA_TYPE));
+        resp.headers_mut().insert(
+            "Accept-Patch",
+            HeaderValue::from_static(
+                "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch",
+            ),
+        );
         return Ok(resp);
     }
-    let ops: Vec<PatchOp> = parse_json(&read_body(req).await?)?;
+    let body = read_body(req).await?;
+    let ops: Vec<PatchOp> = if ct == PATCH_MEDIA_TYPE {
+        parse_json(&body)?
+    } else {
+        old_patch(parse_json(&body)?)?
+    };
     let mut changes = Vec::with_capacity(ops.len());
     for (n, op) in ops.into_iter().enumerate() {
         let attr = attribute(&op.path)?;

@@ -29,6 +29,69 @@ async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T,
         .map_err(|e| e.with_type("HTTPBadRequest"))
 }
 
+/// A create body: Neutron's single form `{"<key>": {...}}` or its bulk form
+/// `{"<plural>": [{...}, ...]}`, each element validated as a single create.
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+async fn one_or_many<T: DeserializeOwned>(
+    req: Request,
+    key: &'static str,
+    plural: &str,
+) -> Result<OneOrMany<T>, ApiError> {
+    let bad = |e: ApiError| e.with_type("HTTPBadRequest");
+    let mut obj = stratus_api::body::json_object(req).await.map_err(bad)?;
+    if obj.len() == 1 {
+        if let Some(items) = obj.remove(plural) {
+            let Value::Array(items) = items else {
+                return Err(
+                    ApiError::bad_request(format!("'{plural}' must be a list of {key} objects."))
+                        .with_type("HTTPBadRequest"),
+                );
+            };
+            if items.is_empty() {
+                return Err(ApiError::bad_request("Resources required").with_type("HTTPBadRequest"));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let one = serde_json::Map::from_iter([(key.to_owned(), item)]);
+                out.push(stratus_api::body::take_keyed(one, key, &[]).map_err(bad)?.0);
+            }
+            return Ok(OneOrMany::Many(out));
+        }
+    }
+    Ok(OneOrMany::One(
+        stratus_api::body::take_keyed(obj, key, &[]).map_err(bad)?.0,
+    ))
+}
+
+/// Makes each item in order; on the first failure, removes what was made and answers that
+/// failure, so that a bulk create is all or nothing.
+macro_rules! bulk {
+    ($items:expr, |$i:ident| $make:expr, |$t:ident| $undo:expr) => {{
+        let mut made = Vec::new();
+        let mut failed = None;
+        for $i in $items {
+            match $make.await {
+                Ok(t) => made.push(t),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            for $t in made.iter().rev() {
+                let _ = $undo.await;
+            }
+            return Err(e.into());
+        }
+        made
+    }};
+}
+
 async fn bytes_of(req: Request) -> Result<axum::body::Bytes, ApiError> {
     stratus_api::body::bytes_of(req).await
 }
@@ -132,9 +195,19 @@ pub(crate) async fn list_networks(State(s): State<ApiState>, c: Caller, RawQuery
     ))
 }
 pub(crate) async fn create_network(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
-    let input: NetworkInput = body(req, "network").await?;
-    let n = s.svc.create_network(&c, input).await?;
-    Ok(one("network", StatusCode::CREATED, views::network(&n, privileged(&c))))
+    match one_or_many::<NetworkInput>(req, "network", "networks").await? {
+        OneOrMany::One(input) => {
+            let n = s.svc.create_network(&c, input).await?;
+            Ok(one("network", StatusCode::CREATED, views::network(&n, privileged(&c))))
+        }
+        OneOrMany::Many(items) => {
+            let made = bulk!(items, |i| s.svc.create_network(&c, i), |n| s
+                .svc
+                .delete_network(&c, &n.id));
+            let v: Vec<Value> = made.iter().map(|n| views::network(n, privileged(&c))).collect();
+            Ok(one("networks", StatusCode::CREATED, json!(v)))
+        }
+    }
 }
 pub(crate) async fn get_network(
     State(s): State<ApiState>,
@@ -163,12 +236,20 @@ pub(crate) async fn list_subnets(State(s): State<ApiState>, c: Caller, RawQuery(
     Ok(listing(&s, "subnets", "subnets", &q, items, |n| &n.id, views::subnet))
 }
 pub(crate) async fn create_subnet(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
-    let input: SubnetInput = body(req, "subnet").await?;
-    Ok(one(
-        "subnet",
-        StatusCode::CREATED,
-        views::subnet(&s.svc.create_subnet(&c, input).await?),
-    ))
+    match one_or_many::<SubnetInput>(req, "subnet", "subnets").await? {
+        OneOrMany::One(input) => Ok(one(
+            "subnet",
+            StatusCode::CREATED,
+            views::subnet(&s.svc.create_subnet(&c, input).await?),
+        )),
+        OneOrMany::Many(items) => {
+            let made = bulk!(items, |i| s.svc.create_subnet(&c, i), |n| s
+                .svc
+                .delete_subnet(&c, &n.id));
+            let v: Vec<Value> = made.iter().map(views::subnet).collect();
+            Ok(one("subnets", StatusCode::CREATED, json!(v)))
+        }
+    }
 }
 pub(crate) async fn get_subnet(
     State(s): State<ApiState>,
@@ -212,9 +293,17 @@ pub(crate) async fn list_ports(State(s): State<ApiState>, c: Caller, RawQuery(ra
     ))
 }
 pub(crate) async fn create_port(State(s): State<ApiState>, c: Caller, req: Request) -> Out {
-    let input: PortInput = body(req, "port").await?;
-    let p = s.svc.create_port(&c, input).await?;
-    Ok(one("port", StatusCode::CREATED, views::port(&p, privileged(&c))))
+    match one_or_many::<PortInput>(req, "port", "ports").await? {
+        OneOrMany::One(input) => {
+            let p = s.svc.create_port(&c, input).await?;
+            Ok(one("port", StatusCode::CREATED, views::port(&p, privileged(&c))))
+        }
+        OneOrMany::Many(items) => {
+            let made = bulk!(items, |i| s.svc.create_port(&c, i), |p| s.svc.delete_port(&c, &p.id));
+            let v: Vec<Value> = made.iter().map(|p| views::port(p, privileged(&c))).collect();
+            Ok(one("ports", StatusCode::CREATED, json!(v)))
+        }
+    }
 }
 pub(crate) async fn get_port(
     State(s): State<ApiState>,

@@ -107,7 +107,7 @@ impl NetworkService {
         check_len("name", &name)?;
         let description = input.description.unwrap_or_default();
         check_len("description", &description)?;
-        if name == "default" {
+        if name.eq_ignore_ascii_case("default") {
             return Err(NetworkError::conflict(
                 "SecurityGroupDefaultAlreadyExists",
                 "Default security group already exists.",
@@ -201,10 +201,18 @@ impl NetworkService {
         self.enforce("update_security_group", caller, &target(&g.project_id))?;
         if let Some(n) = input.name {
             check_len("name", &n)?;
-            if g.name == "default" && n != "default" && db::is_default_group(self.db(), id).await? {
+            let is_default = db::is_default_group(self.db(), id).await?;
+            if is_default && n != g.name {
                 return Err(NetworkError::conflict(
                     "SecurityGroupCannotUpdateDefault",
                     "Updating default security group not allowed.",
+                ));
+            }
+            // Neutron's name_not_default: only the project's default group is called that.
+            if !is_default && n.eq_ignore_ascii_case("default") {
+                return Err(NetworkError::conflict(
+                    "SecurityGroupDefaultAlreadyExists",
+                    "Default security group already exists.",
                 ));
             }
             g.name = n;
@@ -289,38 +297,52 @@ impl NetworkService {
         );
         let icmp = matches!(protocol.as_deref(), Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58"));
         let (min, max) = (input.port_range_min, input.port_range_max);
+        // Neutron's order: the values first (any protocol), then what the protocol needs.
+        for v in [min, max].into_iter().flatten() {
+            if !(0..=65535).contains(&v) {
+                return Err(NetworkError::invalid_as(
+                    "SecurityGroupInvalidPortValue",
+                    format!("Invalid value for port {v}"),
+                ));
+            }
+        }
         if (min.is_some() || max.is_some()) && !ported && !icmp {
             return Err(NetworkError::invalid_as(
                 "SecurityGroupProtocolRequiredWithPorts",
                 "Must also specify protocol if port range is given.",
             ));
         }
-        if ported {
-            if let (Some(a), Some(b)) = (min, max) {
-                if a > b {
+        if ported && (min.is_some() || max.is_some()) {
+            if let Some(zero) = [min, max].into_iter().flatten().find(|v| *v == 0) {
+                return Err(NetworkError::invalid_as(
+                    "SecurityGroupInvalidPortValue",
+                    format!("Invalid value for port {zero}"),
+                ));
+            }
+            match (min, max) {
+                (Some(a), Some(b)) if a <= b => {}
+                _ => {
                     return Err(NetworkError::invalid_as(
                         "SecurityGroupInvalidPortRange",
                         "For TCP/UDP protocols, port_range_min must be <= port_range_max",
-                    ));
-                }
-            }
-            for v in [min, max].into_iter().flatten() {
-                if !(1..=65535).contains(&v) {
-                    return Err(NetworkError::invalid_as(
-                        "SecurityGroupInvalidPortValue",
-                        format!("Invalid value for port {v}"),
-                    ));
+                    ))
                 }
             }
         }
         if icmp {
-            for v in [min, max].into_iter().flatten() {
-                if !(0..=255).contains(&v) {
+            for (v, field, attr) in [(min, "type", "port_range_min"), (max, "code", "port_range_max")] {
+                if let Some(v) = v.filter(|v| !(0..=255).contains(v)) {
                     return Err(NetworkError::invalid_as(
                         "SecurityGroupInvalidIcmpValue",
-                        format!("Invalid value for ICMP field: {v}"),
+                        format!("Invalid value for ICMP {field} ({attr}) {v}. It must be 0 to 255."),
                     ));
                 }
+            }
+            if let (None, Some(code)) = (min, max) {
+                return Err(NetworkError::invalid_as(
+                    "SecurityGroupMissingIcmpType",
+                    format!("ICMP code (port-range-max) {code} is provided but ICMP type (port-range-min) is missing."),
+                ));
             }
         }
         let remote_ip_prefix = match &input.remote_ip_prefix {

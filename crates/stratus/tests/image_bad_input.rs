@@ -522,7 +522,8 @@ async fn bad_image_requests_get_clear_4xx_and_leave_nothing() {
         .expect("req");
     expect_error(r, StatusCode::FORBIDDEN, "only shared images have members").await;
 
-    // deactivation: admins only; members cannot download a deactivated image, admins can
+    // deactivation: admins and the owner's members only; others cannot download a deactivated
+    // image, admins can
     let shared_id = api.new_image("raw").await;
     assert_eq!(
         api.upload(&shared_id, vec![3; 1024], &[]).await.status(),

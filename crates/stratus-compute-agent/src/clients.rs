@@ -280,6 +280,29 @@ impl Rest {
         Ok(v["networks"].as_array().cloned().unwrap_or_default())
     }
 
+    /// The networks a server of `project` may be put on when it names none, as Nova finds
+    /// them: the project's own and the shared ones (not every network an admin's token sees).
+    pub async fn available_networks(&self, token: &str, project: &str) -> Result<Vec<Value>, ClientError> {
+        let mut out: Vec<Value> = Vec::new();
+        for query in [format!("project_id={project}&shared=false"), "shared=true".to_owned()] {
+            let v = self
+                .send(
+                    "Network",
+                    reqwest::Method::GET,
+                    &format!("/network/v2.0/networks?{query}"),
+                    token,
+                    None,
+                )
+                .await?;
+            for n in v["networks"].as_array().cloned().unwrap_or_default() {
+                if !out.iter().any(|o| o["id"] == n["id"]) {
+                    out.push(n);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The security groups of `project` the token sees.
     pub async fn security_groups(&self, token: &str, project: &str) -> Result<Vec<Value>, ClientError> {
         let v = self

@@ -6,6 +6,7 @@
 
 mod flavors;
 mod keypairs;
+mod quotas;
 mod servers;
 
 use std::sync::Arc;
@@ -70,8 +71,46 @@ fn version_doc(s: &ApiState) -> Value {
     })
 }
 
+/// The v2.0 API Nova still lists beside v2.1 (served here as v2.1 at its lowest
+/// microversion would be; only its document is served at `/v2`).
+fn v20_doc(s: &ApiState) -> Value {
+    let root = s.base.trim_end_matches("/v2.1");
+    json!({
+        "id": "v2.0",
+        "status": "SUPPORTED",
+        "version": "",
+        "min_version": "",
+        "updated": "2011-01-21T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{root}/v2/")}],
+    })
+}
+
 async fn versions(State(s): State<ApiState>) -> Json<Value> {
-    Json(json!({ "versions": [version_doc(&s)] }))
+    Json(json!({ "versions": [v20_doc(&s), version_doc(&s)] }))
+}
+
+async fn version_v20(State(s): State<ApiState>) -> Json<Value> {
+    let mut v = v20_doc(&s);
+    v["links"]
+        .as_array_mut()
+        .map(|l| l.push(json!({"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"})));
+    v["media-types"] =
+        json!([{"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2"}]);
+    Json(json!({ "version": v }))
+}
+
+/// Nova answers every compute request with its request id twice: as
+/// `x-openstack-request-id` and as its older `x-compute-request-id`.
+async fn compute_request_id(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let id = req
+        .extensions()
+        .get::<stratus_api::request_id::RequestId>()
+        .map(|r| r.0.clone());
+    let mut resp = next.run(req).await;
+    if let Some(v) = id.and_then(|id| axum::http::HeaderValue::from_str(&id).ok()) {
+        resp.headers_mut().insert("x-compute-request-id", v);
+    }
+    resp
 }
 
 async fn version(State(s): State<ApiState>) -> Json<Value> {
@@ -91,6 +130,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
     };
     use flavors::*;
     use keypairs::*;
+    use quotas::*;
     use servers::*;
     let protected = Router::new()
         .route("/flavors", get(list_flavors).post(create_flavor))
@@ -131,6 +171,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
                 .delete(delete_server_metadata_item),
         )
         .route("/servers/{id}/ips", get(server_ips))
+        .route("/servers/{id}/ips/{network}", get(server_ips_of_network))
         .route(
             "/servers/{id}/tags",
             get(list_server_tags)
@@ -161,7 +202,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .route("/os-services", get(list_services))
         .route("/os-services/{id}", axum::routing::put(update_service))
         .route("/os-availability-zone", get(availability_zones))
-        .route("/os-availability-zone/detail", get(availability_zones))
+        .route("/os-availability-zone/detail", get(availability_zones_detail))
         .route("/limits", get(limits))
         .route(
             "/os-quota-sets/{project}",
@@ -169,6 +210,10 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         )
         .route("/os-quota-sets/{project}/detail", get(show_quota_detail))
         .route("/os-quota-sets/{project}/defaults", get(default_quota))
+        .route(
+            "/os-quota-class-sets/{class}",
+            get(show_quota_class).put(update_quota_class),
+        )
         .layer(axum::middleware::from_fn_with_state(
             auth,
             stratus_api::auth::middleware,
@@ -176,6 +221,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
     let v21 = Router::new().route("/", get(version)).merge(protected);
     Router::new()
         .route("/", get(versions))
+        .route("/v2", get(version_v20))
         .nest("/v2.1", v21)
         .fallback(stratus_api::error::not_found_fallback)
         .layer(axum::middleware::from_fn(|req, next| {
@@ -187,5 +233,6 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .layer(axum::middleware::from_fn(|req, next| {
             stratus_api::error::render_faults(FaultStyle::Compute, req, next)
         }))
+        .layer(axum::middleware::from_fn(compute_request_id))
         .with_state(state)
 }

@@ -27,12 +27,20 @@ fn links(s: &ApiState, id: &str) -> Value {
     ])
 }
 
-fn addresses(i: &Instance) -> Value {
+/// The server's addresses by network. The detail view adds the type and MAC of each;
+/// update, rebuild and `/ips` give only the version and the address, as Nova does.
+fn addresses(i: &Instance, detail: bool) -> Value {
     let mut out = serde_json::Map::new();
     for (net, addrs) in &i.addresses {
         let list: Vec<Value> = addrs
             .iter()
-            .map(|a| json!({"version": a.version, "addr": a.addr, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": a.mac}))
+            .map(|a| {
+                if detail {
+                    json!({"version": a.version, "addr": a.addr, "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": a.mac})
+                } else {
+                    json!({"version": a.version, "addr": a.addr})
+                }
+            })
             .collect();
         out.insert(net.clone(), Value::Array(list));
     }
@@ -49,17 +57,21 @@ fn host_id(i: &Instance) -> String {
     }
 }
 
-pub(crate) fn server_view(s: &ApiState, i: &Instance, mv: Microversion, admin: bool) -> Value {
-    server_view_with(s, i, mv, admin, &[])
+pub(crate) fn disk_config_name(i: &Instance) -> &'static str {
+    if i.attrs.auto_disk_config {
+        "AUTO"
+    } else {
+        "MANUAL"
+    }
 }
 
-pub(crate) fn server_view_with(
-    s: &ApiState,
-    i: &Instance,
-    mv: Microversion,
-    admin: bool,
-    volumes: &[stratus_compute::VolumeAttachment],
-) -> Value {
+/// Nova's view of a server without the extended attributes: what update and rebuild answer
+/// (before 2.75), and the base of the detail view.
+pub(crate) fn basic_view(s: &ApiState, i: &Instance, mv: Microversion) -> Value {
+    common_view(s, i, mv, false)
+}
+
+fn common_view(s: &ApiState, i: &Instance, mv: Microversion, detail: bool) -> Value {
     let f = &i.flavor;
     let flavor = if mv.at_least(2, 47) {
         json!({"vcpus": f.vcpus, "ram": f.memory_mb, "disk": f.root_gb, "ephemeral": f.ephemeral_gb,
@@ -88,46 +100,18 @@ pub(crate) fn server_view_with(
         "flavor": flavor,
         "created": seconds_z(i.created_at),
         "updated": seconds_z(i.updated_at),
-        "addresses": addresses(i),
-        "accessIPv4": "",
-        "accessIPv6": "",
+        "addresses": addresses(i, detail),
+        "accessIPv4": i.attrs.access_ip_v4.clone().unwrap_or_default(),
+        "accessIPv6": i.attrs.access_ip_v6.clone().unwrap_or_default(),
         "links": links(s, &i.id),
-        "OS-DCF:diskConfig": "MANUAL",
-        "progress": if status == "ACTIVE" { 100 } else { 0 },
-        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_else(|| "nova".into()),
-        "config_drive": if i.config_drive { "True" } else { "" },
-        "key_name": i.key_name,
-        "OS-SRV-USG:launched_at": i.launched_at.map(micros_naive),
-        "OS-SRV-USG:terminated_at": null,
-        "OS-EXT-STS:task_state": i.task_state,
-        "OS-EXT-STS:vm_state": i.vm_state,
-        "OS-EXT-STS:power_state": i.power_state,
-        "os-extended-volumes:volumes_attached": volumes
-            .iter()
-            .filter(|v| v.status == "attached")
-            .map(|v| json!({"id": v.volume_id, "delete_on_termination": false}))
-            .collect::<Vec<_>>(),
-        "security_groups": security_groups_of(i),
+        "OS-DCF:diskConfig": disk_config_name(i),
     });
-    if admin {
-        o["OS-EXT-SRV-ATTR:host"] = json!(i.host);
-        o["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.host);
-        o["OS-EXT-SRV-ATTR:instance_name"] = json!(format!("instance-{}", &i.id[..8.min(i.id.len())]));
-        if mv.at_least(2, 3) {
-            o["OS-EXT-SRV-ATTR:reservation_id"] = json!(format!("r-{}", &i.id[..8.min(i.id.len())]));
-            o["OS-EXT-SRV-ATTR:launch_index"] = json!(0);
-            o["OS-EXT-SRV-ATTR:hostname"] = json!(i
-                .name
-                .to_lowercase()
-                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
-            o["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
-            o["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
-            o["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
-            o["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
-        }
-        if mv.at_least(2, 16) {
-            o["host_status"] = json!(if i.host.is_some() { "UP" } else { "" });
-        }
+    // Nova shows progress only while a server is running or changing.
+    if matches!(
+        status,
+        "ACTIVE" | "BUILD" | "REBUILD" | "RESIZE" | "VERIFY_RESIZE" | "MIGRATING"
+    ) {
+        o["progress"] = json!(if status == "ACTIVE" { 100 } else { 0 });
     }
     if let Some(fault) = &i.fault {
         if status == "ERROR" {
@@ -143,6 +127,65 @@ pub(crate) fn server_view_with(
     }
     if mv.at_least(2, 26) {
         o["tags"] = json!(i.tags);
+    }
+    o
+}
+
+/// Nova's detail view: the common view and the extended attributes (zone, config drive, key,
+/// usage, states, volumes, security groups; the host's for administrators).
+pub(crate) fn server_view_with(
+    s: &ApiState,
+    i: &Instance,
+    mv: Microversion,
+    admin: bool,
+    volumes: &[stratus_compute::VolumeAttachment],
+) -> Value {
+    let mut o = common_view(s, i, mv, true);
+    let extended = json!({
+        "OS-EXT-AZ:availability_zone": i.availability_zone.clone().unwrap_or_else(|| "nova".into()),
+        "config_drive": if i.config_drive { "True" } else { "" },
+        "key_name": i.key_name,
+        "OS-SRV-USG:launched_at": i.launched_at.map(micros_naive),
+        "OS-SRV-USG:terminated_at": null,
+        "OS-EXT-STS:task_state": i.task_state,
+        "OS-EXT-STS:vm_state": i.vm_state,
+        "OS-EXT-STS:power_state": i.power_state,
+        "os-extended-volumes:volumes_attached": volumes
+            .iter()
+            .filter(|v| v.status == "attached")
+            .map(|v| {
+                // delete_on_termination is shown from 2.3.
+                if mv.at_least(2, 3) {
+                    json!({"id": v.volume_id, "delete_on_termination": v.delete_on_termination != 0})
+                } else {
+                    json!({"id": v.volume_id})
+                }
+            })
+            .collect::<Vec<_>>(),
+        "security_groups": security_groups_of(i),
+    });
+    if let (Some(o), Value::Object(ext)) = (o.as_object_mut(), extended) {
+        o.extend(ext);
+    }
+    if admin {
+        o["OS-EXT-SRV-ATTR:host"] = json!(i.host);
+        o["OS-EXT-SRV-ATTR:hypervisor_hostname"] = json!(i.host);
+        o["OS-EXT-SRV-ATTR:instance_name"] = json!(format!("instance-{}", &i.id[..8.min(i.id.len())]));
+        if mv.at_least(2, 3) {
+            o["OS-EXT-SRV-ATTR:reservation_id"] = json!(i.attrs.reservation_id);
+            o["OS-EXT-SRV-ATTR:launch_index"] = json!(i.attrs.launch_index);
+            o["OS-EXT-SRV-ATTR:hostname"] = json!(i
+                .name
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"));
+            o["OS-EXT-SRV-ATTR:kernel_id"] = json!("");
+            o["OS-EXT-SRV-ATTR:ramdisk_id"] = json!("");
+            o["OS-EXT-SRV-ATTR:root_device_name"] = json!("/dev/vda");
+            o["OS-EXT-SRV-ATTR:user_data"] = json!(i.user_data);
+        }
+        if mv.at_least(2, 16) {
+            o["host_status"] = json!(if i.host.is_some() { "UP" } else { "" });
+        }
     }
     o
 }
@@ -169,11 +212,52 @@ struct ServerCreate {
     security_groups: Option<Vec<Value>>,
     block_device_mapping_v2: Option<Vec<Value>>,
     #[serde(rename = "OS-DCF:diskConfig")]
-    _disk_config: Option<String>,
+    disk_config: Option<String>,
     description: Option<Value>,
     #[serde(rename = "adminPass")]
     _admin_pass: Option<String>,
     tags: Option<Vec<String>>,
+    #[serde(rename = "accessIPv4")]
+    access_v4: Option<Value>,
+    #[serde(rename = "accessIPv6")]
+    access_v6: Option<Value>,
+    return_reservation_id: Option<Value>,
+}
+
+/// `accessIPv4` / `accessIPv6` as Nova's schema takes them (an address of the family, or
+/// empty), in the canonical text Nova stores.
+fn access_ip(field: &str, v: Option<&Value>, v6: bool) -> Result<Option<String>, ApiError> {
+    let bad = |v: &Value| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute {field}. Value: {v}. It is not a valid IPv{} address.",
+            if v6 { 6 } else { 4 }
+        ))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(Some(String::new())),
+        Some(Value::String(s)) if v6 => s
+            .parse::<std::net::Ipv6Addr>()
+            .map(|a| Some(a.to_string()))
+            .map_err(|_| bad(&json!(s))),
+        Some(Value::String(s)) => s
+            .parse::<std::net::Ipv4Addr>()
+            .map(|a| Some(a.to_string()))
+            .map_err(|_| bad(&json!(s))),
+        Some(other) => Err(bad(other)),
+    }
+}
+
+/// `OS-DCF:diskConfig`: AUTO or MANUAL.
+fn disk_config(v: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some("AUTO") => Ok(Some(true)),
+        Some("MANUAL") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid input for field/attribute OS-DCF:diskConfig. Value: {other}. It must be AUTO or MANUAL."
+        ))),
+    }
 }
 
 /// `block_device_mapping_v2`: the image on local disk (as imageRef), a volume or an image made
@@ -319,11 +403,14 @@ pub(crate) async fn create_server(
                 ("group", Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
                     group = a[0].as_str().map(str::to_owned)
                 }
-                (other, _) => {
+                ("group", other) => {
                     return Err(ApiError::bad_request(format!(
-                        "Invalid input: scheduler hint '{other}' is not supported; this cloud honours 'group'."
+                        "Invalid input for field/attribute group. Value: {other}. It must be a server group id."
                     )))
                 }
+                // Nova's schema takes any hint (out-of-tree filters read their own); the
+                // filters a default Nova enables read only the group, and so does this one.
+                _ => {}
             }
         }
     }
@@ -385,6 +472,26 @@ pub(crate) async fn create_server(
         security_groups,
         description,
         tags: b.tags.unwrap_or_default(),
+        attrs: stratus_compute::model::ServerAttrs {
+            access_ip_v4: access_ip("accessIPv4", b.access_v4.as_ref(), false)?,
+            access_ip_v6: access_ip("accessIPv6", b.access_v6.as_ref(), true)?,
+            auto_disk_config: disk_config(b.disk_config.as_deref())?.unwrap_or(false),
+            // Given by the service, one per request.
+            reservation_id: String::new(),
+            launch_index: 0,
+        },
+    };
+    let return_reservation = match &b.return_reservation_id {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(v)) => *v,
+        Some(Value::String(v)) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {
+            v.eq_ignore_ascii_case("true")
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute return_reservation_id. Value: {other}."
+            )))
+        }
     };
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
@@ -394,10 +501,15 @@ pub(crate) async fn create_server(
         Value::Array(a) if a.is_empty() => json!([{"name": "default"}]),
         g => g,
     };
-    let mut out = json!({"id": first.id, "links": links(&s, &first.id), "OS-DCF:diskConfig": "MANUAL",
-                         "security_groups": groups});
-    // A password is never set in guests here; Nova's field is kept for clients that read it.
-    out["adminPass"] = json!("");
+    if return_reservation {
+        return Ok(reply(
+            StatusCode::ACCEPTED,
+            json!({"reservation_id": first.attrs.reservation_id}),
+        ));
+    }
+    let out = json!({"id": first.id, "links": links(&s, &first.id),
+                     "OS-DCF:diskConfig": disk_config_name(first),
+                     "security_groups": groups});
     Ok(reply(StatusCode::ACCEPTED, json!({ "server": out })))
 }
 
@@ -506,6 +618,8 @@ pub(crate) async fn show_server(State(s): State<ApiState>, c: Caller, mv: Microv
 struct ServerChange {
     name: Option<String>,
     description: Option<Value>,
+    #[serde(rename = "OS-DCF:diskConfig")]
+    disk_config: Option<String>,
     #[serde(rename = "accessIPv4")]
     access_v4: Option<Value>,
     #[serde(rename = "accessIPv6")]
@@ -522,22 +636,23 @@ pub(crate) async fn update_server(
     let obj = json_object(req).await?;
     let (b, _): (ServerChange, _) = take_keyed(obj, "server", &[])?;
     let description = description_of(b.description.as_ref(), mv)?;
-    if b.access_v4.as_ref().is_some_and(|v| !v.is_null() && v != "")
-        || b.access_v6.as_ref().is_some_and(|v| !v.is_null() && v != "")
-    {
-        return Err(ApiError::bad_request(
-            "Invalid input: accessIPv4 and accessIPv6 are not kept here; the server's addresses come from its ports.",
-        ));
-    }
+    let access = (
+        access_ip("accessIPv4", b.access_v4.as_ref(), false)?,
+        access_ip("accessIPv6", b.access_v6.as_ref(), true)?,
+    );
     let i = s
         .svc
-        .update_server(&c, &id, b.name.as_deref(), description)
+        .update_server(
+            &c,
+            &id,
+            b.name.as_deref(),
+            description,
+            access,
+            disk_config(b.disk_config.as_deref())?,
+        )
         .await
         .map_err(fail)?;
-    Ok(reply(
-        StatusCode::OK,
-        json!({"server": server_view(&s, &i, mv, c.has_role("admin"))}),
-    ))
+    Ok(reply(StatusCode::OK, json!({"server": basic_view(&s, &i, mv)})))
 }
 
 pub(crate) async fn delete_server(
@@ -568,6 +683,8 @@ pub(crate) async fn server_action(
         .next()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .unwrap_or(("", Value::Null));
+    // As Nova: the server is found (or not: 404) before the action is looked at.
+    let server = s.svc.get_server(&c, &id).await.map_err(fail)?;
     let op = match action {
         "os-start" => Some(PowerOp::Start),
         "os-stop" => Some(PowerOp::Stop),
@@ -612,6 +729,14 @@ pub(crate) async fn server_action(
             let out = s.svc.console_output(&c, &id, lines).await.map_err(fail)?;
             return Ok(reply(StatusCode::OK, json!({ "output": out })));
         }
+        // Servers are deleted at once here (no soft-delete window), so there is never a
+        // soft-deleted one to restore or force-delete: Nova's answer for any other state.
+        "restore" | "forceDelete" => {
+            return Err(ApiError::conflict(format!(
+                "Cannot '{action}' instance {id} while it is in vm_state {}",
+                server.vm_state
+            )))
+        }
         other => {
             return Err(ApiError::bad_request(format!(
                 "There is no such action: {other}. Servers have os-start, os-stop, reboot, pause, unpause, lock, unlock and os-getConsoleOutput."
@@ -622,7 +747,9 @@ pub(crate) async fn server_action(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-fn action_view(a: &stratus_compute::InstanceAction, with_events: bool) -> Value {
+/// Nova's instance action: `updated_at` from 2.58; the events (in a show) for administrators
+/// before 2.51 and for everyone after, with their traceback for administrators only.
+fn action_view(a: &stratus_compute::InstanceAction, events: Option<bool>, mv: Microversion) -> Value {
     let mut o = json!({
         "action": a.action,
         "instance_uuid": a.instance_id,
@@ -631,40 +758,64 @@ fn action_view(a: &stratus_compute::InstanceAction, with_events: bool) -> Value 
         "user_id": a.user_id,
         "start_time": micros_naive(a.start_time),
         "message": a.message,
-        "updated_at": a.finish_time.map(micros_naive),
     });
-    if with_events {
-        o["events"] = Value::Array(
-            a.events
-                .iter()
-                .map(|e| {
-                    json!({"event": e.event, "start_time": micros_naive(e.start_time),
-                           "finish_time": e.finish_time.map(micros_naive), "result": e.result,
-                           "host": e.host, "hostId": "", "details": e.details, "traceback": null})
-                })
-                .collect(),
-        );
+    if mv.at_least(2, 58) {
+        o["updated_at"] = json!(micros_naive(a.finish_time.unwrap_or(a.start_time)));
+    }
+    if let Some(admin) = events {
+        if admin || mv.at_least(2, 51) {
+            o["events"] = Value::Array(
+                a.events
+                    .iter()
+                    .map(|e| {
+                        let mut ev = json!({"event": e.event, "start_time": micros_naive(e.start_time),
+                                            "finish_time": e.finish_time.map(micros_naive), "result": e.result});
+                        if admin {
+                            ev["traceback"] = Value::Null;
+                        }
+                        ev
+                    })
+                    .collect(),
+            );
+        }
     }
     o
 }
 
-pub(crate) async fn list_instance_actions(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
-    let actions = s.svc.instance_actions(&c, &id).await.map_err(fail)?;
-    let items: Vec<Value> = actions.iter().map(|a| action_view(a, false)).collect();
+pub(crate) async fn list_instance_actions(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
+    let actions = s
+        .svc
+        .instance_actions(&c, &id, mv.at_least(2, 21))
+        .await
+        .map_err(fail)?;
+    let items: Vec<Value> = actions.iter().map(|a| action_view(a, None, mv)).collect();
     Ok(reply(StatusCode::OK, json!({ "instanceActions": items })))
 }
 
 pub(crate) async fn show_instance_action(
     State(s): State<ApiState>,
     c: Caller,
+    mv: Microversion,
     Path((id, req)): Path<(String, String)>,
 ) -> Out {
-    let actions = s.svc.instance_actions(&c, &id).await.map_err(fail)?;
+    let actions = s
+        .svc
+        .instance_actions(&c, &id, mv.at_least(2, 21))
+        .await
+        .map_err(fail)?;
     let a = actions
         .iter()
         .find(|a| a.request_id == req)
-        .ok_or_else(|| ApiError::not_found(format!("Action for request_id {req} on instance {id} not found")))?;
-    Ok(reply(StatusCode::OK, json!({"instanceAction": action_view(a, true)})))
+        .ok_or_else(|| ApiError::not_found(format!("Action {req} not found")))?;
+    Ok(reply(
+        StatusCode::OK,
+        json!({"instanceAction": action_view(a, Some(c.has_role("admin")), mv)}),
+    ))
 }
 
 // ---------------------------------------------------------------- hosts, zones, limits
@@ -725,147 +876,34 @@ pub(crate) async fn list_services(State(s): State<ApiState>, c: Caller, RawQuery
     Ok(reply(StatusCode::OK, json!({ "services": items })))
 }
 
+/// The zone list with its hosts, for administrators (Nova's `os-availability-zone:detail`).
+pub(crate) async fn availability_zones_detail(State(s): State<ApiState>, c: Caller) -> Out {
+    let nodes = s
+        .svc
+        .compute_nodes(&c, "os_compute_api:os-availability-zone:detail")
+        .await
+        .map_err(fail)?;
+    let zone = s.svc.config().availability_zone.clone();
+    let mut hosts = serde_json::Map::new();
+    for (n, up) in &nodes {
+        hosts.insert(
+            n.host.clone(),
+            json!({"nova-compute": {"available": *up && n.enabled, "active": n.enabled,
+                                    "updated_at": micros_naive(n.heartbeat_at)}}),
+        );
+    }
+    Ok(reply(
+        StatusCode::OK,
+        json!({"availabilityZoneInfo": [{"zoneName": zone, "zoneState": {"available": true}, "hosts": hosts}]}),
+    ))
+}
+
 pub(crate) async fn availability_zones(State(s): State<ApiState>, _c: Caller) -> Out {
     let zone = s.svc.config().availability_zone.clone();
     Ok(reply(
         StatusCode::OK,
         json!({"availabilityZoneInfo": [{"zoneName": zone, "zoneState": {"available": true}, "hosts": null}]}),
     ))
-}
-
-pub(crate) async fn limits(State(s): State<ApiState>, c: Caller) -> Out {
-    let (l, u) = s.svc.compute_usage(&c).await.map_err(fail)?;
-    Ok(reply(
-        StatusCode::OK,
-        json!({"limits": {"rate": [], "absolute": {
-            "maxTotalInstances": l.instances, "totalInstancesUsed": u.instances,
-            "maxTotalCores": l.cores, "totalCoresUsed": u.cores,
-            "maxTotalRAMSize": l.ram, "totalRAMUsed": u.ram,
-            "maxServerMeta": 128, "maxImageMeta": 128,
-            "maxTotalKeypairs": l.key_pairs,
-            "maxServerGroups": l.server_groups, "maxServerGroupMembers": l.server_group_members,
-            "totalServerGroupsUsed": u.server_groups,
-        }}}),
-    ))
-}
-
-// ---------------------------------------------------------------- quotas
-
-/// Nova's quota set: the limits this cloud enforces, and Nova's fixed ones for the rest.
-fn quota_set(
-    project: &str,
-    l: &stratus_compute::ComputeLimits,
-    u: Option<&stratus_compute::Usage>,
-    mv: Microversion,
-) -> Value {
-    let item = |limit: i64, used: i64| match u {
-        Some(_) => json!({"limit": limit, "in_use": used, "reserved": 0}),
-        None => json!(limit),
-    };
-    let (ui, uc, ur, ug) = u.map_or((0, 0, 0, 0), |u| (u.instances, u.cores, u.ram, u.server_groups));
-    let mut o = json!({
-        "id": project,
-        "instances": item(l.instances, ui),
-        "cores": item(l.cores, uc),
-        "ram": item(l.ram, ur),
-        "key_pairs": item(l.key_pairs, 0),
-        "metadata_items": item(128, 0),
-        "server_groups": item(l.server_groups, ug),
-        // Counted per group, not per project: Nova shows no use here either.
-        "server_group_members": item(l.server_group_members, 0),
-    });
-    if !mv.at_least(2, 57) {
-        o["injected_files"] = item(5, 0);
-        o["injected_file_content_bytes"] = item(10240, 0);
-        o["injected_file_path_bytes"] = item(255, 0);
-    }
-    o
-}
-
-pub(crate) async fn show_quota(
-    State(s): State<ApiState>,
-    c: Caller,
-    mv: Microversion,
-    Path(project): Path<String>,
-) -> Out {
-    let (l, _) = s.svc.compute_quota(&c, &project).await.map_err(fail)?;
-    Ok(reply(
-        StatusCode::OK,
-        json!({"quota_set": quota_set(&project, &l, None, mv)}),
-    ))
-}
-
-pub(crate) async fn show_quota_detail(
-    State(s): State<ApiState>,
-    c: Caller,
-    mv: Microversion,
-    Path(project): Path<String>,
-) -> Out {
-    let (l, u) = s.svc.compute_quota(&c, &project).await.map_err(fail)?;
-    Ok(reply(
-        StatusCode::OK,
-        json!({"quota_set": quota_set(&project, &l, Some(&u), mv)}),
-    ))
-}
-
-pub(crate) async fn default_quota(
-    State(s): State<ApiState>,
-    c: Caller,
-    mv: Microversion,
-    Path(project): Path<String>,
-) -> Out {
-    s.svc.compute_quota(&c, &project).await.map_err(fail)?;
-    let l = stratus_compute::ComputeLimits::defaults(s.svc.config());
-    Ok(reply(
-        StatusCode::OK,
-        json!({"quota_set": quota_set(&project, &l, None, mv)}),
-    ))
-}
-
-pub(crate) async fn update_quota(
-    State(s): State<ApiState>,
-    c: Caller,
-    mv: Microversion,
-    Path(project): Path<String>,
-    req: Request,
-) -> Out {
-    let obj = json_object(req).await?;
-    let (body, _): (serde_json::Map<String, Value>, _) = take_keyed(obj, "quota_set", &[])?;
-    let mut changes = BTreeMap::new();
-    let mut force = false;
-    for (k, v) in body {
-        if k == "force" {
-            force = v
-                .as_bool()
-                .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true")))
-                .unwrap_or(false);
-            continue;
-        }
-        let n = v
-            .as_i64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Invalid input for field/attribute {k}. Value: {v}. It must be an integer."
-                ))
-            })?;
-        changes.insert(k, n);
-    }
-    let l = s
-        .svc
-        .update_compute_quota(&c, &project, &changes, force)
-        .await
-        .map_err(fail)?;
-    let mut set = quota_set(&project, &l, None, mv);
-    if let Some(o) = set.as_object_mut() {
-        o.remove("id");
-    }
-    Ok(reply(StatusCode::OK, json!({ "quota_set": set })))
-}
-
-pub(crate) async fn delete_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
-    s.svc.delete_compute_quota(&c, &project).await.map_err(fail)?;
-    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 // ---------------------------------------------------------------- tags (2.26)
@@ -1075,15 +1113,36 @@ pub(crate) async fn delete_server_metadata_item(
 
 pub(crate) async fn server_ips(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
     let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"addresses": addresses(&i)})))
+    Ok(reply(StatusCode::OK, json!({"addresses": addresses(&i, false)})))
+}
+
+/// `GET /servers/{id}/ips/{network}`: one network's addresses, 404 when the server has none
+/// on it.
+pub(crate) async fn server_ips_of_network(
+    State(s): State<ApiState>,
+    c: Caller,
+    Path((id, network)): Path<(String, String)>,
+) -> Out {
+    let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
+    let all = addresses(&i, false);
+    match all.get(&network) {
+        Some(list) => Ok(reply(StatusCode::OK, json!({ network: list }))),
+        None => Err(ApiError::not_found(format!(
+            "There is no such network {network} on server {id}."
+        ))),
+    }
 }
 
 // ---------------------------------------------------------------- server groups
 
 fn group_view(g: &stratus_compute::ServerGroup, mv: Microversion) -> Value {
     let policy = serde_json::to_value(g.policy).unwrap_or(Value::Null);
-    let mut o = json!({"id": g.id, "name": g.name, "members": g.members, "project_id": g.project_id,
-                       "user_id": g.user_id});
+    let mut o = json!({"id": g.id, "name": g.name, "members": g.members});
+    // The owner is shown from 2.13.
+    if mv.at_least(2, 13) {
+        o["project_id"] = json!(g.project_id);
+        o["user_id"] = json!(g.user_id);
+    }
     if mv.at_least(2, 64) {
         o["policy"] = policy;
         o["rules"] = match g.max_server_per_host {

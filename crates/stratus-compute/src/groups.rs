@@ -183,7 +183,7 @@ impl ComputeService {
             Some(n) => serde_json::json!({"max_server_per_host": n}),
             None => serde_json::json!({}),
         };
-        let limit = self.compute_limits(&g.project_id).await?.server_groups;
+        let limit = self.compute_limits(&g.project_id).await?.get("server_groups");
         if !insert_within_quota(self.db(), &g, &rules, limit).await? {
             return Err(ComputeError::OverQuota(format!(
                 "Quota exceeded, too many server groups: the limit is {limit} (server_groups)."

@@ -14,7 +14,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 const COLS: &str = "id, name, project_id, user_id, flavor, vcpus, memory_mb, root_gb, image_id, host, vm_state, \
      task_state, power_state, availability_zone, key_name, key_data, user_data, metadata, config_drive, \
      requested_networks, addresses, ports, fault, locked, attempts, alternates, claimed, task_deadline, \
-     launched_at, created_at, updated_at, block_devices, description, tags";
+     launched_at, created_at, updated_at, block_devices, description, tags, attrs";
 
 #[derive(FromRow)]
 struct Row {
@@ -49,6 +49,7 @@ struct Row {
     block_devices: String,
     description: Option<String>,
     tags: String,
+    attrs: String,
 }
 
 impl TryFrom<Row> for Instance {
@@ -63,6 +64,7 @@ impl TryFrom<Row> for Instance {
             block_devices: serde_json::from_str(&r.block_devices).unwrap_or_default(),
             description: r.description,
             tags: serde_json::from_str(&r.tags).map_err(|e| bad("tags", e))?,
+            attrs: serde_json::from_str(&r.attrs).unwrap_or_default(),
             metadata: serde_json::from_str(&r.metadata).unwrap_or_default(),
             addresses: serde_json::from_str(&r.addresses).unwrap_or_default(),
             ports: serde_json::from_str(&r.ports).unwrap_or_default(),
@@ -125,6 +127,32 @@ pub(crate) async fn usage(db: &Db, project: &str) -> Result<Usage> {
     usage_on(&db.pool, project).await
 }
 
+/// What one user's live instances of a project use.
+async fn user_usage_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    conn: E,
+    project: &str,
+    user: &str,
+) -> Result<Usage> {
+    let (instances, cores, ram): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(vcpus) AS BIGINT), CAST(SUM(memory_mb) AS BIGINT) FROM instances \
+         WHERE project_id = $1 AND user_id = $2 AND deleted = 0",
+    )
+    .bind(project)
+    .bind(user)
+    .fetch_one(conn)
+    .await?;
+    Ok(Usage {
+        instances,
+        cores: cores.unwrap_or(0),
+        ram: ram.unwrap_or(0),
+        server_groups: 0,
+    })
+}
+
+pub(crate) async fn user_usage(db: &Db, project: &str, user: &str) -> Result<Usage> {
+    user_usage_on(&db.pool, project, user).await
+}
+
 /// Builds past their deadline.
 pub(crate) async fn overdue(db: &Db, now: i64) -> Result<Vec<Instance>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
@@ -144,7 +172,7 @@ pub(crate) async fn insert_within_quota<E>(
     i: &Instance,
     request_id: &str,
     group: Option<&str>,
-    check: impl FnOnce(Usage, Option<i64>) -> std::result::Result<(), E>,
+    check: impl FnOnce(Usage, Usage, Option<i64>) -> std::result::Result<(), E>,
 ) -> Result<std::result::Result<(), E>> {
     let mut tx = db.begin_write().await?;
     crate::db::lock(&mut tx, &format!("project:{}", i.project_id)).await?;
@@ -163,13 +191,15 @@ pub(crate) async fn insert_within_quota<E>(
         }
         None => None,
     };
-    if let Err(e) = check(usage_on(&mut *tx, &i.project_id).await?, members) {
+    let project_usage = usage_on(&mut *tx, &i.project_id).await?;
+    let user_usage = user_usage_on(&mut *tx, &i.project_id, &i.user_id).await?;
+    if let Err(e) = check(project_usage, user_usage, members) {
         tx.rollback().await?;
         return Ok(Err(e));
     }
     sqlx::query(&format!(
         "INSERT INTO instances ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
     ))
     .bind(&i.id)
     .bind(&i.name)
@@ -205,6 +235,7 @@ pub(crate) async fn insert_within_quota<E>(
     .bind(json(&i.block_devices))
     .bind(&i.description)
     .bind(json(&i.tags))
+    .bind(json(&i.attrs))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -240,6 +271,20 @@ pub(crate) async fn get(db: &Db, id: &str) -> Result<Option<Instance>> {
     }
 }
 
+/// An instance, deleted or not (Nova's `read_deleted='yes'`).
+pub(crate) async fn get_even_deleted(db: &Db, id: &str) -> Result<Option<Instance>> {
+    match sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLS} FROM instances WHERE id = $1 ORDER BY deleted LIMIT 1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    {
+        Some(r) => Ok(Some(r.try_into()?)),
+        None => Ok(None),
+    }
+}
+
 /// Live instances, of one project or all, newest first.
 pub(crate) async fn list(db: &Db, project: Option<&str>, host: Option<&str>) -> Result<Vec<Instance>> {
     let mut f = stratus_store::sql::Filters::new();
@@ -259,10 +304,10 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
         "UPDATE instances SET name = $1, host = $2, vm_state = $3, task_state = $4, power_state = $5, \
          metadata = $6, addresses = $7, ports = $8, fault = $9, locked = $10, attempts = $11, alternates = $12, \
          task_deadline = $13, launched_at = $14, updated_at = $15, availability_zone = $16, description = $17, \
-         tags = $18 WHERE id = $19 AND deleted = 0",
+         tags = $18, attrs = $19 WHERE id = $20 AND deleted = 0",
     );
     if expected.is_some() {
-        sql.push_str(" AND COALESCE(task_state, '') = $20");
+        sql.push_str(" AND COALESCE(task_state, '') = $21");
     }
     let mut q = sqlx::query(&sql)
         .bind(&i.name)
@@ -283,6 +328,7 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
         .bind(&i.availability_zone)
         .bind(&i.description)
         .bind(json(&i.tags))
+        .bind(json(&i.attrs))
         .bind(&i.id);
     if let Some(e) = expected {
         q = q.bind(e.unwrap_or("").to_owned());
@@ -685,6 +731,87 @@ pub(crate) async fn nodes(db: &Db) -> Result<Vec<ComputeNode>> {
     .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn quota_class_overrides(db: &Db, class: &str) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT resource, hard_limit FROM compute_quota_classes WHERE class_name = $1")
+            .bind(class)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_quota_class(db: &Db, class: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    for (r, v) in limits {
+        sqlx::query("DELETE FROM compute_quota_classes WHERE class_name = $1 AND resource = $2")
+            .bind(class)
+            .bind(r)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO compute_quota_classes (class_name, resource, hard_limit) VALUES ($1, $2, $3)")
+            .bind(class)
+            .bind(r)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn user_quota_overrides(db: &Db, project: &str, user: &str) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT resource, hard_limit FROM compute_user_quotas WHERE project_id = $1 AND user_id = $2")
+            .bind(project)
+            .bind(user)
+            .fetch_all(&db.pool)
+            .await?,
+    )
+}
+
+pub(crate) async fn set_user_quotas(db: &Db, project: &str, user: &str, limits: &BTreeMap<String, i64>) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    for (r, v) in limits {
+        sqlx::query("DELETE FROM compute_user_quotas WHERE project_id = $1 AND user_id = $2 AND resource = $3")
+            .bind(project)
+            .bind(user)
+            .bind(r)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO compute_user_quotas (project_id, user_id, resource, hard_limit) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(project)
+        .bind(user)
+        .bind(r)
+        .bind(v)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes one user's limits, or (`None`) every user's of the project.
+pub(crate) async fn delete_user_quotas(db: &Db, project: &str, user: Option<&str>) -> Result<()> {
+    match user {
+        Some(u) => {
+            sqlx::query("DELETE FROM compute_user_quotas WHERE project_id = $1 AND user_id = $2")
+                .bind(project)
+                .bind(u)
+                .execute(&db.pool)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM compute_user_quotas WHERE project_id = $1")
+                .bind(project)
+                .execute(&db.pool)
+                .await?
+        }
+    };
+    Ok(())
 }
 
 pub(crate) async fn quota_overrides(db: &Db, project: &str) -> Result<Vec<(String, i64)>> {

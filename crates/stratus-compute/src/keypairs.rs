@@ -80,7 +80,7 @@ impl ComputeService {
             created_at: stratus_store::now_micros(),
         };
         let limit = match caller.project_id() {
-            Some(p) => self.compute_limits(p).await?.key_pairs,
+            Some(p) => self.compute_limits(p).await?.get("key_pairs"),
             None => self.config().quota_key_pairs,
         };
         match db::insert_keypair(self.db(), &k, limit).await {

@@ -149,6 +149,27 @@ pub struct Instance {
     pub launched_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub attrs: ServerAttrs,
+}
+
+/// What a user sets on a server that Nova keeps and shows but that nothing here acts on.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ServerAttrs {
+    /// `accessIPv4` / `accessIPv6`: addresses the user says reach the server (IPv6 in its
+    /// canonical text, as Nova stores it).
+    #[serde(default)]
+    pub access_ip_v4: Option<String>,
+    #[serde(default)]
+    pub access_ip_v6: Option<String>,
+    /// `OS-DCF:diskConfig` AUTO (true) or MANUAL.
+    #[serde(default)]
+    pub auto_disk_config: bool,
+    /// The reservation of the create request that made it (`r-` and 8 characters), shared by
+    /// the servers of one multiple create, and the server's index in it.
+    #[serde(default)]
+    pub reservation_id: String,
+    #[serde(default)]
+    pub launch_index: u32,
 }
 
 /// A step of what was done to a server (`os-instance-actions`).

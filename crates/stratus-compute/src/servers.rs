@@ -38,6 +38,8 @@ pub struct NewServer {
     pub security_groups: Vec<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// Access addresses and disk config; the reservation id and index are given here.
+    pub attrs: crate::model::ServerAttrs,
 }
 
 /// Which servers a list returns.
@@ -127,26 +129,37 @@ impl ComputeService {
 
     /// Resolves what the user asked of the network: named networks and ports exist, `auto`
     /// becomes the project's one network.
-    async fn resolve_networks(&self, token: &str, req: Option<RequestedNetworks>) -> Result<RequestedNetworks> {
+    /// The networks of a new server, as Nova decides them. With none named (before 2.37) the
+    /// project's only usable network is used, no network at all means no port, and several are
+    /// a 409. `auto` (2.37) is the same, except that with none it would auto-allocate a
+    /// network, which needs routers this cloud does not have yet: a 400 says so.
+    async fn resolve_networks(
+        &self,
+        token: &str,
+        project: &str,
+        req: Option<RequestedNetworks>,
+    ) -> Result<RequestedNetworks> {
         let rest = self.rest()?;
         let refused = |e: stratus_compute_agent::clients::ClientError, what: String| match e.status() {
             Some(404) => ComputeError::Invalid(format!("{what} could not be found.")),
             _ => ComputeError::Invalid(format!("{what}: {e}")),
         };
-        match req.unwrap_or(RequestedNetworks::Auto) {
-            RequestedNetworks::None => Ok(RequestedNetworks::None),
-            RequestedNetworks::Auto => {
+        let auto = matches!(req, Some(RequestedNetworks::Auto));
+        match req {
+            Some(RequestedNetworks::None) => Ok(RequestedNetworks::None),
+            None | Some(RequestedNetworks::Auto) => {
                 let nets: Vec<Value> = rest
-                    .networks(token)
+                    .available_networks(token, project)
                     .await
                     .map_err(|e| ComputeError::Invalid(format!("listing networks: {e}")))?
                     .into_iter()
-                    .filter(|n| n["router:external"] != Value::Bool(true))
+                    .filter(|n| n["router:external"] != Value::Bool(true) || n["shared"] == Value::Bool(true))
                     .collect();
                 match nets.as_slice() {
-                    [] => Err(ComputeError::Invalid(
-                        "Unable to automatically allocate a network for this project: it has none. Create a network, or ask for networks 'none'.".into(),
-                    )),
+                    [] if auto => Err(ComputeError::Invalid(format!(
+                        "Unable to automatically allocate a network for project {project}"
+                    ))),
+                    [] => Ok(RequestedNetworks::None),
                     [one] => Ok(RequestedNetworks::List(vec![NetworkRequest {
                         network_id: one["id"].as_str().map(str::to_owned),
                         ..Default::default()
@@ -156,7 +169,7 @@ impl ComputeService {
                     )),
                 }
             }
-            RequestedNetworks::List(list) => {
+            Some(RequestedNetworks::List(list)) => {
                 for r in &list {
                     match (&r.port_id, &r.network_id) {
                         (Some(p), _) => {
@@ -257,10 +270,11 @@ impl ComputeService {
                 req.min_count, req.max_count
             )));
         }
-        if req.metadata.len() > 128 {
-            return Err(ComputeError::OverQuota(
-                "Quota exceeded for metadata_items: at most 128 metadata items.".into(),
-            ));
+        let metadata_limit = self.compute_limits(&project).await?.get("metadata_items");
+        if metadata_limit >= 0 && req.metadata.len() as i64 > metadata_limit {
+            return Err(ComputeError::OverQuota(format!(
+                "Quota exceeded for metadata_items: at most {metadata_limit} metadata items."
+            )));
         }
         for (k, v) in &req.metadata {
             if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
@@ -291,16 +305,11 @@ impl ComputeService {
         let root_volume = req.block_devices.iter().any(|b| b.boot);
         self.check_block_devices(&token, &req.block_devices).await?;
         let image_id = match req.image_ref.as_deref().filter(|i| !i.is_empty()) {
-            None if root_volume => None,
+            // A volume at boot index 0 is the root disk; Nova then ignores imageRef.
+            _ if root_volume => None,
             None => {
                 return Err(ComputeError::Invalid(
                     "Invalid input: imageRef is required unless a block device with boot_index 0 is a volume.".into(),
-                ))
-            }
-            Some(_) if root_volume => {
-                return Err(ComputeError::Invalid(
-                    "Invalid input: give the root disk either as imageRef or as a volume block device, not both."
-                        .into(),
                 ))
             }
             Some(id) => {
@@ -340,7 +349,8 @@ impl ComputeService {
                 .await
                 .map_err(|_| ComputeError::Invalid(format!("Invalid input: server group {g} could not be found.")))?;
         }
-        let mut networks = self.resolve_networks(&token, req.networks.clone()).await?;
+        let project_id = caller.project_id().unwrap_or_default().to_owned();
+        let mut networks = self.resolve_networks(&token, &project_id, req.networks.clone()).await?;
         let groups = self
             .resolve_security_groups(caller, &token, &req.security_groups)
             .await?;
@@ -356,8 +366,11 @@ impl ComputeService {
             ));
         }
         let limits = self.compute_limits(&project).await?;
+        let user_limits = self.user_limits(&project, &caller.user_id).await?;
         let mut made = Vec::new();
         let now = now_micros();
+        // One reservation for the servers of this request, as Nova's `r-` ids.
+        let reservation_id = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         for n in 0..req.max_count {
             let i = Instance {
                 id: uuid::Uuid::new_v4().to_string(),
@@ -395,8 +408,13 @@ impl ComputeService {
                 launched_at: None,
                 created_at: now,
                 updated_at: now,
+                attrs: crate::model::ServerAttrs {
+                    launch_index: n,
+                    reservation_id: reservation_id.clone(),
+                    ..req.attrs.clone()
+                },
             };
-            let check = |u: idb::Usage, members: Option<i64>| -> Result<()> {
+            let check = |u: idb::Usage, mine: idb::Usage, members: Option<i64>| -> Result<()> {
                 let over = |what: &str, limit: i64, used: i64, ask: i64| {
                     (limit >= 0 && used.saturating_add(ask) > limit).then(|| {
                         ComputeError::OverQuota(format!(
@@ -404,16 +422,19 @@ impl ComputeService {
                         ))
                     })
                 };
-                if let Some(e) = over("instances", limits.instances, u.instances, 1)
-                    .or_else(|| over("cores", limits.cores, u.cores, flavor.vcpus))
-                    .or_else(|| over("ram", limits.ram, u.ram, flavor.memory_mb))
+                if let Some(e) = over("instances", limits.get("instances"), u.instances, 1)
+                    .or_else(|| over("cores", limits.get("cores"), u.cores, flavor.vcpus))
+                    .or_else(|| over("ram", limits.get("ram"), u.ram, flavor.memory_mb))
+                    .or_else(|| over("instances", user_limits.get("instances"), mine.instances, 1))
+                    .or_else(|| over("cores", user_limits.get("cores"), mine.cores, flavor.vcpus))
+                    .or_else(|| over("ram", user_limits.get("ram"), mine.ram, flavor.memory_mb))
                 {
                     return Err(e);
                 }
-                if members.is_some_and(|m| limits.server_group_members >= 0 && m >= limits.server_group_members) {
+                let members_limit = limits.get("server_group_members");
+                if members.is_some_and(|m| members_limit >= 0 && m >= members_limit) {
                     return Err(ComputeError::OverQuota(format!(
-                        "Quota exceeded, too many servers in group: the limit is {} servers (server_group_members).",
-                        limits.server_group_members
+                        "Quota exceeded, too many servers in group: the limit is {members_limit} servers (server_group_members)."
                     )));
                 }
                 Ok(())
@@ -502,6 +523,8 @@ impl ComputeService {
         id: &str,
         name: Option<&str>,
         description: Option<Option<String>>,
+        access: (Option<String>, Option<String>),
+        auto_disk_config: Option<bool>,
     ) -> Result<Instance> {
         let mut i = self.visible_server(caller, id).await?;
         self.enforce(
@@ -518,6 +541,15 @@ impl ComputeService {
         if let Some(d) = description {
             check_description(d.as_deref())?;
             i.description = d;
+        }
+        if let Some(v4) = access.0 {
+            i.attrs.access_ip_v4 = Some(v4);
+        }
+        if let Some(v6) = access.1 {
+            i.attrs.access_ip_v6 = Some(v6);
+        }
+        if let Some(auto) = auto_disk_config {
+            i.attrs.auto_disk_config = auto;
         }
         idb::save(self.db(), &i, None).await?;
         self.visible_server(caller, id).await
@@ -695,11 +727,21 @@ impl ComputeService {
             .map_err(|e| ComputeError::Conflict(format!("The console of instance {id} is not available: {e}")))
     }
 
-    pub async fn instance_actions(&self, caller: &AuthContext, id: &str) -> Result<Vec<InstanceAction>> {
-        let i = match self.visible_server(caller, id).await {
-            Ok(i) => i,
-            Err(e) => return Err(e),
+    /// A server's actions; with `deleted` (Nova from 2.21), a deleted server's too.
+    pub async fn instance_actions(&self, caller: &AuthContext, id: &str, deleted: bool) -> Result<Vec<InstanceAction>> {
+        let i = if deleted {
+            match idb::get_even_deleted(self.db(), id).await? {
+                Some(i) if caller.has_role("admin") || caller.project_id() == Some(i.project_id.as_str()) => i,
+                _ => return Err(not_found(id)),
+            }
+        } else {
+            self.visible_server(caller, id).await?
         };
+        self.enforce(
+            "os_compute_api:os-instance-actions:list",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
         Ok(idb::actions(self.db(), &i.id).await?)
     }
 
@@ -731,59 +773,6 @@ impl ComputeService {
     }
 }
 
-/// A project's compute limits.
-#[derive(Debug, Clone, Copy)]
-pub struct ComputeLimits {
-    pub instances: i64,
-    pub cores: i64,
-    pub ram: i64,
-    pub key_pairs: i64,
-    pub server_groups: i64,
-    pub server_group_members: i64,
-}
-
-impl ComputeLimits {
-    /// The configured defaults, before a project's overrides.
-    pub fn defaults(c: &crate::ComputeConfig) -> Self {
-        ComputeLimits {
-            instances: c.quota_instances,
-            cores: c.quota_cores,
-            ram: c.quota_ram,
-            key_pairs: c.quota_key_pairs,
-            server_groups: c.quota_server_groups,
-            server_group_members: c.quota_server_group_members,
-        }
-    }
-}
-
-/// The quotas a project's limits can be set for.
-pub const QUOTA_RESOURCES: [&str; 6] = [
-    "instances",
-    "cores",
-    "ram",
-    "key_pairs",
-    "server_groups",
-    "server_group_members",
-];
-
-impl ComputeService {
-    pub(crate) async fn compute_limits(&self, project: &str) -> Result<ComputeLimits> {
-        let mut l = ComputeLimits::defaults(self.config());
-        for (r, v) in idb::quota_overrides(self.db(), project).await? {
-            match r.as_str() {
-                "instances" => l.instances = v,
-                "cores" => l.cores = v,
-                "ram" => l.ram = v,
-                "key_pairs" => l.key_pairs = v,
-                "server_groups" => l.server_groups = v,
-                "server_group_members" => l.server_group_members = v,
-                _ => {}
-            }
-        }
-        Ok(l)
-    }
-}
-
 impl ComputeService {
     /// The compute hosts, for `os-hypervisors` and `os-services` (administrators).
     pub async fn compute_nodes(
@@ -800,77 +789,6 @@ impl ComputeService {
                 (n, up)
             })
             .collect())
-    }
-
-    /// What a project uses and may use, for `/limits`.
-    pub async fn compute_usage(&self, caller: &AuthContext) -> Result<(ComputeLimits, idb::Usage)> {
-        let project = caller.project_id().unwrap_or("").to_owned();
-        let limits = self.compute_limits(&project).await?;
-        Ok((limits, idb::usage(self.db(), &project).await?))
-    }
-}
-
-impl ComputeService {
-    pub async fn compute_quota(&self, caller: &AuthContext, project: &str) -> Result<(ComputeLimits, idb::Usage)> {
-        self.enforce(
-            "os_compute_api:os-quota-sets:show",
-            caller,
-            &Target::new().with("project_id", project),
-        )?;
-        let limits = self.compute_limits(project).await?;
-        Ok((limits, idb::usage(self.db(), project).await?))
-    }
-
-    /// Sets limits; below what the project uses is refused unless `force`, as in Nova.
-    pub async fn update_compute_quota(
-        &self,
-        caller: &AuthContext,
-        project: &str,
-        changes: &BTreeMap<String, i64>,
-        force: bool,
-    ) -> Result<ComputeLimits> {
-        self.enforce(
-            "os_compute_api:os-quota-sets:update",
-            caller,
-            &Target::new().with("project_id", project),
-        )?;
-        let (_, used) = self.compute_quota(caller, project).await?;
-        for (k, v) in changes {
-            if !QUOTA_RESOURCES.contains(&k.as_str()) {
-                return Err(ComputeError::Invalid(format!(
-                    "Bad key(s) {k} in quota_set; this cloud sets {}.",
-                    QUOTA_RESOURCES.join(", ")
-                )));
-            }
-            if *v < -1 {
-                return Err(ComputeError::Invalid(format!(
-                    "Invalid input for field/attribute {k}. Value: {v}. It must be -1 or greater."
-                )));
-            }
-            let in_use = match k.as_str() {
-                "instances" => used.instances,
-                "cores" => used.cores,
-                "ram" => used.ram,
-                "server_groups" => used.server_groups,
-                _ => 0,
-            };
-            if !force && *v >= 0 && *v < in_use {
-                return Err(ComputeError::Invalid(format!(
-                    "Quota limit {v} for {k} must be greater than or equal to already used and reserved {in_use}."
-                )));
-            }
-        }
-        crate::db::set_quotas(self.db(), project, changes).await?;
-        self.compute_limits(project).await
-    }
-
-    pub async fn delete_compute_quota(&self, caller: &AuthContext, project: &str) -> Result<()> {
-        self.enforce(
-            "os_compute_api:os-quota-sets:delete",
-            caller,
-            &Target::new().with("project_id", project),
-        )?;
-        Ok(crate::db::delete_quotas(self.db(), project).await?)
     }
 }
 
@@ -904,10 +822,11 @@ impl ComputeService {
         } else {
             i.metadata.extend(items);
         }
-        if i.metadata.len() > 128 {
-            return Err(ComputeError::OverQuota(
-                "Quota exceeded for metadata_items: at most 128 metadata items.".into(),
-            ));
+        let metadata_limit = self.compute_limits(&i.project_id).await?.get("metadata_items");
+        if metadata_limit >= 0 && i.metadata.len() as i64 > metadata_limit {
+            return Err(ComputeError::OverQuota(format!(
+                "Quota exceeded for metadata_items: at most {metadata_limit} metadata items."
+            )));
         }
         idb::save(self.db(), &i, None).await?;
         Ok(i.metadata)
@@ -982,9 +901,10 @@ impl ComputeService {
             }
         };
         let existing = idb::volume_attachments(self.db(), &i.id).await?;
+        // Nova's InvalidVolume: a 400, not a conflict.
         if existing.iter().any(|a| a.volume_id == volume_id) {
-            return Err(ComputeError::Conflict(format!(
-                "Volume {volume_id} is already attached to instance {id}."
+            return Err(ComputeError::Invalid(format!(
+                "Invalid volume: volume {volume_id} is already attached to instance {id}."
             )));
         }
         let device = match device {
@@ -1145,6 +1065,11 @@ impl ComputeService {
                         "Invalid volume: volume {v} status must be available, but it is {}.",
                         vol["status"].as_str().unwrap_or("unknown")
                     )));
+                }
+                // Cinder shows the flag as a string ("true"/"false").
+                let bootable = vol["bootable"] == Value::Bool(true) || vol["bootable"] == "true";
+                if b.boot && !bootable {
+                    return Err(ComputeError::Invalid(format!("Block Device {v} is not bootable.")));
                 }
             }
             if let Some(id) = &b.image_id {

@@ -22,14 +22,15 @@ use stratus_api::microversion::{Microversion, Range};
 use stratus_api::{ApiError, ErrorKind, FaultStyle};
 use stratus_compute::{ComputeError, ComputeService};
 
-/// The microversions spoken here, in both of Nova's headers. 2.61 is the newest whose every
+/// The microversions spoken here, in both of Nova's headers. 2.62 is the newest whose every
 /// change to the resources served here is honoured (flavor descriptions at 2.55, extra specs in
-/// flavors at 2.61, keypair types at 2.2, other users' keypairs at 2.10, keypair pages at 2.35).
+/// flavors at 2.61, keypair types at 2.2, other users' keypairs at 2.10, keypair pages at 2.35,
+/// the host of each instance action event at 2.62).
 pub const MICROVERSIONS: Range = Range {
     service: "compute",
     legacy_header: Some("x-openstack-nova-api-version"),
     min: Microversion::new(2, 1),
-    max: Microversion::new(2, 61),
+    max: Microversion::new(2, 62),
 };
 
 /// What every handler needs.

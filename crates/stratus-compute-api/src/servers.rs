@@ -50,11 +50,15 @@ fn addresses(i: &Instance, detail: bool) -> Value {
 /// Nova's `hostId`: a hash of the project and the host, so users can tell whether two of
 /// their servers share a host without learning the host's name.
 fn host_id(i: &Instance) -> String {
+    i.host
+        .as_deref()
+        .map(|h| host_id_of(&i.project_id, h))
+        .unwrap_or_default()
+}
+
+fn host_id_of(project: &str, host: &str) -> String {
     use sha2::{Digest, Sha224};
-    match &i.host {
-        Some(h) => format!("{:x}", Sha224::digest(format!("{}{h}", i.project_id).as_bytes())),
-        None => String::new(),
-    }
+    format!("{:x}", Sha224::digest(format!("{project}{host}").as_bytes()))
 }
 
 pub(crate) fn disk_config_name(i: &Instance) -> &'static str {
@@ -772,6 +776,18 @@ fn action_view(a: &stratus_compute::InstanceAction, events: Option<bool>, mv: Mi
                                             "finish_time": e.finish_time.map(micros_naive), "result": e.result});
                         if admin {
                             ev["traceback"] = Value::Null;
+                        }
+                        // From 2.62 each event names its host: by name to administrators,
+                        // hashed with the project (as hostId) to everyone.
+                        if mv.at_least(2, 62) {
+                            if admin {
+                                ev["host"] = json!(e.host);
+                            }
+                            ev["hostId"] = json!(e
+                                .host
+                                .as_deref()
+                                .map(|h| host_id_of(&a.project_id, h))
+                                .unwrap_or_default());
                         }
                         ev
                     })

@@ -172,8 +172,9 @@ async fn bad_flavor_and_keypair_requests_get_nova_faults() {
         .json()
         .await
         .expect("json");
-    assert_eq!(v["versions"][0]["id"], "v2.1", "{v}");
-    assert_eq!(v["versions"][0]["min_version"], "2.1");
+    assert_eq!(v["versions"][0]["id"], "v2.0", "{v}");
+    assert_eq!(v["versions"][1]["id"], "v2.1", "{v}");
+    assert_eq!(v["versions"][1]["min_version"], "2.1");
     let (s, b) = call(&server, &t, "2.999", Method::GET, "/flavors", None).await;
     assert_eq!(s, StatusCode::NOT_ACCEPTABLE, "{b}");
 

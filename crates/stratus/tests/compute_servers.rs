@@ -324,7 +324,8 @@ fn failed_builds_are_rescheduled_undone_and_end_in_error() {
     // Three attempts, each a failed spawn on another host, and the reschedules that followed.
     let actions = admin.json(&["server", "event", "list", id]);
     let req = actions[0]["Request ID"].as_str().expect("request id");
-    let ev = admin.json(&["server", "event", "show", id, req]);
+    // Events name their host from 2.62.
+    let ev = admin.json(&["--os-compute-api-version", "2.62", "server", "event", "show", id, req]);
     let spawns: Vec<&Value> = ev["events"]
         .as_array()
         .expect("events")

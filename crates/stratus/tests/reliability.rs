@@ -109,12 +109,22 @@ async fn huge_volume_sizes(store: Store) {
     assert_eq!(st, StatusCode::OK, "{q}");
     assert_eq!(q["quota_set"]["gigabytes"]["in_use"], 1, "{q}");
 
-    // Compute quotas cannot overflow either: a limit at i64's largest and a flavor at Nova's.
+    // Compute quotas cannot overflow either: limits past Nova's largest are refused, and a
+    // flavor and limits at Nova's largest sum without overflowing.
     let (st, body) = admin
         .compute(
             Method::PUT,
             &format!("/os-quota-sets/{}", m.project),
-            Some(json!({"quota_set": {"cores": MAX_I64, "ram": MAX_I64}})),
+            Some(json!({"quota_set": {"cores": MAX_I64}})),
+            "2.1",
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    let (st, body) = admin
+        .compute(
+            Method::PUT,
+            &format!("/os-quota-sets/{}", m.project),
+            Some(json!({"quota_set": {"cores": 2147483647, "ram": 2147483647}})),
             "2.1",
         )
         .await;

@@ -409,7 +409,7 @@ async fn bad_image_requests_get_clear_4xx_and_leave_nothing() {
         .expect("req");
     assert_eq!(
         r.headers()["accept-patch"],
-        "application/openstack-images-v2.1-json-patch"
+        "application/openstack-images-v2.0-json-patch, application/openstack-images-v2.1-json-patch"
     );
     expect_error(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "not supported").await;
     let r = api.patch(&id, json!([{"op": "add", "path": "/name", "value": "renamed"}, {"op": "add", "path": "/checksum", "value": "x"}])).await;

@@ -365,24 +365,35 @@ async fn role_inferences(State(s): State<ApiState>, c: Caller) -> Out {
 // ---------------------------------------------------------------- grants
 
 fn grant(actor: ActorKind, actor_id: String, target: TargetKind, target_id: String, role_id: String) -> Assignment {
+    Assignment::new(actor, actor_id, target, target_id, role_id)
+}
+
+fn inherited_grant(
+    actor: ActorKind,
+    actor_id: String,
+    target: TargetKind,
+    target_id: String,
+    role_id: String,
+) -> Assignment {
     Assignment {
-        actor_kind: actor,
-        actor_id,
-        target_kind: target,
-        target_id,
-        role_id,
-        via_group: None,
+        inherited: true,
+        ..Assignment::new(actor, actor_id, target, target_id, role_id)
     }
 }
 
+/// PUT, HEAD/GET, DELETE and list of one kind of grant; `$make` is [`grant`] or
+/// [`inherited_grant`] (OS-INHERIT's `inherited_to_projects` paths).
 macro_rules! grant_handlers {
     ($put:ident, $head:ident, $del:ident, $list:ident, $actor:expr, $target:expr) => {
+        grant_handlers!($put, $head, $del, $list, $actor, $target, grant, false);
+    };
+    ($put:ident, $head:ident, $del:ident, $list:ident, $actor:expr, $target:expr, $make:ident, $inherited:expr) => {
         async fn $put(
             State(s): State<ApiState>,
             c: Caller,
             Path((t, a, r)): Path<(String, String, String)>,
         ) -> Result<StatusCode, ApiError> {
-            s.svc.create_grant(&c, grant($actor, a, $target, t, r)).await?;
+            s.svc.create_grant(&c, $make($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         async fn $head(
@@ -390,7 +401,7 @@ macro_rules! grant_handlers {
             c: Caller,
             Path((t, a, r)): Path<(String, String, String)>,
         ) -> Result<StatusCode, ApiError> {
-            s.svc.check_grant(&c, grant($actor, a, $target, t, r)).await?;
+            s.svc.check_grant(&c, $make($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         async fn $del(
@@ -398,7 +409,7 @@ macro_rules! grant_handlers {
             c: Caller,
             Path((t, a, r)): Path<(String, String, String)>,
         ) -> Result<StatusCode, ApiError> {
-            s.svc.revoke_grant(&c, grant($actor, a, $target, t, r)).await?;
+            s.svc.revoke_grant(&c, $make($actor, a, $target, t, r)).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         async fn $list(
@@ -407,7 +418,7 @@ macro_rules! grant_handlers {
             Path((t, a)): Path<(String, String)>,
             uri: OriginalUri,
         ) -> Out {
-            let roles = s.svc.list_grants(&c, $actor, &a, $target, &t).await?;
+            let roles = s.svc.list_grants(&c, $actor, &a, $target, &t, $inherited).await?;
             Ok(listing(
                 &s,
                 &uri,
@@ -424,6 +435,46 @@ grant_handlers!(put_pu, head_pu, del_pu, list_pu, ActorKind::User, TargetKind::P
 grant_handlers!(put_pg, head_pg, del_pg, list_pg, ActorKind::Group, TargetKind::Project);
 grant_handlers!(put_du, head_du, del_du, list_du, ActorKind::User, TargetKind::Domain);
 grant_handlers!(put_dg, head_dg, del_dg, list_dg, ActorKind::Group, TargetKind::Domain);
+grant_handlers!(
+    put_idu,
+    head_idu,
+    del_idu,
+    list_idu,
+    ActorKind::User,
+    TargetKind::Domain,
+    inherited_grant,
+    true
+);
+grant_handlers!(
+    put_idg,
+    head_idg,
+    del_idg,
+    list_idg,
+    ActorKind::Group,
+    TargetKind::Domain,
+    inherited_grant,
+    true
+);
+grant_handlers!(
+    put_ipu,
+    head_ipu,
+    del_ipu,
+    list_ipu,
+    ActorKind::User,
+    TargetKind::Project,
+    inherited_grant,
+    true
+);
+grant_handlers!(
+    put_ipg,
+    head_ipg,
+    del_ipg,
+    list_ipg,
+    ActorKind::Group,
+    TargetKind::Project,
+    inherited_grant,
+    true
+);
 
 /// The grants of the system scope (target `all`), for users and for groups.
 macro_rules! system_grant_handlers {
@@ -461,7 +512,7 @@ macro_rules! system_grant_handlers {
         async fn $list(State(s): State<ApiState>, c: Caller, Path(a): Path<String>, uri: OriginalUri) -> Out {
             let roles = s
                 .svc
-                .list_grants(&c, $actor, &a, TargetKind::System, SYSTEM_ALL)
+                .list_grants(&c, $actor, &a, TargetKind::System, SYSTEM_ALL, false)
                 .await?;
             Ok(listing(
                 &s,
@@ -479,7 +530,7 @@ system_grant_handlers!(put_su, head_su, del_su, list_su, ActorKind::User);
 system_grant_handlers!(put_sg, head_sg, del_sg, list_sg, ActorKind::Group);
 
 async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: OriginalUri) -> Out {
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 10] = [
         "user.id",
         "group.id",
         "scope.project.id",
@@ -488,6 +539,8 @@ async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: O
         "role.id",
         "effective",
         "include_names",
+        "scope.OS-INHERIT:inherited_to",
+        "include_subtree",
     ];
     if let Some(k) = q.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
@@ -502,18 +555,53 @@ async fn role_assignments(State(s): State<ApiState>, c: Caller, q: Query, uri: O
         system: q.contains_key("scope.system"),
         role_id: q.get("role.id").cloned(),
         effective: flag(&q, "effective")?.unwrap_or(false),
+        inherited_only: match q.get("scope.OS-INHERIT:inherited_to").map(String::as_str) {
+            None => false,
+            Some("projects") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid value '{other}' for scope.OS-INHERIT:inherited_to: it is 'projects'."
+                )))
+            }
+        },
     };
     let names = flag(&q, "include_names")?.unwrap_or(false);
     let mut out = vec![];
     for a in s.svc.list_role_assignments(&c, f).await? {
-        let mut v = json!({"role": {"id": a.role_id}, "links": {"assignment": format!("{}/{}s/{}/{}s/{}/roles/{}",
-            s.base, a.target_kind.as_str(), a.target_id, a.actor_kind.as_str(), a.actor_id, a.role_id)}});
+        // The grant a row comes from: the inherited one it was expanded from, or itself.
+        let (source_kind, source_id, inherited) = match &a.inherited_from {
+            Some((k, id)) => (*k, id.as_str(), true),
+            None => (a.target_kind, a.target_id.as_str(), a.inherited),
+        };
+        let assignment_actor = match &a.via_group {
+            Some(g) => format!("groups/{g}"),
+            None => format!("{}s/{}", a.actor_kind.as_str(), a.actor_id),
+        };
+        let link = if inherited {
+            format!(
+                "{}/OS-INHERIT/{}s/{source_id}/{assignment_actor}/roles/{}/inherited_to_projects",
+                s.base,
+                source_kind.as_str(),
+                a.role_id
+            )
+        } else {
+            format!(
+                "{}/{}s/{source_id}/{assignment_actor}/roles/{}",
+                s.base,
+                source_kind.as_str(),
+                a.role_id
+            )
+        };
+        let mut v = json!({"role": {"id": a.role_id}, "links": {"assignment": link}});
         let actor_key = a.actor_kind.as_str();
         v[actor_key] = json!({"id": a.actor_id});
         v["scope"] = match a.target_kind {
             TargetKind::System => json!({"system": {"all": true}}),
             k => json!({k.as_str(): {"id": a.target_id}}),
         };
+        if a.inherited {
+            v["scope"]["OS-INHERIT:inherited_to"] = json!("projects");
+        }
         if let Some(g) = &a.via_group {
             v["links"]["membership"] = json!(format!("{}/groups/{g}/users/{}", s.base, a.actor_id));
         }
@@ -809,6 +897,39 @@ pub fn routes() -> Router<ApiState> {
                 .delete(remove_project_tag),
         )
         .route("/role_assignments", get(role_assignments))
+        // OS-INHERIT: grants inherited by the projects under a domain or a project.
+        .route(
+            "/OS-INHERIT/domains/{t}/users/{a}/roles/{r}/inherited_to_projects",
+            put(put_idu).head(head_idu).get(head_idu).delete(del_idu),
+        )
+        .route(
+            "/OS-INHERIT/domains/{t}/users/{a}/roles/inherited_to_projects",
+            get(list_idu),
+        )
+        .route(
+            "/OS-INHERIT/domains/{t}/groups/{a}/roles/{r}/inherited_to_projects",
+            put(put_idg).head(head_idg).get(head_idg).delete(del_idg),
+        )
+        .route(
+            "/OS-INHERIT/domains/{t}/groups/{a}/roles/inherited_to_projects",
+            get(list_idg),
+        )
+        .route(
+            "/OS-INHERIT/projects/{t}/users/{a}/roles/{r}/inherited_to_projects",
+            put(put_ipu).head(head_ipu).get(head_ipu).delete(del_ipu),
+        )
+        .route(
+            "/OS-INHERIT/projects/{t}/groups/{a}/roles/{r}/inherited_to_projects",
+            put(put_ipg).head(head_ipg).get(head_ipg).delete(del_ipg),
+        )
+        .route(
+            "/OS-INHERIT/projects/{t}/users/{a}/roles/inherited_to_projects",
+            get(list_ipu),
+        )
+        .route(
+            "/OS-INHERIT/projects/{t}/groups/{a}/roles/inherited_to_projects",
+            get(list_ipg),
+        )
         .route("/regions", get(list_regions).post(create_region))
         .route(
             "/regions/{id}",

@@ -72,7 +72,7 @@ pub fn group(base: &str, g: &Group) -> Value {
 pub fn role(base: &str, r: &Role) -> Value {
     with_extra(
         json!({
-            "id": r.id, "name": r.name, "description": r.description, "domain_id": null, "options": {},
+            "id": r.id, "name": r.name, "description": r.description, "domain_id": r.domain_id, "options": {},
             "links": link(base, &format!("roles/{}", r.id)),
         }),
         &r.extra,

@@ -154,6 +154,8 @@ pub(crate) struct RevocationCache {
 struct RoleGraph {
     names: HashMap<String, String>,
     implies: HashMap<String, Vec<String>>,
+    /// Domain-specific roles: they only bring the roles they imply, never appear themselves.
+    domain_specific: HashSet<String>,
 }
 
 #[derive(Default)]
@@ -247,9 +249,15 @@ impl IdentityService {
         for (prior, implied) in store::implied_roles(self.db()).await? {
             implies.entry(prior).or_default().push(implied);
         }
+        let domain_specific = roles
+            .iter()
+            .filter(|r| r.domain_id.is_some())
+            .map(|r| r.id.clone())
+            .collect();
         let g = Arc::new(RoleGraph {
             names: roles.into_iter().map(|r| (r.id, r.name)).collect(),
             implies,
+            domain_specific,
         });
         if let Ok(mut guard) = self.inner.caches.roles.lock() {
             *guard = Some((g.clone(), Instant::now(), generation));
@@ -286,7 +294,10 @@ impl IdentityService {
         target_id: &str,
     ) -> Result<Vec<RoleRef>> {
         let ids = store::direct_role_ids(self.db(), user_id, kind, target_id).await?;
-        self.expand_implied(ids).await
+        let g = self.role_graph().await?;
+        let mut roles = self.expand_implied(ids).await?;
+        roles.retain(|r| !g.domain_specific.contains(&r.id));
+        Ok(roles)
     }
 
     /// Whether a user holds any role on the system.

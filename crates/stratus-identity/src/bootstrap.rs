@@ -105,6 +105,7 @@ impl IdentityService {
                         id: new_id(),
                         name: name.into(),
                         description: String::new(),
+                        domain_id: None,
                         extra: Default::default(),
                     };
                     store::insert_role(db, &r).await?;
@@ -129,6 +130,8 @@ impl IdentityService {
                     target_id: target.to_owned(),
                     role_id: role_ids[0].clone(),
                     via_group: None,
+                    inherited: false,
+                    inherited_from: None,
                 },
             )
             .await?;
@@ -204,6 +207,8 @@ impl IdentityService {
                     target_id: project.id.clone(),
                     role_id: role_id.clone(),
                     via_group: None,
+                    inherited: false,
+                    inherited_from: None,
                 },
             )
             .await?;

@@ -59,6 +59,8 @@ pub struct Role {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// The domain owning a domain-specific role; None for a global role.
+    pub domain_id: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -157,6 +159,32 @@ pub struct Assignment {
     pub role_id: String,
     /// For effective listings: the group an assignment came through.
     pub via_group: Option<String>,
+    /// A grant inherited by the projects under its target (OS-INHERIT), not held on it.
+    pub inherited: bool,
+    /// For effective listings: the inherited grant (its target) this assignment comes from.
+    pub inherited_from: Option<(TargetKind, String)>,
+}
+
+impl Assignment {
+    /// A grant of `role_id` to an actor on a target.
+    pub fn new(
+        actor_kind: ActorKind,
+        actor_id: String,
+        target_kind: TargetKind,
+        target_id: String,
+        role_id: String,
+    ) -> Self {
+        Assignment {
+            actor_kind,
+            actor_id,
+            target_kind,
+            target_id,
+            role_id,
+            via_group: None,
+            inherited: false,
+            inherited_from: None,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- inputs

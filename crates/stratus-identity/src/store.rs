@@ -181,15 +181,17 @@ struct RoleRow {
     id: String,
     name: String,
     description: String,
+    domain_id: Option<String>,
     extra: String,
 }
-const ROLE_COLS: &str = "id, name, description, extra";
+const ROLE_COLS: &str = "id, name, description, domain_id, extra";
 impl From<RoleRow> for Role {
     fn from(r: RoleRow) -> Self {
         Role {
             id: r.id,
             name: r.name,
             description: r.description,
+            domain_id: r.domain_id,
             extra: extra_of(&r.extra),
         }
     }
@@ -573,14 +575,17 @@ pub(crate) async fn user_groups(db: &Db, user_id: &str) -> Result<Vec<Group>> {
 // ---------------------------------------------------------------- roles
 
 pub(crate) async fn insert_role(db: &Db, r: &Role) -> Result<()> {
-    sqlx::query("INSERT INTO roles (id, name, description, created_at, extra) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&r.id)
-        .bind(&r.name)
-        .bind(&r.description)
-        .bind(now_micros())
-        .bind(extra_text(&r.extra))
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO roles (id, name, description, created_at, domain_id, extra) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&r.id)
+    .bind(&r.name)
+    .bind(&r.description)
+    .bind(now_micros())
+    .bind(r.domain_id.clone())
+    .bind(extra_text(&r.extra))
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -682,23 +687,32 @@ fn target_kind(s: &str) -> TargetKind {
 
 impl From<AssignmentRow> for Assignment {
     fn from(r: AssignmentRow) -> Self {
-        Assignment {
-            actor_kind: actor_kind(&r.actor_kind),
-            actor_id: r.actor_id,
-            target_kind: target_kind(&r.target_kind),
-            target_id: r.target_id,
-            role_id: r.role_id,
-            via_group: None,
-        }
+        Assignment::new(
+            actor_kind(&r.actor_kind),
+            r.actor_id,
+            target_kind(&r.target_kind),
+            r.target_id,
+            r.role_id,
+        )
+    }
+}
+
+/// The table of a grant: direct grants and inherited ones are kept apart.
+fn grants_table(inherited: bool) -> &'static str {
+    if inherited {
+        "inherited_assignments"
+    } else {
+        "assignments"
     }
 }
 
 pub(crate) async fn grant(db: &Db, a: &Assignment) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO assignments (actor_kind, actor_id, target_kind, target_id, role_id) \
-         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM assignments WHERE actor_kind = $1 \
+    let t = grants_table(a.inherited);
+    sqlx::query(&format!(
+        "INSERT INTO {t} (actor_kind, actor_id, target_kind, target_id, role_id) \
+         SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE actor_kind = $1 \
          AND actor_id = $2 AND target_kind = $3 AND target_id = $4 AND role_id = $5)",
-    )
+    ))
     .bind(a.actor_kind.as_str())
     .bind(&a.actor_id)
     .bind(a.target_kind.as_str())
@@ -710,9 +724,10 @@ pub(crate) async fn grant(db: &Db, a: &Assignment) -> Result<()> {
 }
 
 pub(crate) async fn revoke(db: &Db, a: &Assignment) -> Result<bool> {
-    let r = sqlx::query(
-        "DELETE FROM assignments WHERE actor_kind = $1 AND actor_id = $2 AND target_kind = $3 AND target_id = $4 AND role_id = $5",
-    )
+    let r = sqlx::query(&format!(
+        "DELETE FROM {} WHERE actor_kind = $1 AND actor_id = $2 AND target_kind = $3 AND target_id = $4 AND role_id = $5",
+        grants_table(a.inherited)
+    ))
     .bind(a.actor_kind.as_str())
     .bind(&a.actor_id)
     .bind(a.target_kind.as_str())
@@ -723,29 +738,98 @@ pub(crate) async fn revoke(db: &Db, a: &Assignment) -> Result<bool> {
     Ok(r.rows_affected() > 0)
 }
 
-/// Assignments matching the filters (all optional).
+/// Assignments matching the filters (all optional); `inherited` reads the inherited grants.
 pub(crate) async fn list_assignments(db: &Db, f: Filters) -> Result<Vec<Assignment>> {
+    list_grants_in(db, f, false).await
+}
+
+pub(crate) async fn list_grants_in(db: &Db, f: Filters, inherited: bool) -> Result<Vec<Assignment>> {
     let sql = format!(
-        "SELECT actor_kind, actor_id, target_kind, target_id, role_id FROM assignments{} \
+        "SELECT actor_kind, actor_id, target_kind, target_id, role_id FROM {}{} \
          ORDER BY actor_kind, actor_id, target_kind, target_id, role_id",
+        grants_table(inherited),
         f.sql()
     );
     Ok(sqlx::query_as_with::<_, AssignmentRow, _>(&sql, f.args())
         .fetch_all(&db.pool)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|r| Assignment { inherited, ..r.into() })
         .collect())
 }
 
-/// Role ids held on a target by a user directly or through any of the user's groups.
+/// The projects above a project, nearest first.
+pub(crate) async fn project_ancestors(db: &Db, project_id: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut at = get_project(db, project_id).await?.and_then(|p| p.parent_id);
+    while let Some(p) = at {
+        if out.contains(&p) {
+            break;
+        }
+        at = get_project(db, &p).await?.and_then(|x| x.parent_id);
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// The projects an inherited grant on a target reaches: every project of a domain, or every
+/// project below a project.
+pub(crate) async fn projects_inheriting(db: &Db, kind: TargetKind, id: &str) -> Result<Vec<String>> {
+    match kind {
+        TargetKind::Domain => Ok(
+            sqlx::query_scalar("SELECT id FROM projects WHERE domain_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&db.pool)
+                .await?,
+        ),
+        TargetKind::Project => {
+            let mut out: Vec<String> = Vec::new();
+            let mut frontier = vec![id.to_owned()];
+            while let Some(p) = frontier.pop() {
+                let children: Vec<String> = sqlx::query_scalar("SELECT id FROM projects WHERE parent_id = $1")
+                    .bind(&p)
+                    .fetch_all(&db.pool)
+                    .await?;
+                for c in children {
+                    if !out.contains(&c) {
+                        frontier.push(c.clone());
+                        out.push(c);
+                    }
+                }
+            }
+            out.sort();
+            Ok(out)
+        }
+        TargetKind::System => Ok(vec![]),
+    }
+}
+
+/// The inherited grants that reach a project: on its domain and on the projects above it.
+pub(crate) async fn inherited_reaching(db: &Db, project_id: &str) -> Result<Vec<Assignment>> {
+    let Some(project) = get_project(db, project_id).await? else {
+        return Ok(vec![]);
+    };
+    let mut f = Filters::new();
+    f.eq("target_kind", Some("domain"))
+        .eq("target_id", Some(&project.domain_id));
+    let mut out = list_grants_in(db, f, true).await?;
+    for a in project_ancestors(db, project_id).await? {
+        let mut f = Filters::new();
+        f.eq("target_kind", Some("project")).eq("target_id", Some(&a));
+        out.extend(list_grants_in(db, f, true).await?);
+    }
+    Ok(out)
+}
+
+/// Role ids held on a target by a user directly or through any of the user's groups; on a
+/// project, also those inherited from its domain and the projects above it.
 pub(crate) async fn direct_role_ids(
     db: &Db,
     user_id: &str,
     target: TargetKind,
     target_id: &str,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    let mut ids: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT role_id FROM assignments WHERE target_kind = $1 AND target_id = $2 AND \
          ((actor_kind = 'user' AND actor_id = $3) OR (actor_kind = 'group' AND actor_id IN \
          (SELECT group_id FROM group_members WHERE user_id = $3)))",
@@ -754,12 +838,29 @@ pub(crate) async fn direct_role_ids(
     .bind(target_id)
     .bind(user_id)
     .fetch_all(&db.pool)
-    .await?)
+    .await?;
+    if target == TargetKind::Project {
+        let groups: Vec<String> = sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&db.pool)
+            .await?;
+        for a in inherited_reaching(db, target_id).await? {
+            let mine = match a.actor_kind {
+                ActorKind::User => a.actor_id == user_id,
+                ActorKind::Group => groups.contains(&a.actor_id),
+            };
+            if mine && !ids.contains(&a.role_id) {
+                ids.push(a.role_id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
-/// Targets of a kind on which a user holds any role, directly or through groups.
+/// Targets of a kind on which a user holds any role, directly or through groups; projects
+/// reached by an inherited grant count too.
 pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    let mut out: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT target_id FROM assignments WHERE target_kind = $1 AND \
          ((actor_kind = 'user' AND actor_id = $2) OR (actor_kind = 'group' AND actor_id IN \
          (SELECT group_id FROM group_members WHERE user_id = $2))) ORDER BY target_id",
@@ -767,7 +868,26 @@ pub(crate) async fn targets_of_user(db: &Db, user_id: &str, target: TargetKind) 
     .bind(target.as_str())
     .bind(user_id)
     .fetch_all(&db.pool)
-    .await?)
+    .await?;
+    if target == TargetKind::Project {
+        let inherited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT target_kind, target_id FROM inherited_assignments WHERE \
+             (actor_kind = 'user' AND actor_id = $1) OR (actor_kind = 'group' AND actor_id IN \
+             (SELECT group_id FROM group_members WHERE user_id = $1))",
+        )
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await?;
+        for (kind, id) in inherited {
+            for p in projects_inheriting(db, target_kind(&kind), &id).await? {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- catalog

@@ -441,7 +441,13 @@ async fn bad_volume_requests_get_cinder_errors() {
     let r = api.call(Method::GET, "/volumes?sort=colour:asc", None).await;
     expect(r, StatusCode::BAD_REQUEST, "badRequest", "colour").await;
     let r = api.call(Method::GET, "/volumes?marker=nope", None).await;
-    expect(r, StatusCode::NOT_FOUND, "itemNotFound", "Marker nope could not be found").await;
+    expect(
+        r,
+        StatusCode::NOT_FOUND,
+        "itemNotFound",
+        "Marker nope could not be found",
+    )
+    .await;
     let r = Api {
         version: "3.99",
         ..Api::login(&server, "admin", ADMIN_PASSWORD, "admin").await

@@ -21,6 +21,8 @@ pub struct AssignmentFilter {
     pub system: bool,
     pub role_id: Option<String>,
     pub effective: bool,
+    /// `scope.OS-INHERIT:inherited_to=projects`: only the inherited grants.
+    pub inherited_only: bool,
 }
 
 /// Names of what an assignment refers to, for `include_names`.
@@ -33,10 +35,10 @@ pub struct Named {
 impl IdentityService {
     pub async fn create_role(&self, caller: &AuthContext, input: RoleInput) -> Result<Role> {
         self.enforce("identity:create_role", caller, &Target::new())?;
-        if input.domain_id.is_some() {
-            return Err(IdentityError::Validation(
-                "Invalid input for field 'role.domain_id': domain-specific roles are not supported.".into(),
-            ));
+        if let Some(d) = &input.domain_id {
+            store::get_domain(self.db(), d)
+                .await?
+                .ok_or_else(|| IdentityError::not_found("domain", d))?;
         }
         let name = check_name("role.name", input.name.as_deref())?;
         check_len("role.description", input.description.as_deref(), 65535)?;
@@ -44,6 +46,7 @@ impl IdentityService {
             id: new_id(),
             name,
             description: input.description.unwrap_or_default(),
+            domain_id: input.domain_id,
             extra: super::new_extras(input.extra),
         };
         store::insert_role(self.db(), &r).await.map_err(on_conflict(|| {
@@ -63,11 +66,17 @@ impl IdentityService {
     pub async fn list_roles(&self, caller: &AuthContext, f: ListFilter, page: &PageRequest) -> Result<Vec<Role>> {
         self.enforce("identity:list_roles", caller, &Target::new())?;
         self.check_marker("roles", page).await?;
-        if f.domain_id.is_some() {
-            return Ok(vec![]);
-        }
+        // Global roles, or (with domain_id) the roles of one domain, as Keystone lists them.
         let mut w = Filters::new();
         w.eq("name", f.name.as_deref());
+        match &f.domain_id {
+            Some(d) => {
+                w.eq("domain_id", Some(d.as_str()));
+            }
+            None => {
+                w.clause("domain_id IS NULL");
+            }
+        }
         Ok(store::list_roles(self.db(), w, page).await?)
     }
 
@@ -125,6 +134,11 @@ impl IdentityService {
     pub async fn create_implied_role(&self, caller: &AuthContext, prior: &str, implied: &str) -> Result<(Role, Role)> {
         self.enforce("identity:create_implied_role", caller, &Target::new())?;
         let pair = self.role_pair(prior, implied).await?;
+        if pair.0.domain_id.is_none() && pair.1.domain_id.is_some() {
+            return Err(IdentityError::Denied(format!(
+                "{prior} is a global role and cannot imply {implied}, a domain-specific role."
+            )));
+        }
         // An implication that loops back would make every role in the loop imply itself.
         let reach = self.expand_implied(vec![implied.to_owned()]).await?;
         if prior == implied || reach.iter().any(|r| r.id == prior) {
@@ -219,6 +233,11 @@ impl IdentityService {
                 .await?
                 .map(|_| ())
                 .ok_or_else(|| IdentityError::not_found("domain", &a.target_id))?,
+            TargetKind::System if a.inherited => {
+                return Err(IdentityError::Validation(
+                    "Inherited grants are made on domains and projects, not on the system.".into(),
+                ))
+            }
             TargetKind::System if a.target_id == SYSTEM_ALL => {}
             TargetKind::System => return Err(IdentityError::not_found("system", &a.target_id)),
         }
@@ -231,6 +250,20 @@ impl IdentityService {
     pub async fn create_grant(&self, caller: &AuthContext, a: Assignment) -> Result<()> {
         self.enforce("identity:create_grant", caller, &Target::new())?;
         self.check_grant_parts(&a).await?;
+        // A domain-specific role is granted only within its domain.
+        if let Some(rd) = store::get_role(self.db(), &a.role_id).await?.and_then(|r| r.domain_id) {
+            let target_domain = match a.target_kind {
+                TargetKind::Domain => Some(a.target_id.clone()),
+                TargetKind::Project => store::get_project(self.db(), &a.target_id).await?.map(|p| p.domain_id),
+                TargetKind::System => None,
+            };
+            if target_domain.as_deref() != Some(rd.as_str()) {
+                return Err(IdentityError::Denied(format!(
+                    "Role {} is specific to domain {rd} and cannot be granted outside it.",
+                    a.role_id
+                )));
+            }
+        }
         store::grant(self.db(), &a).await?;
         self.changed();
         Ok(())
@@ -245,7 +278,7 @@ impl IdentityService {
             .eq("target_kind", Some(a.target_kind.as_str()))
             .eq("target_id", Some(&a.target_id))
             .eq("role_id", Some(&a.role_id));
-        if store::list_assignments(self.db(), f).await?.is_empty() {
+        if store::list_grants_in(self.db(), f, a.inherited).await?.is_empty() {
             return Err(IdentityError::not_found(
                 "role assignment",
                 format!("role {} on {}", a.role_id, a.target_id),
@@ -274,6 +307,8 @@ impl IdentityService {
         };
         for u in users {
             match a.target_kind {
+                // An inherited grant reached projects below its target: the user's tokens go.
+                _ if a.inherited => self.revoke_matching(Some(&u), None, None, None).await?,
                 TargetKind::Project => self.revoke_matching(Some(&u), Some(&a.target_id), None, None).await?,
                 TargetKind::Domain => self.revoke_matching(Some(&u), None, Some(&a.target_id), None).await?,
                 TargetKind::System => self.revoke_matching(Some(&u), None, None, None).await?,
@@ -291,6 +326,7 @@ impl IdentityService {
         actor_id: &str,
         target: TargetKind,
         target_id: &str,
+        inherited: bool,
     ) -> Result<Vec<Role>> {
         self.enforce("identity:list_grants", caller, &Target::new())?;
         let probe = Assignment {
@@ -300,6 +336,8 @@ impl IdentityService {
             target_id: target_id.to_owned(),
             role_id: String::new(),
             via_group: None,
+            inherited: false,
+            inherited_from: None,
         };
         match actor {
             ActorKind::User => store::get_user(self.db(), actor_id)
@@ -317,7 +355,7 @@ impl IdentityService {
             .eq("target_kind", Some(target.as_str()))
             .eq("target_id", Some(target_id));
         let mut out = vec![];
-        for a in store::list_assignments(self.db(), f).await? {
+        for a in store::list_grants_in(self.db(), f, inherited).await? {
             if let Some(r) = store::get_role(self.db(), &a.role_id).await? {
                 out.push(r);
             }
@@ -325,8 +363,10 @@ impl IdentityService {
         Ok(out)
     }
 
-    /// `GET /v3/role_assignments`. With `effective`, group assignments become one per member
-    /// and implied roles are added, as Keystone reports them.
+    /// `GET /v3/role_assignments`. Without `effective`, the grants as made (inherited ones
+    /// marked). With it, as Keystone reports them: group grants become one per member,
+    /// inherited grants one per project they reach, implied roles are added, and
+    /// domain-specific roles (which only imply others) are left out.
     pub async fn list_role_assignments(&self, caller: &AuthContext, f: AssignmentFilter) -> Result<Vec<Assignment>> {
         self.enforce("identity:list_role_assignments", caller, &Target::new())?;
         let targets = [f.project_id.is_some(), f.domain_id.is_some(), f.system]
@@ -343,51 +383,106 @@ impl IdentityService {
                 "The group.id filter cannot be combined with effective.".into(),
             ));
         }
-        let mut w = Filters::new();
-        if let Some(p) = &f.project_id {
-            w.eq("target_kind", Some("project")).eq("target_id", Some(p));
+        if f.effective && f.inherited_only {
+            return Err(IdentityError::Validation(
+                "The scope.OS-INHERIT:inherited_to filter cannot be combined with effective.".into(),
+            ));
         }
-        if let Some(d) = &f.domain_id {
-            w.eq("target_kind", Some("domain")).eq("target_id", Some(d));
-        }
-        if f.system {
-            w.eq("target_kind", Some("system"));
-        }
+        let target_filter = |w: &mut Filters| {
+            if let Some(p) = &f.project_id {
+                w.eq("target_kind", Some("project")).eq("target_id", Some(p));
+            }
+            if let Some(d) = &f.domain_id {
+                w.eq("target_kind", Some("domain")).eq("target_id", Some(d));
+            }
+            if f.system {
+                w.eq("target_kind", Some("system"));
+            }
+        };
         if !f.effective {
-            if let Some(u) = &f.user_id {
-                w.eq("actor_kind", Some("user")).eq("actor_id", Some(u));
+            let actor_filter = |w: &mut Filters| {
+                if let Some(u) = &f.user_id {
+                    w.eq("actor_kind", Some("user")).eq("actor_id", Some(u));
+                }
+                if let Some(g) = &f.group_id {
+                    w.eq("actor_kind", Some("group")).eq("actor_id", Some(g));
+                }
+                if let Some(r) = &f.role_id {
+                    w.eq("role_id", Some(r));
+                }
+            };
+            let mut out = vec![];
+            if !f.inherited_only {
+                let mut w = Filters::new();
+                target_filter(&mut w);
+                actor_filter(&mut w);
+                out.extend(store::list_assignments(self.db(), w).await?);
             }
-            if let Some(g) = &f.group_id {
-                w.eq("actor_kind", Some("group")).eq("actor_id", Some(g));
+            if !f.system {
+                let mut w = Filters::new();
+                target_filter(&mut w);
+                actor_filter(&mut w);
+                out.extend(store::list_grants_in(self.db(), w, true).await?);
             }
-            if let Some(r) = &f.role_id {
-                w.eq("role_id", Some(r));
-            }
-            return Ok(store::list_assignments(self.db(), w).await?);
+            return Ok(out);
         }
-        if let Some(u) = &f.user_id {
-            let uid = u.clone();
-            w.raw(
-                |p| format!("((actor_kind = 'user' AND actor_id = {p}) OR (actor_kind = 'group' AND actor_id IN (SELECT group_id FROM group_members WHERE user_id = {p})))"),
-                &uid,
-            );
+        // The grants that count: direct ones on the target asked for, and inherited ones as the
+        // projects they reach (all of them, or the one asked for).
+        let mut w = Filters::new();
+        target_filter(&mut w);
+        let mut grants = store::list_assignments(self.db(), w).await?;
+        if f.domain_id.is_none() && !f.system {
+            let inherited = match &f.project_id {
+                Some(p) => store::inherited_reaching(self.db(), p)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a, vec![p.clone()]))
+                    .collect::<Vec<_>>(),
+                None => {
+                    let mut all = vec![];
+                    for a in store::list_grants_in(self.db(), Filters::new(), true).await? {
+                        let projects = store::projects_inheriting(self.db(), a.target_kind, &a.target_id).await?;
+                        all.push((a, projects));
+                    }
+                    all
+                }
+            };
+            for (a, projects) in inherited {
+                for p in projects {
+                    grants.push(Assignment {
+                        target_kind: TargetKind::Project,
+                        target_id: p,
+                        inherited: false,
+                        inherited_from: Some((a.target_kind, a.target_id.clone())),
+                        ..a.clone()
+                    });
+                }
+            }
         }
+        let domain_roles: BTreeSet<String> = store::all_roles(self.db())
+            .await?
+            .into_iter()
+            .filter(|r| r.domain_id.is_some())
+            .map(|r| r.id)
+            .collect();
         let mut out: Vec<Assignment> = vec![];
         let mut seen = BTreeSet::new();
-        for a in store::list_assignments(self.db(), w).await? {
+        for a in grants {
             let users: Vec<(String, Option<String>)> = match a.actor_kind {
                 ActorKind::User => vec![(a.actor_id.clone(), None)],
                 ActorKind::Group => store::group_members(self.db(), &a.actor_id)
                     .await?
                     .into_iter()
-                    .filter(|m| f.user_id.as_deref().is_none_or(|u| u == m.id))
                     .map(|m| (m.id, Some(a.actor_id.clone())))
                     .collect(),
             };
             let roles = self.expand_implied(vec![a.role_id.clone()]).await?;
             for (user, via) in users {
+                if f.user_id.as_deref().is_some_and(|u| u != user) {
+                    continue;
+                }
                 for r in &roles {
-                    if f.role_id.as_deref().is_some_and(|x| x != r.id) {
+                    if f.role_id.as_deref().is_some_and(|x| x != r.id) || domain_roles.contains(&r.id) {
                         continue;
                     }
                     let key = (
@@ -396,6 +491,7 @@ impl IdentityService {
                         a.target_id.clone(),
                         r.id.clone(),
                         via.clone(),
+                        a.inherited_from.clone().map(|(k, id)| (k.as_str(), id)),
                     );
                     if seen.insert(key) {
                         out.push(Assignment {
@@ -405,6 +501,8 @@ impl IdentityService {
                             target_id: a.target_id.clone(),
                             role_id: r.id.clone(),
                             via_group: via.clone(),
+                            inherited: false,
+                            inherited_from: a.inherited_from.clone(),
                         });
                     }
                 }

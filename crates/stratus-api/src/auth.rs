@@ -54,6 +54,9 @@ pub struct AuthContext {
     pub issued_at: i64,
     pub expires_at: i64,
     pub application_credential_id: Option<String>,
+    /// The trust the token was scoped with (OS-TRUST), if any.
+    #[serde(default)]
+    pub trust_id: Option<String>,
     /// The token itself, so that a service can call another with the caller's identity, as the
     /// seed's flow does.
     #[serde(skip)]

@@ -29,6 +29,7 @@ pub fn caller(project: &str, roles: &[&str]) -> AuthContext {
         issued_at: 0,
         expires_at: i64::MAX,
         application_credential_id: None,
+        trust_id: None,
         token: String::new(),
     }
 }

@@ -43,20 +43,32 @@ async fn catalog_unless_nocatalog(
     Ok(Some(s.svc.catalog(data.ctx.project_id()).await?))
 }
 
+/// A new token's answer: its body (with the catalog unless `?nocatalog`) and the token itself
+/// in `X-Subject-Token`.
+pub(crate) async fn token_response(
+    s: &ApiState,
+    q: &Query,
+    issued: stratus_identity::IssuedToken,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let catalog = catalog_unless_nocatalog(s, q, &issued.data).await?;
+    Ok(with_subject(
+        &issued.token,
+        (status, Json(views::token(&issued.data, catalog.as_deref()))),
+    ))
+}
+
 pub async fn issue(
     State(s): State<ApiState>,
     q: Query,
+    headers: HeaderMap,
+    uri: OriginalUri,
     ValidJson(req): ValidJson<AuthRequest>,
 ) -> Result<Response, ApiError> {
-    let issued = s.svc.authenticate(req).await?;
-    let catalog = catalog_unless_nocatalog(&s, &q, &issued.data).await?;
-    Ok(with_subject(
-        &issued.token,
-        (
-            StatusCode::CREATED,
-            Json(views::token(&issued.data, catalog.as_deref())),
-        ),
-    ))
+    // The oauth1 method proves itself with a signed Authorization header over this request.
+    let signed = crate::delegation::signed_request(&s, "POST", &headers, &uri);
+    let issued = s.svc.authenticate_signed(req, signed).await?;
+    token_response(&s, &q, issued, StatusCode::CREATED).await
 }
 
 pub async fn validate(

@@ -5,7 +5,11 @@
 //! who may do what (the service checks policy).
 
 mod auth;
+mod delegation;
+mod domain_configs;
+mod endpoint_filters;
 mod handlers;
+mod policies;
 mod views;
 
 use std::collections::HashMap;
@@ -92,6 +96,10 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
         identity_uri: base,
     };
     let v3 = handlers::routes()
+        .merge(delegation::routes())
+        .merge(domain_configs::routes())
+        .merge(endpoint_filters::routes())
+        .merge(policies::routes())
         .route(
             "/auth/tokens",
             post(auth::issue)

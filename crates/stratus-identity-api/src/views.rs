@@ -31,11 +31,17 @@ pub fn domain(base: &str, d: &Domain) -> Value {
 }
 
 pub fn project(base: &str, p: &Project) -> Value {
+    // A project acting as a domain has neither domain nor parent; a top-level project's
+    // parent is its domain.
+    let (domain_id, parent_id) = if p.is_domain {
+        (None, None)
+    } else {
+        (Some(p.domain_id.clone()), Some(p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone())))
+    };
     with_extra(
         json!({
-            "id": p.id, "name": p.name, "domain_id": p.domain_id,
-            "parent_id": p.parent_id.clone().unwrap_or_else(|| p.domain_id.clone()),
-            "description": p.description, "enabled": p.enabled, "is_domain": false, "tags": p.tags,
+            "id": p.id, "name": p.name, "domain_id": domain_id, "parent_id": parent_id,
+            "description": p.description, "enabled": p.enabled, "is_domain": p.is_domain, "tags": p.tags,
             "options": {}, "links": link(base, &format!("projects/{}", p.id)),
         }),
         &p.extra,
@@ -166,6 +172,15 @@ pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
     }
     if let Some((id, name, restricted)) = &data.application_credential {
         t["application_credential"] = json!({"id": id, "name": name, "restricted": restricted});
+    }
+    if let Some(tr) = &data.trust {
+        t["OS-TRUST:trust"] = json!({
+            "id": tr.id, "impersonation": tr.impersonation,
+            "trustor_user": {"id": tr.trustor_user_id}, "trustee_user": {"id": tr.trustee_user_id},
+        });
+    }
+    if let Some((access, consumer)) = &data.oauth {
+        t["OS-OAUTH1"] = json!({"access_token_id": access, "consumer_id": consumer});
     }
     if let Some(cat) = catalog {
         t["catalog"] = json!(cat);

@@ -41,6 +41,8 @@ pub struct IdentityReq {
     pub password: Option<PasswordReq>,
     pub token: Option<TokenReq>,
     pub application_credential: Option<AppCredReq>,
+    /// OAuth 1.0a: the access token is in the request's signed Authorization header.
+    pub oauth1: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +96,14 @@ pub struct ScopeTarget {
     pub project: Option<ProjectRef>,
     pub domain: Option<NamedRef>,
     pub system: Option<SystemRef>,
+    #[serde(rename = "OS-TRUST:trust")]
+    pub trust: Option<TrustRef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRef {
+    pub id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +127,10 @@ pub struct SystemRef {
 pub struct TokenData {
     pub ctx: Arc<AuthContext>,
     pub application_credential: Option<(String, String, bool)>,
+    /// The trust of a trust-scoped token.
+    pub trust: Option<crate::model::Trust>,
+    /// The OAuth access token and its consumer, for a token made from one.
+    pub oauth: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +178,14 @@ pub(crate) struct Caches {
     generation: AtomicU64,
     tokens: Mutex<HashMap<String, (TokenData, Instant, u64)>>,
     roles: Mutex<Option<(Arc<RoleGraph>, Instant, u64)>>,
-    catalog: Mutex<Option<(Arc<Vec<CatalogEntry>>, Instant, u64)>>,
+    catalog: Mutex<Option<(Arc<CatalogSnapshot>, Instant, u64)>>,
+}
+
+/// The catalog as the store holds it, and the endpoints each filtered project sees
+/// (OS-EP-FILTER: its own endpoints and those of its endpoint groups).
+pub(crate) struct CatalogSnapshot {
+    entries: Vec<CatalogEntry>,
+    filters: HashMap<String, HashSet<String>>,
 }
 
 const TOKEN_CACHE_MAX: usize = 50_000;
@@ -293,11 +314,21 @@ impl IdentityService {
         kind: TargetKind,
         target_id: &str,
     ) -> Result<Vec<RoleRef>> {
-        let ids = store::direct_role_ids(self.db(), user_id, kind, target_id).await?;
         let g = self.role_graph().await?;
-        let mut roles = self.expand_implied(ids).await?;
+        let mut roles = self.effective_roles_with_domain_roles(user_id, kind, target_id).await?;
         roles.retain(|r| !g.domain_specific.contains(&r.id));
         Ok(roles)
+    }
+
+    /// As [`Self::effective_roles`], domain-specific roles kept (a trust may delegate them).
+    pub(crate) async fn effective_roles_with_domain_roles(
+        &self,
+        user_id: &str,
+        kind: TargetKind,
+        target_id: &str,
+    ) -> Result<Vec<RoleRef>> {
+        let ids = store::direct_role_ids(self.db(), user_id, kind, target_id).await?;
+        self.expand_implied(ids).await
     }
 
     /// Whether a user holds any role on the system.
@@ -311,6 +342,16 @@ impl IdentityService {
     // ------------------------------------------------------------ authenticate
 
     pub async fn authenticate(&self, req: AuthRequest) -> Result<IssuedToken> {
+        self.authenticate_signed(req, None).await
+    }
+
+    /// Authenticates; `signed` is the request as OAuth 1.0a signs it (method, URL and its
+    /// Authorization header), for the `oauth1` method.
+    pub async fn authenticate_signed(
+        &self,
+        req: AuthRequest,
+        signed: Option<crate::resources::oauth::SignedRequest>,
+    ) -> Result<IssuedToken> {
         let AuthBody { identity, scope } = req.auth;
         if identity.methods.is_empty() {
             return Err(IdentityError::Validation(
@@ -327,6 +368,34 @@ impl IdentityService {
         let has = |m: &str| identity.methods.iter().any(|x| x == m);
         let now = now_micros();
         let max_expiry = now + self.inner.cfg.token_expiration.as_micros() as i64;
+
+        if has("oauth1") {
+            let signed = signed.ok_or_else(|| {
+                IdentityError::Validation("The oauth1 method needs a signed Authorization header.".into())
+            })?;
+            if scope.is_some() {
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'auth.scope': an OAuth access token is scoped to its project.".into(),
+                ));
+            }
+            let (access, user) = self.oauth_access(&signed).await?;
+            let payload = TokenPayload {
+                user_id: user.id,
+                methods: vec!["oauth1".into()],
+                scope: TokenScope::Project(access.project_id.clone()),
+                issued_at: now,
+                expires_at: access.expires_at.min(max_expiry),
+                audit_ids: vec![new_audit_id()],
+                application_credential_id: None,
+                trust_id: None,
+                access_token_id: Some(access.id.clone()),
+            };
+            let data = self.token_data(&payload, None).await?;
+            return Ok(IssuedToken {
+                token: self.seal(&payload).await,
+                data,
+            });
+        }
 
         if has("application_credential") {
             let ac = identity.application_credential.ok_or_else(|| {
@@ -362,6 +431,11 @@ impl IdentityService {
                     "A token made from an application credential cannot be rescoped.".into(),
                 ));
             }
+            if old.trust.is_some() || old.oauth.is_some() || old.ctx.methods.iter().any(|m| m == "ec2credential") {
+                return Err(IdentityError::Denied(
+                    "A token delegated from a trust, an OAuth token or an EC2 credential cannot be rescoped.".into(),
+                ));
+            }
             let user = store::get_user(self.db(), &old.ctx.user_id)
                 .await?
                 .ok_or_else(invalid_token)?;
@@ -373,6 +447,45 @@ impl IdentityService {
             (user, methods, old.ctx.expires_at, chain)
         };
 
+        // A trust scope: the trustee acts on the trust's project, as the trustor when the
+        // trust impersonates.
+        if let Some(ScopeReq::Target(ScopeTarget { trust: Some(tr), .. })) = &scope {
+            let ScopeReq::Target(t) = scope.as_ref().expect("matched above") else {
+                unreachable!("matched above")
+            };
+            if t.project.is_some() || t.domain.is_some() || t.system.is_some() {
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'auth.scope': give exactly one of project, domain, system or OS-TRUST:trust."
+                        .into(),
+                ));
+            }
+            let trust = self.use_trust(&tr.id, &user.id).await?;
+            let mut audit_ids = vec![new_audit_id()];
+            audit_ids.extend(audit_chain);
+            let payload = TokenPayload {
+                user_id: if trust.impersonation {
+                    trust.trustor_user_id.clone()
+                } else {
+                    user.id.clone()
+                },
+                methods,
+                scope: match &trust.project_id {
+                    Some(p) => TokenScope::Project(p.clone()),
+                    None => TokenScope::Unscoped,
+                },
+                issued_at: now,
+                expires_at: trust.expires_at.map_or(expires_at, |e| e.min(expires_at)),
+                audit_ids,
+                application_credential_id: None,
+                trust_id: Some(trust.id.clone()),
+                access_token_id: None,
+            };
+            let data = self.token_data(&payload, None).await?;
+            return Ok(IssuedToken {
+                token: self.seal(&payload).await,
+                data,
+            });
+        }
         let scope = match scope {
             Some(s) => self.resolve_scope(s).await?,
             None => self.default_scope(&user).await?,
@@ -387,6 +500,8 @@ impl IdentityService {
             expires_at,
             audit_ids,
             application_credential_id: None,
+            trust_id: None,
+            access_token_id: None,
         };
         let data = self.token_data(&payload, None).await?;
         Ok(IssuedToken {
@@ -526,6 +641,82 @@ impl IdentityService {
             expires_at: row.expires_at.map_or(max_expiry, |e| e.min(max_expiry)),
             audit_ids: vec![new_audit_id()],
             application_credential_id: Some(row.id.clone()),
+            trust_id: None,
+            access_token_id: None,
+        };
+        let data = self.token_data(&payload, None).await?;
+        Ok(IssuedToken {
+            token: self.seal(&payload).await,
+            data,
+        })
+    }
+
+    /// `POST /v3/ec2tokens`: a request signed with an EC2 credential's secret becomes a token
+    /// of the credential's user on its project (or of the trust the credential was made in).
+    /// The signature is the proof, so no token is needed to ask.
+    pub async fn authenticate_ec2(&self, req: crate::ec2sig::Ec2Request) -> Result<IssuedToken> {
+        let access = req
+            .access
+            .clone()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| IdentityError::Unauthenticated("The EC2 request names no access key.".into()))?;
+        let given = req
+            .signature
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| IdentityError::Unauthenticated("The EC2 request carries no signature.".into()))?;
+        let cred = self
+            .ec2_by_access(&access)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("EC2 access key", &access))?;
+        // Some clients sign the host without its port; Keystone accepts either.
+        let mut hosts = vec![req.host.clone()];
+        if let Some((h, _)) = req.host.rsplit_once(':') {
+            hosts.push(h.to_owned());
+        }
+        let signed = hosts.iter().any(|h| {
+            req.expected_signature(&cred.secret, h)
+                .is_some_and(|want| crate::ec2sig::same(&want, &given))
+        });
+        if !signed {
+            return Err(IdentityError::Unauthenticated("The EC2 signature is not valid.".into()));
+        }
+        // A signed request is good for 15 minutes (Keystone's `[credential] auth_ttl`).
+        if let Some(ts) = req.timestamp() {
+            let when = crate::parse_time(&ts)
+                .or_else(|| {
+                    chrono::NaiveDateTime::parse_from_str(&ts, "%Y%m%dT%H%M%SZ")
+                        .ok()
+                        .map(|t| t.and_utc().timestamp_micros())
+                })
+                .ok_or_else(|| IdentityError::Unauthenticated(format!("The EC2 timestamp {ts} is not a time.")))?;
+            if now_micros() - when > 15 * 60 * 1_000_000 {
+                return Err(IdentityError::Unauthenticated("The EC2 request has expired.".into()));
+            }
+        }
+        let now = now_micros();
+        let trust = match &cred.trust_id {
+            Some(t) => Some(
+                store::get_trust(self.db(), t)
+                    .await?
+                    .ok_or_else(|| IdentityError::Unauthenticated("The EC2 credential's trust is gone.".into()))?,
+            ),
+            None => None,
+        };
+        let user_id = match &trust {
+            Some(t) if t.impersonation => t.trustor_user_id.clone(),
+            _ => cred.user_id.clone(),
+        };
+        let payload = TokenPayload {
+            user_id,
+            methods: vec!["ec2credential".into()],
+            scope: TokenScope::Project(cred.project_id.clone()),
+            issued_at: now,
+            expires_at: now + self.inner.cfg.token_expiration.as_micros() as i64,
+            audit_ids: vec![new_audit_id()],
+            application_credential_id: None,
+            trust_id: cred.trust_id.clone(),
+            access_token_id: None,
         };
         let data = self.token_data(&payload, None).await?;
         Ok(IssuedToken {
@@ -544,7 +735,7 @@ impl IdentityService {
             }
             ScopeReq::Target(t) => t,
         };
-        let given = [t.project.is_some(), t.domain.is_some(), t.system.is_some()]
+        let given = [t.project.is_some(), t.domain.is_some(), t.system.is_some(), t.trust.is_some()]
             .iter()
             .filter(|b| **b)
             .count();
@@ -695,6 +886,39 @@ impl IdentityService {
                 self.effective_roles(&user.id, TargetKind::System, SYSTEM_ALL).await?,
             ),
         };
+        // A trust-scoped token: the trust's roles the trustor still holds on its project.
+        let mut trust = None;
+        if let Some(tid) = &p.trust_id {
+            let t = match store::get_trust(self.db(), tid).await? {
+                Some(t) if t.expires_at.is_none_or(|e| e > now_micros()) => t,
+                _ => return Err(invalid_token()),
+            };
+            let delegated = self.expand_implied(t.role_ids.clone()).await?;
+            roles = match &t.project_id {
+                Some(project) => {
+                    let held = self
+                        .effective_roles(&t.trustor_user_id, TargetKind::Project, project)
+                        .await?;
+                    held.into_iter()
+                        .filter(|r| delegated.iter().any(|d| d.id == r.id))
+                        .collect()
+                }
+                None => vec![],
+            };
+            trust = Some(t);
+        }
+        // A token from an OAuth access token: the roles it was authorized with that its user
+        // still holds.
+        let mut oauth = None;
+        if let Some(aid) = &p.access_token_id {
+            let at = match store::get_access_token(self.db(), aid).await? {
+                Some(a) if a.expires_at > now_micros() => a,
+                _ => return Err(invalid_token()),
+            };
+            let allowed = self.expand_implied(at.role_ids.clone()).await?;
+            roles.retain(|r| allowed.iter().any(|a| a.id == r.id));
+            oauth = Some((at.id, at.consumer_id));
+        }
         let mut app_cred = None;
         if let Some(ac_id) = &p.application_credential_id {
             let row = store::get_app_cred(self.db(), ac_id).await?.ok_or_else(invalid_token)?;
@@ -726,11 +950,14 @@ impl IdentityService {
             issued_at: p.issued_at,
             expires_at: p.expires_at,
             application_credential_id: p.application_credential_id.clone(),
+            trust_id: p.trust_id.clone(),
             token: token.unwrap_or_default().to_owned(),
         };
         Ok(TokenData {
             ctx: Arc::new(ctx),
             application_credential: app_cred,
+            trust,
+            oauth,
         })
     }
 
@@ -766,6 +993,10 @@ impl IdentityService {
                     .as_deref()
                     .is_none_or(|x| Some(x) == domain || x == ctx.user_domain_id)
                 && e.audit_id.as_deref().is_none_or(|a| p.audit_ids.iter().any(|t| t == a))
+                && e.trust_id.as_deref().is_none_or(|t| p.trust_id.as_deref() == Some(t))
+                && e.access_token_id
+                    .as_deref()
+                    .is_none_or(|t| p.access_token_id.as_deref() == Some(t))
         }))
     }
 
@@ -784,6 +1015,8 @@ impl IdentityService {
             project_id: project_id.map(str::to_owned),
             domain_id: domain_id.map(str::to_owned),
             audit_id: audit_id.map(str::to_owned),
+            trust_id: None,
+            access_token_id: None,
             issued_before: now,
             revoked_at: now,
         };
@@ -792,6 +1025,30 @@ impl IdentityService {
         store::prune_revocations(self.db(), now - 2 * self.inner.cfg.token_expiration.as_micros() as i64).await?;
         self.changed();
         Ok(())
+    }
+
+    /// Revokes every token made from a trust (or, with `access_token`, from an OAuth access
+    /// token).
+    pub(crate) async fn revoke_delegation(&self, trust_id: Option<&str>, access_token_id: Option<&str>) -> Result<()> {
+        let now = now_micros();
+        let e = RevocationEvent {
+            id: new_id(),
+            user_id: None,
+            project_id: None,
+            domain_id: None,
+            audit_id: None,
+            trust_id: trust_id.map(str::to_owned),
+            access_token_id: access_token_id.map(str::to_owned),
+            issued_before: now,
+            revoked_at: now,
+        };
+        store::insert_revocation(self.db(), &e).await?;
+        self.changed();
+        Ok(())
+    }
+
+    pub(crate) async fn revoke_trust(&self, trust_id: &str) -> Result<()> {
+        self.revoke_delegation(Some(trust_id), None).await
     }
 
     /// `DELETE /v3/auth/tokens`: revokes the subject token (and the tokens rescoped from it).
@@ -829,10 +1086,16 @@ impl IdentityService {
     /// (endpoints that need a project are left out of unscoped catalogs).
     pub async fn catalog(&self, project_id: Option<&str>) -> Result<Vec<CatalogEntry>> {
         let raw = self.raw_catalog().await?;
-        let mut out = Vec::with_capacity(raw.len());
-        for entry in raw.iter() {
+        // A project with endpoint associations sees only those endpoints, and only the
+        // services left with one (Keystone's endpoint filter); others see them all.
+        let only = project_id.and_then(|p| raw.filters.get(p));
+        let mut out = Vec::with_capacity(raw.entries.len());
+        for entry in raw.entries.iter() {
             let mut e = entry.clone();
             e.endpoints.retain_mut(|ep| {
+                if only.is_some_and(|set| !set.contains(&ep.id)) {
+                    return false;
+                }
                 let needs = ep.url.contains("$(project_id)s") || ep.url.contains("%(project_id)s");
                 match (needs, project_id) {
                     (false, _) => true,
@@ -843,12 +1106,15 @@ impl IdentityService {
                     (true, None) => false,
                 }
             });
+            if only.is_some() && e.endpoints.is_empty() {
+                continue;
+            }
             out.push(e);
         }
         Ok(out)
     }
 
-    async fn raw_catalog(&self) -> Result<Arc<Vec<CatalogEntry>>> {
+    async fn raw_catalog(&self) -> Result<Arc<CatalogSnapshot>> {
         if let Ok(guard) = self.inner.caches.catalog.lock() {
             if let Some((c, at, generation)) = guard.as_ref() {
                 if self.fresh(*at, *generation) {
@@ -860,7 +1126,18 @@ impl IdentityService {
         let page = stratus_api::pagination::PageRequest::default();
         let services = store::list_services(self.db(), store::Filters::new(), &page).await?;
         let endpoints = store::list_endpoints(self.db(), store::Filters::new(), &page).await?;
-        let catalog: Vec<CatalogEntry> = services
+        let mut filters: HashMap<String, HashSet<String>> = HashMap::new();
+        for (endpoint, project) in store::project_associations(self.db(), "project_endpoints").await? {
+            filters.entry(project).or_default().insert(endpoint);
+        }
+        let groups = store::list_endpoint_groups(self.db(), None).await?;
+        for (group, project) in store::project_associations(self.db(), "project_endpoint_groups").await? {
+            let set = filters.entry(project).or_default();
+            if let Some(g) = groups.iter().find(|g| g.id == group) {
+                set.extend(endpoints.iter().filter(|e| g.matches(e)).map(|e| e.id.clone()));
+            }
+        }
+        let entries: Vec<CatalogEntry> = services
             .into_iter()
             .filter(|s| s.enabled)
             .map(|s| CatalogEntry {
@@ -880,7 +1157,7 @@ impl IdentityService {
                 name: s.name,
             })
             .collect();
-        let catalog = Arc::new(catalog);
+        let catalog = Arc::new(CatalogSnapshot { entries, filters });
         if let Ok(mut guard) = self.inner.caches.catalog.lock() {
             *guard = Some((catalog.clone(), Instant::now(), generation));
         }

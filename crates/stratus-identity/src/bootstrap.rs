@@ -63,6 +63,7 @@ impl IdentityService {
             Some(p) => p,
             None => {
                 let p = Project {
+                    is_domain: false,
                     id: new_id(),
                     name: "admin".into(),
                     domain_id: DEFAULT_DOMAIN_ID.into(),
@@ -166,6 +167,7 @@ impl IdentityService {
             Some(p) => p,
             None => {
                 let p = Project {
+                    is_domain: false,
                     id: new_id(),
                     name: "service".into(),
                     domain_id: DEFAULT_DOMAIN_ID.into(),

@@ -17,6 +17,9 @@ pub struct IdentityConfig {
     pub key_repository: PathBuf,
     /// `[fernet_tokens] max_active_keys`.
     pub max_active_keys: usize,
+    /// `[credential] key_repository`: the Fernet keys that encrypt credential blobs and OAuth
+    /// secrets at rest, apart from the token keys (rotating one must not lose the other).
+    pub credential_key_repository: PathBuf,
     /// How long a node may trust what it read about revocations and assignments before reading
     /// again. Changes made on this node take effect at once; on other nodes within this bound.
     pub cache_ttl: Duration,
@@ -34,6 +37,10 @@ impl IdentityConfig {
             password_hash_rounds: 12,
             lockout_failure_attempts: None,
             lockout_duration: Duration::from_secs(1800),
+            credential_key_repository: key_repository
+                .parent()
+                .map(|p| p.join("credential-keys"))
+                .unwrap_or_else(|| PathBuf::from("credential-keys")),
             key_repository,
             max_active_keys: 3,
             cache_ttl: Duration::from_secs(1),

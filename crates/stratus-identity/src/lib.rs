@@ -12,6 +12,7 @@
 mod auth;
 mod bootstrap;
 mod config;
+pub mod ec2sig;
 mod error;
 mod keys;
 pub mod model;
@@ -30,7 +31,11 @@ pub use bootstrap::{Bootstrap, BootstrapReport, CatalogService, ServiceUser};
 pub use config::IdentityConfig;
 pub use error::{IdentityError, Result};
 pub use keys::KeyRepository;
-pub use resources::{AssignmentFilter, ListFilter, Named};
+pub use resources::{
+    AccessToken, AssignmentFilter, DomainConfig, EndpointGroupInput, PolicyInput, AuthorizeRole, Consumer, ConsumerInput, Credential, CredentialInput, Ec2Credential,
+    ListFilter, Named, OAuthToken, SignedRequest, TrustInput, TrustRoleRef,
+};
+pub use model::Trust;
 pub use stratus_api::auth::RoleRef;
 
 /// The default policy rules of Identity.
@@ -46,6 +51,8 @@ struct Inner {
     db: Db,
     cfg: IdentityConfig,
     keys: RwLock<fernet::MultiFernet>,
+    /// Encrypts what is stored but must be read back: credential blobs, OAuth secrets.
+    credential_keys: fernet::MultiFernet,
     policy: Policy,
     revocations: RwLock<auth::RevocationCache>,
     hashes: Semaphore,
@@ -60,11 +67,15 @@ impl IdentityService {
         let repo = KeyRepository::new(&cfg.key_repository);
         repo.setup()?;
         let keys = repo.load()?;
+        let credential_repo = KeyRepository::new(&cfg.credential_key_repository);
+        credential_repo.setup()?;
+        let credential_keys = credential_repo.load()?;
         let hashes = Semaphore::new(cfg.max_concurrent_hashes.max(1));
         Ok(IdentityService {
             inner: Arc::new(Inner {
                 db,
                 keys: RwLock::new(keys),
+                credential_keys,
                 policy,
                 revocations: RwLock::new(auth::RevocationCache::default()),
                 hashes,
@@ -95,6 +106,24 @@ impl IdentityService {
 
     fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Encrypts a secret to store.
+    pub(crate) fn seal_secret(&self, plain: &str) -> String {
+        self.inner.credential_keys.encrypt(plain.as_bytes())
+    }
+
+    /// Decrypts a stored secret; a value no key opens is an internal error (a lost key).
+    pub(crate) fn open_secret(&self, sealed: &str) -> Result<String> {
+        let bytes = self
+            .inner
+            .credential_keys
+            .decrypt(sealed)
+            .map_err(|e| IdentityError::Internal {
+                what: format!("a stored secret cannot be decrypted with the credential keys ({e:?})"),
+                source: None,
+            })?;
+        String::from_utf8(bytes).map_err(|e| IdentityError::internal("a stored secret is not text", e))
     }
 }
 

@@ -27,8 +27,28 @@ pub struct Project {
     pub description: String,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// A domain seen as a project (Keystone's `is_domain`): it has no domain and no parent.
+    #[serde(skip)]
+    pub is_domain: bool,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl Project {
+    /// A domain as the project API shows it.
+    pub fn of_domain(d: Domain) -> Project {
+        Project {
+            id: d.id,
+            name: d.name,
+            domain_id: String::new(),
+            parent_id: None,
+            description: d.description,
+            enabled: d.enabled,
+            tags: vec![],
+            is_domain: true,
+            extra: d.extra,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -109,6 +129,24 @@ pub struct ApplicationCredential {
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
     pub roles: Vec<crate::RoleRef>,
+}
+
+/// A trust (OS-TRUST): the trustor lets the trustee act with some of the trustor's roles on a
+/// project, as the trustor (impersonation) or as the trustee.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub id: String,
+    pub trustor_user_id: String,
+    pub trustee_user_id: String,
+    pub project_id: Option<String>,
+    pub impersonation: bool,
+    /// Unix microseconds.
+    pub expires_at: Option<i64>,
+    pub remaining_uses: Option<i64>,
+    pub redelegated_trust_id: Option<String>,
+    pub redelegation_count: i64,
+    pub role_ids: Vec<String>,
+    pub extra: Extra,
 }
 
 /// Who holds a role.
@@ -307,4 +345,38 @@ pub struct ApplicationCredentialInput {
     pub roles: Option<Vec<RoleSelector>>,
     pub unrestricted: Option<bool>,
     pub access_rules: Option<Vec<serde_json::Value>>,
+}
+
+/// A policy blob kept for services that fetch their policy from Identity (`/v3/policies`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyBlob {
+    pub id: String,
+    pub policy_type: String,
+    pub blob: String,
+    pub extra: Extra,
+}
+
+/// An endpoint group (OS-EP-FILTER): the endpoints matching its filters (`service_id`,
+/// `region_id`, `interface`), given to the projects associated with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub filters: serde_json::Map<String, serde_json::Value>,
+}
+
+impl EndpointGroup {
+    /// Whether an endpoint matches every filter of the group.
+    pub fn matches(&self, e: &Endpoint) -> bool {
+        self.filters.iter().all(|(k, v)| {
+            let want = v.as_str();
+            match k.as_str() {
+                "service_id" => want == Some(e.service_id.as_str()),
+                "region_id" => want == e.region_id.as_deref(),
+                "interface" => want == Some(e.interface.as_str()),
+                _ => false,
+            }
+        })
+    }
 }

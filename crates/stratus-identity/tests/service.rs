@@ -122,14 +122,13 @@ async fn lifecycle(backend: Backend) {
         .await
         .expect("roles")
         .remove(0);
-    let grant = stratus_identity::model::Assignment {
-        actor_kind: stratus_identity::model::ActorKind::Group,
-        actor_id: g.id.clone(),
-        target_kind: stratus_identity::model::TargetKind::Project,
-        target_id: p.id.clone(),
-        role_id: member.id.clone(),
-        via_group: None,
-    };
+    let grant = stratus_identity::model::Assignment::new(
+        stratus_identity::model::ActorKind::Group,
+        g.id.clone(),
+        stratus_identity::model::TargetKind::Project,
+        p.id.clone(),
+        member.id.clone(),
+    );
     svc.create_grant(&ctx, grant.clone()).await.expect("grant");
     let dana = svc
         .authenticate(password("dana", "pw", Some("web")))

@@ -4,14 +4,26 @@
 mod app_creds;
 mod assignments;
 mod catalog;
+pub(crate) mod credentials;
+mod domain_configs;
 mod domains;
+mod endpoint_filters;
+pub mod oauth;
+mod policies;
 mod projects;
+pub(crate) mod trusts;
 mod users;
 
 use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
 pub use assignments::{AssignmentFilter, Named};
+pub use domain_configs::DomainConfig;
+pub use endpoint_filters::EndpointGroupInput;
+pub use policies::PolicyInput;
+pub use credentials::{Credential, CredentialInput, Ec2Credential};
+pub use oauth::{AccessToken, AuthorizeRole, Consumer, ConsumerInput, OAuthToken, SignedRequest};
+pub use trusts::{TrustInput, TrustRoleRef};
 
 use crate::error::{IdentityError, Result};
 use crate::store;

@@ -35,9 +35,31 @@ impl IdentityService {
         let name = check_short_name("project.name", input.name.as_deref())?;
         check_len("project.description", input.description.as_deref(), 65535)?;
         if input.is_domain == Some(true) {
-            return Err(IdentityError::Validation(
-                "Invalid input for field 'project.is_domain': projects acting as domains are not supported; create a domain.".into(),
-            ));
+            // A project acting as a domain is a domain: made, listed and changed through
+            // either API.
+            if input.parent_id.is_some() {
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'project.parent_id': only root projects are allowed to act as domains.".into(),
+                ));
+            }
+            if input.domain_id.is_some() {
+                return Err(IdentityError::Validation(
+                    "Invalid input for field 'project.domain_id': a project acting as a domain has no domain.".into(),
+                ));
+            }
+            let d = self
+                .create_domain(
+                    caller,
+                    crate::model::DomainInput {
+                        name: Some(name),
+                        description: input.description,
+                        enabled: input.enabled,
+                        extra: input.extra,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            return Ok(Project::of_domain(d));
         }
         let tags = input.tags.unwrap_or_default();
         check_tags(&tags)?;
@@ -65,6 +87,7 @@ impl IdentityService {
             )));
         }
         let p = Project {
+            is_domain: false,
             id: new_id(),
             name,
             domain_id,
@@ -90,8 +113,12 @@ impl IdentityService {
             caller,
             &Target::new().with("target.project.id", id),
         )?;
-        store::get_project(self.db(), id)
+        if let Some(p) = store::get_project(self.db(), id).await? {
+            return Ok(p);
+        }
+        store::get_domain(self.db(), id)
             .await?
+            .map(Project::of_domain)
             .ok_or_else(|| IdentityError::not_found("project", id))
     }
 
@@ -103,7 +130,13 @@ impl IdentityService {
         )?;
         self.check_marker("projects", page).await?;
         if f.is_domain == Some(true) {
-            return Ok(vec![]);
+            let mut w = Filters::new();
+            w.eq("name", f.name.as_deref()).eq_flag("enabled", f.enabled);
+            return Ok(store::list_domains(self.db(), w, page)
+                .await?
+                .into_iter()
+                .map(Project::of_domain)
+                .collect());
         }
         let mut w = Filters::new();
         w.eq("name", f.name.as_deref())
@@ -119,9 +152,26 @@ impl IdentityService {
             caller,
             &Target::new().with("target.project.id", id),
         )?;
-        let before = store::get_project(self.db(), id)
-            .await?
-            .ok_or_else(|| IdentityError::not_found("project", id))?;
+        let before = match store::get_project(self.db(), id).await? {
+            Some(p) => p,
+            None if store::get_domain(self.db(), id).await?.is_some() => {
+                let d = self
+                    .update_domain(
+                        caller,
+                        id,
+                        crate::model::DomainInput {
+                            name: input.name,
+                            description: input.description,
+                            enabled: input.enabled,
+                            extra: input.extra,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                return Ok(Project::of_domain(d));
+            }
+            None => return Err(IdentityError::not_found("project", id)),
+        };
         if input.domain_id.as_deref().is_some_and(|d| d != before.domain_id) {
             return Err(IdentityError::Validation(
                 "Invalid input for field 'project.domain_id': a project cannot move to another domain.".into(),
@@ -182,9 +232,15 @@ impl IdentityService {
             caller,
             &Target::new().with("target.project.id", id),
         )?;
-        store::get_project(self.db(), id)
-            .await?
-            .ok_or_else(|| IdentityError::not_found("project", id))?;
+        if store::get_project(self.db(), id).await?.is_none() {
+            return match store::get_domain(self.db(), id).await? {
+                Some(d) if d.enabled => Err(IdentityError::Validation(format!(
+                    "Cannot delete project {id}: it acts as a domain and is enabled; disable it first."
+                ))),
+                Some(_) => self.delete_domain(caller, id).await,
+                None => Err(IdentityError::not_found("project", id)),
+            };
+        }
         if store::count_children(self.db(), id).await? > 0 {
             return Err(IdentityError::Denied(format!(
                 "Cannot delete project {id}: it has child projects; delete them first."

@@ -170,6 +170,13 @@ impl IdentityService {
         if !store::delete_with_assignments(self.db(), "users", id, ActorKind::User.as_str(), false).await? {
             return Err(IdentityError::not_found("user", id));
         }
+        // The trusts the user gave or held go with them (and the trusts redelegated from
+        // those), as in Keystone.
+        for trust in store::trusts_of_user(self.db(), id).await? {
+            for gone in store::delete_trust_tree(self.db(), &trust).await? {
+                self.revoke_trust(&gone).await?;
+            }
+        }
         self.revoke_matching(Some(id), None, None, None).await?;
         self.changed();
         Ok(())

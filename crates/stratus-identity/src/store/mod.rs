@@ -7,6 +7,19 @@ use stratus_store::{flag, now_micros, Db, Result};
 
 use crate::model::*;
 
+mod credentials;
+mod domain_configs;
+mod endpoint_filters;
+mod oauth;
+mod policies;
+mod trusts;
+pub(crate) use credentials::*;
+pub(crate) use domain_configs::*;
+pub(crate) use endpoint_filters::*;
+pub(crate) use oauth::*;
+pub(crate) use policies::*;
+pub(crate) use trusts::*;
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub(crate) use stratus_store::sql::{Filters, Val};
@@ -116,6 +129,7 @@ const PROJECT_COLS: &str = "id, name, domain_id, parent_id, description, enabled
 impl From<ProjectRow> for Project {
     fn from(r: ProjectRow) -> Self {
         Project {
+            is_domain: false,
             id: r.id,
             name: r.name,
             domain_id: r.domain_id,
@@ -266,7 +280,7 @@ impl From<EndpointRow> for Endpoint {
 }
 
 /// Stored extra attributes; a row that cannot be read back keeps none rather than failing.
-fn extra_of(text: &str) -> Extra {
+pub(crate) fn extra_of(text: &str) -> Extra {
     serde_json::from_str(text).unwrap_or_default()
 }
 
@@ -1042,20 +1056,24 @@ pub(crate) struct RevocationEvent {
     pub project_id: Option<String>,
     pub domain_id: Option<String>,
     pub audit_id: Option<String>,
+    pub trust_id: Option<String>,
+    pub access_token_id: Option<String>,
     pub issued_before: i64,
     pub revoked_at: i64,
 }
 
 pub(crate) async fn insert_revocation(db: &Db, e: &RevocationEvent) -> Result<()> {
     sqlx::query(
-        "INSERT INTO revocation_events (id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO revocation_events (id, user_id, project_id, domain_id, audit_id, trust_id, access_token_id, \
+         issued_before, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&e.id)
     .bind(e.user_id.clone())
     .bind(e.project_id.clone())
     .bind(e.domain_id.clone())
     .bind(e.audit_id.clone())
+    .bind(e.trust_id.clone())
+    .bind(e.access_token_id.clone())
     .bind(e.issued_before)
     .bind(e.revoked_at)
     .execute(&db.pool)
@@ -1066,7 +1084,8 @@ pub(crate) async fn insert_revocation(db: &Db, e: &RevocationEvent) -> Result<()
 /// Events that can still match an unexpired token.
 pub(crate) async fn revocations_since(db: &Db, oldest_relevant: i64) -> Result<Vec<RevocationEvent>> {
     Ok(sqlx::query_as::<_, RevocationEvent>(
-        "SELECT id, user_id, project_id, domain_id, audit_id, issued_before, revoked_at FROM revocation_events \
+        "SELECT id, user_id, project_id, domain_id, audit_id, trust_id, access_token_id, issued_before, revoked_at \
+         FROM revocation_events \
          WHERE revoked_at >= $1 ORDER BY revoked_at",
     )
     .bind(oldest_relevant)

@@ -5,6 +5,7 @@
 //! may do what (the service checks policy and visibility).
 
 mod flavors;
+mod iso8601;
 mod keypairs;
 mod quotas;
 mod servers;
@@ -52,7 +53,7 @@ pub(crate) fn fail(e: ComputeError) -> ApiError {
         ComputeError::Denied(m) => ApiError::forbidden(m),
         // Nova answers quota failures with 403.
         ComputeError::OverQuota(m) => ApiError::new(ErrorKind::Forbidden, m),
-        e @ ComputeError::Store(_) => ApiError::internal(&e),
+        e @ (ComputeError::Store(_) | ComputeError::KeyGeneration(_)) => ApiError::internal(&e),
     }
 }
 
@@ -128,6 +129,8 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
     let auth = AuthState {
         validator,
         identity_uri: format!("{public_url}/identity/v3").into(),
+        service_types: &["compute"],
+        mount: "/compute",
     };
     use flavors::*;
     use keypairs::*;

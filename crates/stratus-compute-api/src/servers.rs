@@ -544,11 +544,24 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
                 .collect()),
         }
     };
+    // Nova's schema types it `date-time`: what Python's iso8601 reads.
+    let changes_since = get("changes-since")
+        .map(|v| {
+            crate::iso8601::parse_micros(&v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for query parameters changes-since. Value: {v}. '{v}' is not a 'date-time'"
+                ))
+            })
+        })
+        .transpose()?;
     let f = ServerFilter {
         all_projects: all,
         project_id: get("project_id").or(get("tenant_id")),
         name: get("name"),
         status: get("status"),
+        image: get("image"),
+        flavor: get("flavor"),
+        changes_since,
         tags: tags("tags")?,
         tags_any: tags("tags-any")?,
         not_tags: tags("not-tags")?,

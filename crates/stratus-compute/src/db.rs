@@ -237,6 +237,14 @@ pub(crate) async fn insert_keypair(db: &Db, k: &Keypair, limit: i64) -> Result<b
     Ok(true)
 }
 
+/// How many keypairs `user` holds.
+pub(crate) async fn count_keypairs(db: &Db, user: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM keypairs WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(&db.pool)
+        .await?)
+}
+
 pub(crate) async fn get_keypair(db: &Db, user: &str, name: &str) -> Result<Option<Keypair>> {
     Ok(sqlx::query_as::<_, KeyRow>(&format!(
         "SELECT {KEY_COLS} FROM keypairs WHERE user_id = $1 AND name = $2"

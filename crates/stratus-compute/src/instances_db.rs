@@ -297,6 +297,19 @@ pub(crate) async fn list(db: &Db, project: Option<&str>, host: Option<&str>) -> 
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
+/// The instances of `project` (None: every project) changed at or after `since`, deleted ones
+/// included, newest first: what Nova's `changes-since` lists.
+pub(crate) async fn list_changed_since(db: &Db, project: Option<&str>, since: i64) -> Result<Vec<Instance>> {
+    let mut f = stratus_store::sql::Filters::new();
+    f.eq("project_id", project).raw(|p| format!("updated_at >= {p}"), since);
+    let sql = format!(
+        "SELECT {COLS} FROM instances{} ORDER BY created_at DESC, id DESC",
+        f.sql()
+    );
+    let rows: Vec<Row> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
 /// Writes the changeable fields of `i` if its task state is still `expected` (None: any).
 /// False when another writer moved it first.
 pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) -> Result<bool> {

@@ -1,10 +1,11 @@
-//! Keypairs: a user's SSH public keys, which guests find in their metadata. Each belongs to
-//! a user, not a project; administrators may act for another user (microversion 2.10).
+//! Keypairs: a user's SSH public keys (or X.509 certificates), which guests find in their
+//! metadata. Each belongs to a user, not a project; administrators may act for another user
+//! (microversion 2.10). The key material itself is checked and made in [`crate::keys`].
 
-use md5::{Digest, Md5};
 use stratus_api::{AuthContext, Target};
 
 use crate::db;
+use crate::keys::{self, KeyType};
 use crate::model::Keypair;
 use crate::service::{ComputeError, ComputeService, Result};
 
@@ -12,19 +13,56 @@ fn not_found(name: &str) -> ComputeError {
     ComputeError::NotFound(format!("Keypair {name} not found for user"))
 }
 
-/// Nova's fingerprint: the MD5 of the key's wire form, as colon-separated hex.
-fn fingerprint(public_key: &str) -> Result<(String, String)> {
-    let key = ssh_key::PublicKey::from_openssh(public_key.trim()).map_err(|e| {
-        ComputeError::Invalid(format!(
-            "Keypair data is invalid: failed to parse the public key ({e})."
-        ))
-    })?;
-    let blob = key
-        .to_bytes()
-        .map_err(|e| ComputeError::Invalid(format!("Keypair data is invalid: {e}.")))?;
-    let digest = Md5::digest(&blob);
-    let fp = digest.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-    Ok((fp, key.to_openssh().unwrap_or_else(|_| public_key.trim().to_owned())))
+/// Nova's `KeyPairExists`.
+fn exists(name: &str) -> ComputeError {
+    ComputeError::Conflict(format!("Key pair '{name}' already exists."))
+}
+
+fn over_quota(limit: i64) -> ComputeError {
+    ComputeError::OverQuota(format!("Quota exceeded, too many key pairs. The limit is {limit}."))
+}
+
+/// Generations running at once: each keeps a core busy for up to a second or two, and a burst
+/// of requests must not starve the rest of the API.
+static GENERATING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+fn invalid(reason: &str) -> ComputeError {
+    ComputeError::Invalid(format!("Keypair data is invalid: {reason}."))
+}
+
+/// The characters Nova takes in a keypair name (microversion 2.92 added `.` and `@`; the
+/// API refuses those two below it).
+fn check_name(name: &str) -> Result<()> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || " _-.@".contains(c)) {
+        return Err(invalid("Keypair name contains unsafe characters"));
+    }
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(invalid(
+            "Keypair name must be string and between 1 and 255 characters long",
+        ));
+    }
+    if name.trim() != name {
+        return Err(invalid("Keypair name must not begin or end with a space"));
+    }
+    Ok(())
+}
+
+/// A keypair to make: `public_key` imported as it is given, or (None) a new key generated.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKeypair<'a> {
+    pub name: &'a str,
+    pub key_type: KeyType,
+    pub public_key: Option<&'a str>,
+    /// Another user's (administrators, microversion 2.10).
+    pub user_id: Option<&'a str>,
+}
+
+/// A keypair just made, with the private key when it was generated here: handed to the
+/// caller once, never stored.
+#[derive(Debug, Clone)]
+pub struct CreatedKeypair {
+    pub keypair: Keypair,
+    pub private_key: Option<String>,
 }
 
 impl ComputeService {
@@ -36,61 +74,60 @@ impl ComputeService {
         Ok(owner)
     }
 
-    pub async fn import_keypair(
-        &self,
-        caller: &AuthContext,
-        name: &str,
-        public_key: &str,
-        key_type: Option<&str>,
-        user_id: Option<&str>,
-    ) -> Result<Keypair> {
-        let owner = self.key_owner("os_compute_api:os-keypairs:create", caller, user_id)?;
-        if name.is_empty()
-            || name.chars().count() > 255
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || " _-.@".contains(c))
-            || name.trim() != name
-        {
-            return Err(ComputeError::Invalid(
-                "Keypair data is invalid: Keypair name must be string and between 1 and 255 characters long, \
-                 of letters, digits, spaces, '-', '_', '.' and '@'."
-                    .into(),
-            ));
-        }
-        match key_type.unwrap_or("ssh") {
-            "ssh" => {}
-            "x509" => {
-                return Err(ComputeError::Invalid(
-                    "Keypair data is invalid: x509 keypairs are not supported by this cloud; use an SSH key.".into(),
-                ))
-            }
-            other => {
-                return Err(ComputeError::Invalid(format!(
-                    "Invalid input for field/attribute type. Value: {other}. It must be one of ssh, x509."
-                )))
-            }
-        }
-        let (fp, _) = fingerprint(public_key)?;
-        let k = Keypair {
-            id: i64::from(uuid::Uuid::new_v4().as_u128() as u32 >> 1),
-            user_id: owner,
-            name: name.to_owned(),
-            key_type: "ssh".into(),
-            public_key: public_key.trim().to_owned(),
-            fingerprint: fp,
-            created_at: stratus_store::now_micros(),
-        };
+    /// Imports a public key, or generates a keypair as Nova does (an RSA key for `ssh`, a
+    /// self-signed certificate for `x509`). The public key is stored exactly as given.
+    pub async fn create_keypair(&self, caller: &AuthContext, req: NewKeypair<'_>) -> Result<CreatedKeypair> {
+        let owner = self.key_owner("os_compute_api:os-keypairs:create", caller, req.user_id)?;
+        check_name(req.name)?;
         let limit = match caller.project_id() {
             Some(p) => self.compute_limits(p).await?.get("key_pairs"),
             None => self.config().quota_key_pairs,
         };
-        match db::insert_keypair(self.db(), &k, limit).await {
-            Ok(true) => Ok(k),
-            Ok(false) => Err(ComputeError::OverQuota(format!(
-                "Quota exceeded, too many key pairs. The limit is {limit}."
-            ))),
-            Err(stratus_store::StoreError::Conflict(_)) => {
-                Err(ComputeError::Conflict(format!("Key pair '{name}' already exists.")))
+        let (public_key, fingerprint, private_key) = match req.public_key {
+            Some(pk) => {
+                let fp = keys::fingerprint(req.key_type, pk).map_err(|keys::Refused(r)| invalid(&r))?;
+                (pk.to_owned(), fp, None)
             }
+            None => {
+                // Making an RSA key takes a while: say a taken name or a full quota before
+                // spending it (the insert checks both again, under the user's lock).
+                if db::get_keypair(self.db(), &owner, req.name).await?.is_some() {
+                    return Err(exists(req.name));
+                }
+                if limit >= 0 && db::count_keypairs(self.db(), &owner).await? >= limit {
+                    return Err(over_quota(limit));
+                }
+                let _turn = GENERATING
+                    .acquire()
+                    .await
+                    .map_err(|e| keys::KeyGenError::new(format!("waiting to generate: {e}")))?;
+                let kind = req.key_type;
+                let user = owner.clone();
+                let g = tokio::task::spawn_blocking(move || match kind {
+                    KeyType::Ssh => keys::generate_ssh(),
+                    KeyType::X509 => keys::generate_x509(&user),
+                })
+                .await
+                .map_err(|e| keys::KeyGenError::new(format!("the generating task: {e}")))??;
+                (g.public_key, g.fingerprint, Some(g.private_key))
+            }
+        };
+        let k = Keypair {
+            id: i64::from(uuid::Uuid::new_v4().as_u128() as u32 >> 1),
+            user_id: owner,
+            name: req.name.to_owned(),
+            key_type: req.key_type.as_str().into(),
+            public_key,
+            fingerprint,
+            created_at: stratus_store::now_micros(),
+        };
+        match db::insert_keypair(self.db(), &k, limit).await {
+            Ok(true) => Ok(CreatedKeypair {
+                keypair: k,
+                private_key,
+            }),
+            Ok(false) => Err(over_quota(limit)),
+            Err(stratus_store::StoreError::Conflict(_)) => Err(exists(req.name)),
             Err(e) => Err(e.into()),
         }
     }
@@ -125,25 +162,5 @@ impl ComputeService {
             return Err(not_found(name));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fingerprints_as_nova_shows_them() {
-        // The expected values are what `ssh-keygen -l -E md5` printed for these keys.
-        let ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMkX/D2GUQlJX7OBj+x6rmepYtcmzpQmAKI5RcHHxjKH test@stratus";
-        assert_eq!(
-            super::fingerprint(ed).expect("ed25519").0,
-            "98:53:90:55:74:f7:86:02:42:36:d2:ba:26:74:31:ae"
-        );
-        let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCn5Nx+of50C+EbH9UUodw+Kr4DWZGoLuLkxldKVXVF+q3RERcsX4UTKWXj1XpF2WmMnAgHsR0HMqPp0rPmnO25F5g0JtcQabU6jO6Z4OhpoMoo4XtJ+IgwgVhqvzE1zuCr33CJI5Kghi1jL6ep+1YAPu3s4nd02IwEX3IiXRZacx7WVvYyHiKeQKZCX5aum+n2KIrKNxcICKj49vPU8ML+cBCPPqU7hvOTAIEW0Y+kX1rZD1dk+hg2Q8jqnzSfHwz9D+2DrHnfcfgfS1GEdAdbBNWJnGP1LFpQDLxEjsFq/IWZs/pfezxuo+u9uHVSJTqmffVx+yFqFhFB5r1mhDhv rsa@stratus";
-        assert_eq!(
-            super::fingerprint(rsa).expect("rsa").0,
-            "cc:f2:d7:1b:77:69:80:3d:de:5a:5f:38:7d:95:9c:c0"
-        );
-        assert!(super::fingerprint("ssh-rsa not-base64").is_err());
-        assert!(super::fingerprint("").is_err());
     }
 }

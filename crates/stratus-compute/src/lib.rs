@@ -10,16 +10,23 @@ mod flavors;
 mod groups;
 mod instances_db;
 mod keypairs;
+pub mod keys;
+#[cfg(test)]
+mod listing_tests;
 pub mod model;
 mod quotas;
 pub mod scheduler;
+mod server_filter;
 pub mod servers;
 mod service;
 
 pub use conductor::Destination;
 pub use groups::ServerGroup;
 pub use instances_db::Usage;
+pub use keypairs::{CreatedKeypair, NewKeypair};
+pub use keys::KeyType;
 pub use model::{Flavor, Instance, InstanceAction, Keypair, NetworkRequest, NewFlavor, RequestedNetworks};
 pub use quotas::{ComputeLimits, INJECTION_QUOTAS, NETWORK_QUOTAS, QUOTA_RESOURCES};
-pub use servers::{status_of, NewServer, ServerFilter, VolumeAttachment};
+pub use server_filter::ServerFilter;
+pub use servers::{status_of, NewServer, VolumeAttachment};
 pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};

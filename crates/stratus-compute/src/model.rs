@@ -41,10 +41,12 @@ pub struct Keypair {
     pub id: i64,
     pub user_id: String,
     pub name: String,
-    /// `ssh` (x509 certificates are refused).
+    /// `ssh` or `x509` (see [`crate::KeyType`]).
     pub key_type: String,
+    /// Exactly as the user gave it (an OpenSSH public key, or a PEM certificate for `x509`).
     pub public_key: String,
-    /// MD5 of the key, colon-separated hex, as Nova shows it.
+    /// As Nova shows it, colon-separated hex: the MD5 of an SSH key's blob, the SHA-1 of a
+    /// certificate's DER.
     pub fingerprint: String,
     pub created_at: i64,
 }

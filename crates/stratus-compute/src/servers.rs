@@ -12,6 +12,7 @@ use stratus_store::now_micros;
 
 use crate::instances_db as idb;
 use crate::model::{Instance, InstanceAction, NetworkRequest, RequestedNetworks};
+use crate::server_filter::ServerFilter;
 use crate::service::{ComputeError, ComputeService, Result};
 
 /// A create request, after the API parsed its JSON.
@@ -40,22 +41,6 @@ pub struct NewServer {
     pub tags: Vec<String>,
     /// Access addresses and disk config; the reservation id and index are given here.
     pub attrs: crate::model::ServerAttrs,
-}
-
-/// Which servers a list returns.
-#[derive(Debug, Clone, Default)]
-pub struct ServerFilter {
-    pub all_projects: bool,
-    pub project_id: Option<String>,
-    /// A regular expression in Nova; here a substring match.
-    pub name: Option<String>,
-    /// Nova's status names (ACTIVE, BUILD, SHUTOFF, ERROR, ...).
-    pub status: Option<String>,
-    /// Servers with all of these tags, with any of them, without all of them, without any.
-    pub tags: Vec<String>,
-    pub tags_any: Vec<String>,
-    pub not_tags: Vec<String>,
-    pub not_tags_any: Vec<String>,
 }
 
 /// Nova's status for a vm_state and task_state.
@@ -478,20 +463,18 @@ impl ComputeService {
         } else {
             Some(caller.project_id().unwrap_or("").to_owned())
         };
-        let mut all = idb::list(self.db(), project.as_deref(), None).await?;
-        if let Some(n) = &f.name {
-            all.retain(|i| i.name.contains(n.as_str()));
+        let filter = f.compile()?;
+        // Nova looks the flavor up first and lists nothing when there is no such flavor.
+        if let Some(flavor) = &f.flavor {
+            if crate::db::get_flavor(self.db(), flavor).await?.is_none() {
+                return Ok(vec![]);
+            }
         }
-        if let Some(s) = &f.status {
-            all.retain(|i| status_of(i).eq_ignore_ascii_case(s));
-        }
-        let has = |i: &Instance, t: &String| i.tags.contains(t);
-        all.retain(|i| {
-            f.tags.iter().all(|t| has(i, t))
-                && (f.tags_any.is_empty() || f.tags_any.iter().any(|t| has(i, t)))
-                && (f.not_tags.is_empty() || !f.not_tags.iter().all(|t| has(i, t)))
-                && !f.not_tags_any.iter().any(|t| has(i, t))
-        });
+        let mut all = match f.changes_since {
+            Some(since) => idb::list_changed_since(self.db(), project.as_deref(), since).await?,
+            None => idb::list(self.db(), project.as_deref(), None).await?,
+        };
+        all.retain(|i| filter.passes(i));
         Ok(all)
     }
 

@@ -25,6 +25,9 @@ pub enum ComputeError {
     OverQuota(String),
     #[error("compute records")]
     Store(#[from] stratus_store::StoreError),
+    /// Making a key or certificate failed: ours to fix, a 500.
+    #[error("keypair generation")]
+    KeyGeneration(#[from] crate::keys::KeyGenError),
 }
 
 impl From<stratus_api::ApiError> for ComputeError {

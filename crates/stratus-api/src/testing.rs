@@ -30,6 +30,7 @@ pub fn caller(project: &str, roles: &[&str]) -> AuthContext {
         expires_at: i64::MAX,
         application_credential_id: None,
         trust_id: None,
+        access_rules: None,
         token: String::new(),
     }
 }

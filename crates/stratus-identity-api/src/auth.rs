@@ -223,3 +223,46 @@ pub async fn delete_app_cred(
     s.svc.delete_app_cred(&caller, &user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+fn access_rule(base: &str, user_id: &str, r: &stratus_api::auth::AccessRule) -> serde_json::Value {
+    json!({
+        "id": r.id, "service": r.service, "path": r.path, "method": r.method,
+        "links": {"self": format!("{base}/users/{user_id}/access_rules/{}", r.id)},
+    })
+}
+
+pub async fn list_access_rules(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+    q: Query,
+    uri: OriginalUri,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let get = |k: &str| q.get(k).map(String::as_str);
+    let list = s
+        .svc
+        .list_access_rules(&caller, &user_id, get("service"), get("path"), get("method"))
+        .await?;
+    Ok(Json(json!({
+        "access_rules": list.iter().map(|r| access_rule(&s.base, &user_id, r)).collect::<Vec<_>>(),
+        "links": {"self": crate::self_url(&s, &uri), "next": null, "previous": null},
+    })))
+}
+
+pub async fn get_access_rule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let r = s.svc.get_access_rule(&caller, &user_id, &id).await?;
+    Ok(Json(json!({"access_rule": access_rule(&s.base, &user_id, &r)})))
+}
+
+pub async fn delete_access_rule(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    s.svc.delete_access_rule(&caller, &user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

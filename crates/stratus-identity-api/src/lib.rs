@@ -94,6 +94,8 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
     let auth = AuthState {
         validator: Arc::new(svc),
         identity_uri: base,
+        service_types: &[],
+        mount: "/identity",
     };
     let v3 = handlers::routes()
         .merge(delegation::routes())
@@ -119,6 +121,11 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
         .route(
             "/users/{id}/application_credentials/{ac}",
             get(auth::get_app_cred).delete(auth::delete_app_cred),
+        )
+        .route("/users/{id}/access_rules", get(auth::list_access_rules))
+        .route(
+            "/users/{id}/access_rules/{rule}",
+            get(auth::get_access_rule).delete(auth::delete_access_rule),
         )
         .route("/", get(version_v3));
     Router::new()

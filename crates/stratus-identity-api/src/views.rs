@@ -126,7 +126,10 @@ pub fn app_cred(base: &str, a: &ApplicationCredential) -> Value {
         "description": a.description,
         // Keystone writes an application credential's expiry as its naive datetime: no zone.
         "expires_at": a.expires_at.map(stratus_api::time::micros_naive),
-        "unrestricted": a.unrestricted, "access_rules": [],
+        "unrestricted": a.unrestricted,
+        "access_rules": a.access_rules.iter()
+            .map(|r| json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
+            .collect::<Vec<_>>(),
         "roles": a.roles.iter().map(|r| json!({"id": r.id, "name": r.name, "domain_id": null})).collect::<Vec<_>>(),
         "links": link(base, &format!("users/{}/application_credentials/{}", a.user_id, a.id)),
     })
@@ -172,6 +175,12 @@ pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
     }
     if let Some((id, name, restricted)) = &data.application_credential {
         t["application_credential"] = json!({"id": id, "name": name, "restricted": restricted});
+        if let Some(rules) = c.access_rules.as_ref().filter(|r| !r.is_empty()) {
+            t["application_credential"]["access_rules"] = json!(rules
+                .iter()
+                .map(|r| json!({"id": r.id, "service": r.service, "path": r.path, "method": r.method}))
+                .collect::<Vec<_>>());
+        }
     }
     if let Some(tr) = &data.trust {
         t["OS-TRUST:trust"] = json!({

@@ -920,11 +920,13 @@ impl IdentityService {
             oauth = Some((at.id, at.consumer_id));
         }
         let mut app_cred = None;
+        let mut access_rules = None;
         if let Some(ac_id) = &p.application_credential_id {
             let row = store::get_app_cred(self.db(), ac_id).await?.ok_or_else(invalid_token)?;
             let allowed: Vec<String> = serde_json::from_str(&row.roles).unwrap_or_default();
             let allowed = self.expand_implied(allowed).await?;
             roles.retain(|r| allowed.iter().any(|a| a.id == r.id));
+            access_rules = Some(store::access_rules_of(self.db(), &row.id).await?);
             app_cred = Some((row.id, row.name, row.unrestricted == 0));
         }
         if scope != Scope::Unscoped && roles.is_empty() {
@@ -951,6 +953,7 @@ impl IdentityService {
             expires_at: p.expires_at,
             application_credential_id: p.application_credential_id.clone(),
             trust_id: p.trust_id.clone(),
+            access_rules,
             token: token.unwrap_or_default().to_owned(),
         };
         Ok(TokenData {

@@ -129,6 +129,8 @@ pub struct ApplicationCredential {
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
     pub roles: Vec<crate::RoleRef>,
+    /// The requests its tokens may make; empty when they are not limited.
+    pub access_rules: Vec<stratus_api::auth::AccessRule>,
 }
 
 /// A trust (OS-TRUST): the trustor lets the trustee act with some of the trustor's roles on a
@@ -344,7 +346,18 @@ pub struct ApplicationCredentialInput {
     pub expires_at: Option<String>,
     pub roles: Option<Vec<RoleSelector>>,
     pub unrestricted: Option<bool>,
-    pub access_rules: Option<Vec<serde_json::Value>>,
+    pub access_rules: Option<Vec<AccessRuleInput>>,
+}
+
+/// An access rule as an application credential asks for it: an existing rule of the user by
+/// id, or a (service, path, method) that reuses the user's rule for it or makes one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRuleInput {
+    pub id: Option<String>,
+    pub service: Option<String>,
+    pub path: Option<String>,
+    pub method: Option<String>,
 }
 
 /// A policy blob kept for services that fetch their policy from Identity (`/v3/policies`).

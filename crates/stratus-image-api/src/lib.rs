@@ -74,6 +74,8 @@ pub fn router(svc: ImageService, validator: Arc<dyn TokenValidator>, public_url:
     let auth = AuthState {
         validator,
         identity_uri: format!("{public_url}/identity/v3").into(),
+        service_types: &["image"],
+        mount: "/image",
     };
     use handlers::*;
     let data = Router::new()

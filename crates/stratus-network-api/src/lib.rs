@@ -113,6 +113,8 @@ pub fn router(svc: NetworkService, validator: Arc<dyn TokenValidator>, public_ur
     let auth = AuthState {
         validator,
         identity_uri: format!("{public_url}/identity/v3").into(),
+        service_types: &["network"],
+        mount: "/network",
     };
     use handlers::*;
     let v2 = Router::new()

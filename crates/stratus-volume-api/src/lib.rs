@@ -133,6 +133,8 @@ pub fn router(svc: VolumeService, validator: Arc<dyn TokenValidator>, public_url
     let auth = AuthState {
         validator,
         identity_uri: format!("{public_url}/identity/v3").into(),
+        service_types: &["block-storage", "volumev3"],
+        mount: "/volume",
     };
     use handlers::*;
     use resources::*;

@@ -7,11 +7,93 @@ use stratus_api::{AuthContext, Target};
 
 use super::check_name;
 use crate::error::{on_conflict, IdentityError, Result};
-use crate::model::{ApplicationCredential, ApplicationCredentialInput};
+use crate::model::{AccessRuleInput, ApplicationCredential, ApplicationCredentialInput};
+use stratus_api::auth::AccessRule;
 use crate::store::{self, AppCredRow};
 use crate::{new_id, parse_time, IdentityService};
 
+const RULE_METHODS: [&str; 6] = ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"];
+
+fn rule_field(v: Option<&str>, field: &str) -> Result<String> {
+    v.map(str::to_owned).ok_or_else(|| {
+        IdentityError::Validation(format!(
+            "Invalid input for field 'application_credential.access_rules.{field}': the field is required."
+        ))
+    })
+}
+
 impl IdentityService {
+    /// The rules a new credential asks for, as the user's rules: ones named by id must be the
+    /// user's; others reuse the user's rule for the same request or get a new id.
+    async fn resolve_access_rules(&self, user_id: &str, asked: &[AccessRuleInput]) -> Result<Vec<AccessRule>> {
+        let mut out: Vec<AccessRule> = Vec::new();
+        for a in asked {
+            let rule = match (&a.id, &a.service, &a.path, &a.method) {
+                (Some(id), None, None, None) => match store::get_access_rule(self.db(), id).await? {
+                    Some((owner, r)) if owner == user_id => r,
+                    _ => return Err(IdentityError::not_found("access rule", id)),
+                },
+                _ => {
+                    let service = rule_field(a.service.as_deref(), "service")?;
+                    let path = rule_field(a.path.as_deref(), "path")?;
+                    let method = rule_field(a.method.as_deref(), "method")?;
+                    if !path.starts_with('/') || path.chars().count() > 225 {
+                        return Err(IdentityError::Validation(format!(
+                            "Invalid input for field 'application_credential.access_rules.path': '{path}' must start with / and be at most 225 characters."
+                        )));
+                    }
+                    if !RULE_METHODS.contains(&method.as_str()) {
+                        return Err(IdentityError::Validation(format!(
+                            "Invalid input for field 'application_credential.access_rules.method': '{method}' is not one of DELETE, GET, HEAD, PATCH, POST, PUT."
+                        )));
+                    }
+                    check_name("application_credential.access_rules.service", Some(&service))?;
+                    match store::find_access_rule(self.db(), user_id, &service, &path, &method).await? {
+                        Some(r) => r,
+                        None => AccessRule { id: a.id.clone().unwrap_or_else(new_id), service, path, method },
+                    }
+                }
+            };
+            if !out.iter().any(|r| r.id == rule.id) {
+                out.push(rule);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A user's access rules (`GET /users/{id}/access_rules`), filtered.
+    pub async fn list_access_rules(
+        &self,
+        caller: &AuthContext,
+        user_id: &str,
+        service: Option<&str>,
+        path: Option<&str>,
+        method: Option<&str>,
+    ) -> Result<Vec<AccessRule>> {
+        self.enforce("identity:list_access_rules", caller, &Target::new().with("target.user_id", user_id))?;
+        Ok(store::list_access_rules(self.db(), user_id, service, path, method).await?)
+    }
+
+    pub async fn get_access_rule(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<AccessRule> {
+        self.enforce("identity:get_access_rule", caller, &Target::new().with("target.user_id", user_id))?;
+        match store::get_access_rule(self.db(), id).await? {
+            Some((owner, r)) if owner == user_id => Ok(r),
+            _ => Err(IdentityError::not_found("access rule", id)),
+        }
+    }
+
+    /// Deletes a rule no application credential uses (403 while one does, as Keystone).
+    pub async fn delete_access_rule(&self, caller: &AuthContext, user_id: &str, id: &str) -> Result<()> {
+        self.enforce("identity:delete_access_rule", caller, &Target::new().with("target.user_id", user_id))?;
+        self.get_access_rule(caller, user_id, id).await?;
+        if !store::delete_unused_access_rule(self.db(), id).await? {
+            return Err(IdentityError::Denied(format!(
+                "May not delete access rule {id}: an application credential uses it."
+            )));
+        }
+        Ok(())
+    }
+
     async fn app_cred_view(&self, row: AppCredRow) -> Result<ApplicationCredential> {
         let ids: Vec<String> = serde_json::from_str(&row.roles).unwrap_or_default();
         let mut roles = vec![];
@@ -20,6 +102,7 @@ impl IdentityService {
                 roles.push(RoleRef { id: r.id, name: r.name });
             }
         }
+        let access_rules = store::access_rules_of(self.db(), &row.id).await?;
         Ok(ApplicationCredential {
             id: row.id,
             name: row.name,
@@ -28,6 +111,7 @@ impl IdentityService {
             description: row.description,
             expires_at: row.expires_at,
             unrestricted: row.unrestricted != 0,
+            access_rules,
             roles,
         })
     }
@@ -46,11 +130,7 @@ impl IdentityService {
             &Target::new().with("target.user_id", user_id),
         )?;
         let name = check_name("application_credential.name", Some(&input.name))?;
-        if input.access_rules.as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(IdentityError::Validation(
-                "Invalid input for field 'application_credential.access_rules': access rules are not supported.".into(),
-            ));
-        }
+        let access_rules = self.resolve_access_rules(user_id, input.access_rules.as_deref().unwrap_or_default()).await?;
         if caller.application_credential_id.is_some() {
             return Err(IdentityError::Denied(
                 "An application credential cannot create another.".into(),
@@ -121,6 +201,12 @@ impl IdentityService {
         store::insert_app_cred(self.db(), &row).await.map_err(on_conflict(|| {
             format!("Duplicate entry: an application credential named '{name}' exists.")
         }))?;
+        // The credential and its rules are two writes: a credential whose rules could not be
+        // linked is removed, so that it never exists unrestricted.
+        if let Err(e) = store::link_access_rules(self.db(), &row.id, user_id, &access_rules).await {
+            store::delete(self.db(), "application_credentials", &row.id).await?;
+            return Err(e.into());
+        }
         self.changed();
         Ok((self.app_cred_view(row).await?, secret))
     }

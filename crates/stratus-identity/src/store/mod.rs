@@ -7,12 +7,14 @@ use stratus_store::{flag, now_micros, Db, Result};
 
 use crate::model::*;
 
+mod access_rules;
 mod credentials;
 mod domain_configs;
 mod endpoint_filters;
 mod oauth;
 mod policies;
 mod trusts;
+pub(crate) use access_rules::*;
 pub(crate) use credentials::*;
 pub(crate) use domain_configs::*;
 pub(crate) use endpoint_filters::*;

@@ -51,7 +51,8 @@ pub fn project(base: &str, p: &Project) -> Value {
 pub fn user(base: &str, u: &User) -> Value {
     let mut v = json!({
         "id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-        "password_expires_at": null, "options": {}, "links": link(base, &format!("users/{}", u.id)),
+        "password_expires_at": u.password_expires_at.map(stratus_api::time::micros_naive),
+        "options": u.options, "links": link(base, &format!("users/{}", u.id)),
     });
     if let Some(p) = &u.default_project_id {
         v["default_project_id"] = json!(p);
@@ -145,7 +146,8 @@ pub fn token(data: &TokenData, catalog: Option<&[CatalogEntry]>) -> Value {
     let mut t = json!({
         "methods": c.methods,
         "user": {
-            "id": c.user_id, "name": c.user_name, "password_expires_at": null,
+            "id": c.user_id, "name": c.user_name,
+            "password_expires_at": data.password_expires_at.map(stratus_api::time::micros_naive),
             "domain": {"id": c.user_domain_id, "name": c.user_domain_name},
         },
         "audit_ids": c.audit_ids,

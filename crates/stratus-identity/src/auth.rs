@@ -131,6 +131,8 @@ pub struct TokenData {
     pub trust: Option<crate::model::Trust>,
     /// The OAuth access token and its consumer, for a token made from one.
     pub oauth: Option<(String, String)>,
+    /// When the user's password expires (Unix microseconds).
+    pub password_expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -425,7 +427,11 @@ impl IdentityService {
                     "Invalid input for field 'auth.identity.token': required by the method.".into(),
                 )
             })?;
-            let old = self.validate(&t.id).await.map_err(|_| invalid_token())?;
+            // Keystone answers a token it cannot use here as not found (404), not 401.
+            let old = self
+                .validate(&t.id)
+                .await
+                .map_err(|_| IdentityError::not_found("token", "the token given to the token method"))?;
             if old.ctx.application_credential_id.is_some() {
                 return Err(IdentityError::Denied(
                     "A token made from an application credential cannot be rescoped.".into(),
@@ -576,7 +582,13 @@ impl IdentityService {
         let creds = store::get_credentials(self.db(), &user.id)
             .await?
             .ok_or_else(unauthenticated)?;
-        if let Some(limit) = self.inner.cfg.lockout_failure_attempts {
+        let exempt = |o: &str| user.options.get(o).and_then(serde_json::Value::as_bool).unwrap_or(false);
+        let lockout = self
+            .inner
+            .cfg
+            .lockout_failure_attempts
+            .filter(|_| !exempt("ignore_lockout_failure_attempts"));
+        if let Some(limit) = lockout {
             let until = creds.failed_auth_at.unwrap_or(0) + self.inner.cfg.lockout_duration.as_micros() as i64;
             if creds.failed_auth_count >= limit as i64 && now_micros() < until {
                 return Err(IdentityError::Unauthenticated(format!(
@@ -589,12 +601,18 @@ impl IdentityService {
             Some(h) => self.verify_secret(&password, h).await?,
             None => false,
         };
-        if self.inner.cfg.lockout_failure_attempts.is_some() || (ok && creds.failed_auth_count != 0) {
+        if lockout.is_some() || (ok && creds.failed_auth_count != 0) {
             store::record_auth_result(self.db(), &user.id, ok).await?;
         }
         if !ok {
             tracing::info!(user_id = %user.id, "password authentication failed");
             return Err(unauthenticated());
+        }
+        if creds.password_expires_at.is_some_and(|e| e <= now_micros()) && !exempt("ignore_password_expiry") {
+            return Err(IdentityError::Unauthenticated(format!(
+                "The password is expired and needs to be changed for user: {}.",
+                user.id
+            )));
         }
         self.check_user_enabled(&user).await?;
         Ok(user)
@@ -940,6 +958,7 @@ impl IdentityService {
                 user.id
             )));
         }
+        let password_expires_at = user.password_expires_at;
         let ctx = AuthContext {
             user_id: user.id,
             user_name: user.name,
@@ -961,6 +980,7 @@ impl IdentityService {
             application_credential: app_cred,
             trust,
             oauth,
+            password_expires_at,
         })
     }
 

@@ -82,6 +82,8 @@ impl IdentityService {
             Some(u) => u,
             None => {
                 let u = User {
+                    password_expires_at: None,
+                    options: Default::default(),
                     id: new_id(),
                     name: "admin".into(),
                     domain_id: DEFAULT_DOMAIN_ID.into(),
@@ -185,6 +187,8 @@ impl IdentityService {
             Some(u) => u,
             None => {
                 let u = User {
+                    password_expires_at: None,
+                    options: Default::default(),
                     id: new_id(),
                     name: su.name.clone(),
                     domain_id: DEFAULT_DOMAIN_ID.into(),

@@ -13,6 +13,21 @@ pub struct IdentityConfig {
     pub lockout_failure_attempts: Option<u32>,
     /// `[security_compliance] lockout_duration`.
     pub lockout_duration: Duration,
+    /// `[security_compliance] password_expires_days`; `None`: passwords do not expire.
+    pub password_expires_days: Option<u32>,
+    /// `[security_compliance] unique_last_password_count`: a user changing their password
+    /// may not reuse any of their last this many (0 or 1: only the current one is compared,
+    /// which is no check, as Keystone).
+    pub unique_last_password_count: u32,
+    /// `[security_compliance] minimum_password_age` in days: how long a user must keep a
+    /// password before changing it themselves.
+    pub minimum_password_age_days: u32,
+    /// `[security_compliance] password_regex`, matched at the start of a new password as
+    /// Python's `re.match`, and `password_regex_description`, shown when it does not match.
+    pub password_regex: Option<(fancy_regex::Regex, String)>,
+    /// `[security_compliance] change_password_upon_first_use`: a password an administrator
+    /// sets is expired at once, so that its user must change it.
+    pub change_password_upon_first_use: bool,
     /// `[fernet_tokens] key_repository`.
     pub key_repository: PathBuf,
     /// `[fernet_tokens] max_active_keys`.
@@ -37,6 +52,11 @@ impl IdentityConfig {
             password_hash_rounds: 12,
             lockout_failure_attempts: None,
             lockout_duration: Duration::from_secs(1800),
+            password_expires_days: None,
+            unique_last_password_count: 0,
+            minimum_password_age_days: 0,
+            password_regex: None,
+            change_password_upon_first_use: false,
             credential_key_repository: key_repository
                 .parent()
                 .map(|p| p.join("credential-keys"))

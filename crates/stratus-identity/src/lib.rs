@@ -104,6 +104,10 @@ impl IdentityService {
         self.inner.db.close().await;
     }
 
+    pub(crate) fn inner_cfg(&self) -> &IdentityConfig {
+        &self.inner.cfg
+    }
+
     fn db(&self) -> &Db {
         &self.inner.db
     }

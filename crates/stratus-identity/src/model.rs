@@ -60,6 +60,12 @@ pub struct User {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    /// When the password stops working (Unix microseconds); None when it does not expire.
+    #[serde(skip)]
+    pub password_expires_at: Option<i64>,
+    /// Keystone's user options (`ignore_password_expiry`, `lock_password`, ...).
+    #[serde(skip)]
+    pub options: serde_json::Map<String, serde_json::Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -81,6 +81,28 @@ pub struct UpArgs {
     /// Seconds a locked-out user stays locked. [default: 1800]
     #[arg(long, env = "STRATUS_LOCKOUT_DURATION")]
     pub lockout_duration: Option<u64>,
+    /// Days after which a password expires and must be changed (Keystone's
+    /// password_expires_days). [default: never]
+    #[arg(long, env = "STRATUS_PASSWORD_EXPIRES_DAYS")]
+    pub password_expires_days: Option<u32>,
+    /// How many of their last passwords a user may not reuse when changing it
+    /// (unique_last_password_count); 0 or 1 checks nothing. [default: 0]
+    #[arg(long, env = "STRATUS_UNIQUE_LAST_PASSWORD_COUNT")]
+    pub unique_last_password_count: Option<u32>,
+    /// Days a user must keep a password before changing it themselves
+    /// (minimum_password_age). [default: 0]
+    #[arg(long, env = "STRATUS_MINIMUM_PASSWORD_AGE")]
+    pub minimum_password_age: Option<u32>,
+    /// A regular expression every new password must match from its start (password_regex).
+    #[arg(long, env = "STRATUS_PASSWORD_REGEX")]
+    pub password_regex: Option<String>,
+    /// What the password regex asks for, told to users whose password does not match it.
+    #[arg(long, env = "STRATUS_PASSWORD_REGEX_DESCRIPTION")]
+    pub password_regex_description: Option<String>,
+    /// Passwords an administrator sets expire at once, so users must change them on first
+    /// use (change_password_upon_first_use).
+    #[arg(long, env = "STRATUS_CHANGE_PASSWORD_UPON_FIRST_USE")]
+    pub change_password_upon_first_use: bool,
     /// Seconds another node's identity changes may take to be seen here. [default: 1]
     #[arg(long, env = "STRATUS_CACHE_TTL")]
     pub cache_ttl: Option<u64>,
@@ -235,6 +257,12 @@ impl UpArgs {
             token_expiration: None,
             lockout_failure_attempts: None,
             lockout_duration: None,
+            password_expires_days: None,
+            unique_last_password_count: None,
+            minimum_password_age: None,
+            password_regex: None,
+            password_regex_description: None,
+            change_password_upon_first_use: false,
             cache_ttl: None,
             policy_file: None,
             max_request_body_size: None,

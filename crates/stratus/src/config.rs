@@ -21,6 +21,12 @@ struct FileConfig {
     token_expiration: Option<u64>,
     lockout_failure_attempts: Option<u32>,
     lockout_duration: Option<u64>,
+    password_expires_days: Option<u32>,
+    unique_last_password_count: Option<u32>,
+    minimum_password_age: Option<u32>,
+    password_regex: Option<String>,
+    password_regex_description: Option<String>,
+    change_password_upon_first_use: Option<bool>,
     cache_ttl: Option<u64>,
     policy_file: Option<PathBuf>,
     max_request_body_size: Option<usize>,
@@ -69,6 +75,12 @@ pub struct Config {
     pub token_expiration: u64,
     pub lockout_failure_attempts: Option<u32>,
     pub lockout_duration: u64,
+    pub password_expires_days: Option<u32>,
+    pub unique_last_password_count: u32,
+    pub minimum_password_age: u32,
+    pub password_regex: Option<String>,
+    pub password_regex_description: Option<String>,
+    pub change_password_upon_first_use: bool,
     pub cache_ttl: u64,
     pub policy_file: Option<PathBuf>,
     pub max_request_body_size: usize,
@@ -238,6 +250,16 @@ impl Config {
                 .or(file.lockout_failure_attempts)
                 .filter(|n| *n > 0),
             lockout_duration: args.lockout_duration.or(file.lockout_duration).unwrap_or(1800),
+            password_expires_days: args.password_expires_days.or(file.password_expires_days).filter(|d| *d > 0),
+            unique_last_password_count: args
+                .unique_last_password_count
+                .or(file.unique_last_password_count)
+                .unwrap_or(0),
+            minimum_password_age: args.minimum_password_age.or(file.minimum_password_age).unwrap_or(0),
+            password_regex: args.password_regex.clone().or(file.password_regex),
+            password_regex_description: args.password_regex_description.clone().or(file.password_regex_description),
+            change_password_upon_first_use: args.change_password_upon_first_use
+                || file.change_password_upon_first_use.unwrap_or(false),
             cache_ttl: args.cache_ttl.or(file.cache_ttl).unwrap_or(1),
             policy_file: args.policy_file.clone().or(file.policy_file),
             max_request_body_size: args

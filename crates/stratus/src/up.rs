@@ -86,6 +86,20 @@ pub async fn open_identity(cfg: &Config) -> anyhow::Result<IdentityService> {
     icfg.token_expiration = Duration::from_secs(cfg.token_expiration);
     icfg.lockout_failure_attempts = cfg.lockout_failure_attempts;
     icfg.lockout_duration = Duration::from_secs(cfg.lockout_duration);
+    icfg.password_expires_days = cfg.password_expires_days;
+    icfg.unique_last_password_count = cfg.unique_last_password_count;
+    icfg.minimum_password_age_days = cfg.minimum_password_age;
+    icfg.change_password_upon_first_use = cfg.change_password_upon_first_use;
+    if let Some(pattern) = &cfg.password_regex {
+        // Keystone matches with Python's re.match: from the start of the password.
+        let re = fancy_regex::Regex::new(&format!("^(?:{pattern})"))
+            .with_context(|| format!("--password-regex {pattern:?} is not a regular expression"))?;
+        let description = cfg
+            .password_regex_description
+            .clone()
+            .unwrap_or_else(|| format!("it must match {pattern}"));
+        icfg.password_regex = Some((re, description));
+    }
     icfg.cache_ttl = Duration::from_secs(cfg.cache_ttl);
     icfg.max_active_keys = cfg.max_active_keys;
     IdentityService::open(&location, icfg, policy)

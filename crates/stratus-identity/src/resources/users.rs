@@ -1,5 +1,6 @@
 //! Users, their passwords, groups and membership.
 
+use serde_json::{Map, Value};
 use stratus_api::pagination::PageRequest;
 use stratus_api::{AuthContext, Target};
 
@@ -19,6 +20,46 @@ fn check_password(field: &str, pw: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The user options Keystone knows; each is a boolean.
+const USER_OPTIONS: [&str; 5] = [
+    "ignore_change_password_upon_first_use",
+    "ignore_password_expiry",
+    "ignore_lockout_failure_attempts",
+    "ignore_user_inactivity",
+    "lock_password",
+];
+
+/// Options after an update: the ones sent replace the stored ones, a null removes one.
+fn merged_options(before: &Map<String, Value>, changes: &Map<String, Value>) -> Result<Map<String, Value>> {
+    let mut out = before.clone();
+    for (k, v) in changes {
+        if !USER_OPTIONS.contains(&k.as_str()) {
+            return Err(IdentityError::Validation(format!(
+                "Invalid input for field 'user.options': '{k}' is not a user option Stratus knows ({}).",
+                USER_OPTIONS.join(", ")
+            )));
+        }
+        match v {
+            Value::Null => {
+                out.remove(k);
+            }
+            Value::Bool(_) => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {
+                return Err(IdentityError::Validation(format!(
+                    "Invalid input for field 'user.options.{k}': must be a boolean or null."
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn option_on(options: &Map<String, Value>, name: &str) -> bool {
+    options.get(name).and_then(Value::as_bool).unwrap_or(false)
 }
 
 fn duplicate_user(name: &str) -> String {
@@ -49,14 +90,22 @@ impl IdentityService {
                 )));
             }
         }
+        let options = merged_options(&Map::new(), input.options.as_ref().unwrap_or(&Map::new()))?;
         let hash = match &input.password {
             Some(pw) => {
                 check_password("user.password", pw)?;
+                self.check_password_rules(pw)?;
                 Some(self.hash_secret(pw).await?)
             }
             None => None,
         };
+        let password_expires_at = match hash {
+            Some(_) => self.expiry_of_set_password(&options, true),
+            None => None,
+        };
         let u = User {
+            password_expires_at,
+            options,
             id: new_id(),
             name,
             domain_id,
@@ -139,9 +188,14 @@ impl IdentityService {
             }
             sets.push(("default_project_id", Val::S(p)));
         }
+        let options = match &input.options {
+            Some(changes) => merged_options(&before.options, changes)?,
+            None => before.options.clone(),
+        };
         let new_password = match &input.password {
             Some(pw) => {
                 check_password("user.password", pw)?;
+                self.check_password_rules(pw)?;
                 Some(self.hash_secret(pw).await?)
             }
             None => None,
@@ -149,8 +203,14 @@ impl IdentityService {
         store::update(self.db(), "users", id, sets)
             .await
             .map_err(on_conflict(|| duplicate_user(input.name.as_deref().unwrap_or(""))))?;
+        if input.options.is_some() {
+            store::set_user_options(self.db(), id, &options).await?;
+        }
+        // An administrator's reset is not held to the history or the minimum age (Keystone
+        // checks those only when users change their own), but may expire at once.
         if let Some(h) = &new_password {
-            store::set_password(self.db(), id, h).await?;
+            let expires = self.expiry_of_set_password(&options, true);
+            store::set_password(self.db(), id, h, expires, self.history_kept()).await?;
         }
         if new_password.is_some() || (before.enabled && input.enabled == Some(false)) {
             self.revoke_matching(Some(id), None, None, None).await?;
@@ -187,9 +247,13 @@ impl IdentityService {
     /// and no policy decide it (as Keystone, which leaves this call unenforced).
     pub async fn change_password(&self, id: &str, original: &str, new: &str) -> Result<()> {
         check_password("user.password", new)?;
+        let user = store::get_user(self.db(), id)
+            .await?
+            .ok_or_else(|| IdentityError::not_found("user", id))?;
         let creds = store::get_credentials(self.db(), id)
             .await?
             .ok_or_else(|| IdentityError::not_found("user", id))?;
+        // The original password is the proof; an expired one still proves who it is.
         let ok = match &creds.password_hash {
             Some(h) => self.verify_secret(original, h).await?,
             None => false,
@@ -199,11 +263,68 @@ impl IdentityService {
                 "The original password is not correct.".into(),
             ));
         }
+        if option_on(&user.options, "lock_password") {
+            return Err(IdentityError::Denied(format!(
+                "The password of user {id} is locked: only an administrator may change it."
+            )));
+        }
+        let min_age = self.inner_cfg().minimum_password_age_days as i64 * 86_400 * 1_000_000;
+        if min_age > 0 && creds.password_set_at.is_some_and(|at| stratus_store::now_micros() < at + min_age) {
+            return Err(IdentityError::Validation(format!(
+                "Cannot change password before minimum age {} days is reached.",
+                self.inner_cfg().minimum_password_age_days
+            )));
+        }
+        self.check_password_rules(new)?;
+        let count = self.inner_cfg().unique_last_password_count as i64;
+        if count > 1 {
+            for old in store::recent_password_hashes(self.db(), id, count).await? {
+                if self.verify_secret(new, &old).await? {
+                    return Err(IdentityError::Validation(format!(
+                        "The new password cannot be identical to a previous password. The total number which includes the new password must be unique is {count}."
+                    )));
+                }
+            }
+        }
         let hash = self.hash_secret(new).await?;
-        store::set_password(self.db(), id, &hash).await?;
+        let expires = self.expiry_of_set_password(&user.options, false);
+        store::set_password(self.db(), id, &hash, expires, self.history_kept()).await?;
         self.revoke_matching(Some(id), None, None, None).await?;
         self.changed();
         Ok(())
+    }
+
+    /// A new password must match the configured pattern (Keystone's `password_regex`).
+    fn check_password_rules(&self, pw: &str) -> Result<()> {
+        if let Some((re, description)) = &self.inner_cfg().password_regex {
+            // A pattern too costly to run on this password counts as not matching.
+            if !re.is_match(pw).unwrap_or(false) {
+                return Err(IdentityError::Validation(format!(
+                    "Password validation error: The password does not meet the requirements: {description}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// When a password set now expires: at once when an administrator set it and users must
+    /// change such passwords on first use, after `password_expires_days` otherwise, never for
+    /// users exempted by their options.
+    fn expiry_of_set_password(&self, options: &Map<String, Value>, by_admin: bool) -> Option<i64> {
+        let cfg = self.inner_cfg();
+        let now = stratus_store::now_micros();
+        if by_admin && cfg.change_password_upon_first_use && !option_on(options, "ignore_change_password_upon_first_use") {
+            return Some(now);
+        }
+        match cfg.password_expires_days {
+            Some(days) if !option_on(options, "ignore_password_expiry") => Some(now + days as i64 * 86_400 * 1_000_000),
+            _ => None,
+        }
+    }
+
+    /// How many passwords a user's history keeps.
+    fn history_kept(&self) -> i64 {
+        self.inner_cfg().unique_last_password_count.max(1) as i64
     }
 
     // ------------------------------------------------------------ groups

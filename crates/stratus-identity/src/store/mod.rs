@@ -153,9 +153,12 @@ struct UserRow {
     default_project_id: Option<String>,
     description: Option<String>,
     email: Option<String>,
+    password_expires_at: Option<i64>,
+    options: String,
     extra: String,
 }
-const USER_COLS: &str = "id, name, domain_id, enabled, default_project_id, description, email, extra";
+const USER_COLS: &str =
+    "id, name, domain_id, enabled, default_project_id, description, email, password_expires_at, options, extra";
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
         User {
@@ -166,6 +169,8 @@ impl From<UserRow> for User {
             default_project_id: r.default_project_id,
             description: r.description,
             email: r.email,
+            password_expires_at: r.password_expires_at,
+            options: serde_json::from_str(&r.options).unwrap_or_default(),
             extra: extra_of(&r.extra),
         }
     }
@@ -420,24 +425,60 @@ pub(crate) async fn count_children(db: &Db, id: &str) -> Result<i64> {
 
 // ---------------------------------------------------------------- users
 
+/// Inserts a user, and their first password (with when it expires) into their history.
 pub(crate) async fn insert_user(db: &Db, u: &User, password_hash: Option<String>) -> Result<()> {
+    let now = now_micros();
+    let mut tx = db.begin_write().await?;
     sqlx::query(
-        "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, description, email, created_at, extra) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO users (id, name, domain_id, enabled, password_hash, default_project_id, description, email, \
+         created_at, extra, password_expires_at, password_set_at, options) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&u.id)
     .bind(&u.name)
     .bind(&u.domain_id)
     .bind(flag(u.enabled))
-    .bind(password_hash)
+    .bind(password_hash.clone())
     .bind(u.default_project_id.clone())
     .bind(u.description.clone())
     .bind(u.email.clone())
-    .bind(now_micros())
+    .bind(now)
     .bind(extra_text(&u.extra))
-    .execute(&db.pool)
+    .bind(u.password_expires_at)
+    .bind(password_hash.as_ref().map(|_| now))
+    .bind(serde_json::Value::Object(u.options.clone()).to_string())
+    .execute(&mut *tx)
     .await?;
+    if let Some(h) = password_hash {
+        sqlx::query("INSERT INTO password_history (user_id, password_hash, set_at) VALUES ($1, $2, $3)")
+            .bind(&u.id)
+            .bind(h)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+pub(crate) async fn set_user_options(db: &Db, user_id: &str, options: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    sqlx::query("UPDATE users SET options = $1 WHERE id = $2")
+        .bind(serde_json::Value::Object(options.clone()).to_string())
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The hashes of a user's last `n` passwords, newest first.
+pub(crate) async fn recent_password_hashes(db: &Db, user_id: &str, n: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY set_at DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(n)
+    .fetch_all(&db.pool)
+    .await?)
 }
 
 pub(crate) async fn get_user(db: &Db, id: &str) -> Result<Option<User>> {
@@ -452,17 +493,19 @@ pub(crate) async fn list_users(db: &Db, f: Filters, page: &PageRequest) -> Resul
     list::<UserRow, _>(db, USER_COLS, "users", f, page).await
 }
 
-/// The password hash and lockout counters of a user.
+/// The password hash, its age and expiry, and the lockout counters of a user.
 #[derive(FromRow)]
 pub(crate) struct Credentials {
     pub password_hash: Option<String>,
     pub failed_auth_count: i64,
     pub failed_auth_at: Option<i64>,
+    pub password_expires_at: Option<i64>,
+    pub password_set_at: Option<i64>,
 }
 
 pub(crate) async fn get_credentials(db: &Db, user_id: &str) -> Result<Option<Credentials>> {
     Ok(sqlx::query_as::<_, Credentials>(
-        "SELECT password_hash, failed_auth_count, failed_auth_at FROM users WHERE id = $1",
+        "SELECT password_hash, failed_auth_count, failed_auth_at, password_expires_at, password_set_at FROM users WHERE id = $1",
     )
     .bind(user_id)
     .fetch_optional(&db.pool)
@@ -487,12 +530,36 @@ pub(crate) async fn record_auth_result(db: &Db, user_id: &str, ok: bool) -> Resu
     Ok(())
 }
 
-pub(crate) async fn set_password(db: &Db, user_id: &str, hash: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1, failed_auth_count = 0, failed_auth_at = NULL WHERE id = $2")
-        .bind(hash)
+/// Sets a user's password (and when it expires), clears the lockout counters, and records the
+/// password in the user's history, keeping the last `keep`.
+pub(crate) async fn set_password(db: &Db, user_id: &str, hash: &str, expires_at: Option<i64>, keep: i64) -> Result<()> {
+    let now = now_micros();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $1, failed_auth_count = 0, failed_auth_at = NULL, \
+         password_expires_at = $2, password_set_at = $3 WHERE id = $4",
+    )
+    .bind(hash)
+    .bind(expires_at)
+    .bind(now)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO password_history (user_id, password_hash, set_at) VALUES ($1, $2, $3)")
         .bind(user_id)
-        .execute(&db.pool)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "DELETE FROM password_history WHERE user_id = $1 AND set_at NOT IN \
+         (SELECT set_at FROM password_history WHERE user_id = $1 ORDER BY set_at DESC LIMIT $2)",
+    )
+    .bind(user_id)
+    .bind(keep.max(1))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod delegation;
 mod domain_configs;
 mod endpoint_filters;
 mod handlers;
+mod limits;
 mod policies;
 mod views;
 
@@ -101,6 +102,7 @@ pub fn router(svc: IdentityService, public_url: &str) -> Router {
         .merge(delegation::routes())
         .merge(domain_configs::routes())
         .merge(endpoint_filters::routes())
+        .merge(limits::routes())
         .merge(policies::routes())
         .route(
             "/auth/tokens",

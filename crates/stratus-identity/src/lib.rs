@@ -32,7 +32,8 @@ pub use config::IdentityConfig;
 pub use error::{IdentityError, Result};
 pub use keys::KeyRepository;
 pub use resources::{
-    AccessToken, AssignmentFilter, DomainConfig, EndpointGroupInput, PolicyInput, AuthorizeRole, Consumer, ConsumerInput, Credential, CredentialInput, Ec2Credential,
+    AccessToken, AssignmentFilter, DomainConfig, EndpointGroupInput, LimitFilter, LimitInput, PolicyInput,
+    RegisteredLimitInput, AuthorizeRole, Consumer, ConsumerInput, Credential, CredentialInput, Ec2Credential,
     ListFilter, Named, OAuthToken, SignedRequest, TrustInput, TrustRoleRef,
 };
 pub use model::Trust;

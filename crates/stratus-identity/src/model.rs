@@ -399,3 +399,28 @@ impl EndpointGroup {
         })
     }
 }
+
+/// A registered limit: the default limit of a resource a service counts, in a region or all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredLimit {
+    pub id: String,
+    pub service_id: String,
+    pub region_id: Option<String>,
+    pub resource_name: String,
+    pub default_limit: i64,
+    pub description: Option<String>,
+}
+
+/// A project's or a domain's own limit of a registered resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    pub id: String,
+    pub registered_limit_id: String,
+    pub service_id: String,
+    pub region_id: Option<String>,
+    pub resource_name: String,
+    pub project_id: Option<String>,
+    pub domain_id: Option<String>,
+    pub resource_limit: i64,
+    pub description: Option<String>,
+}

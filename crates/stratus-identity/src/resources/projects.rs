@@ -247,6 +247,7 @@ impl IdentityService {
             )));
         }
         store::delete_with_assignments(self.db(), "projects", id, "project", true).await?;
+        store::delete_limits_of(self.db(), "project_id", id).await?;
         self.revoke_matching(None, Some(id), None, None).await?;
         self.changed();
         Ok(())

@@ -11,6 +11,7 @@ mod access_rules;
 mod credentials;
 mod domain_configs;
 mod endpoint_filters;
+mod limits;
 mod oauth;
 mod policies;
 mod trusts;
@@ -18,6 +19,7 @@ pub(crate) use access_rules::*;
 pub(crate) use credentials::*;
 pub(crate) use domain_configs::*;
 pub(crate) use endpoint_filters::*;
+pub(crate) use limits::*;
 pub(crate) use oauth::*;
 pub(crate) use policies::*;
 pub(crate) use trusts::*;
@@ -366,6 +368,15 @@ pub(crate) async fn delete_domain_tree(db: &Db, id: &str) -> Result<Vec<String>>
         "DELETE FROM assignments WHERE target_kind = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)",
         "DELETE FROM assignments WHERE actor_kind = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
         "DELETE FROM assignments WHERE actor_kind = 'group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id = $1)",
+        "DELETE FROM inherited_assignments WHERE target_kind = 'domain' AND target_id = $1",
+        "DELETE FROM inherited_assignments WHERE target_kind = 'project' AND target_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+        "DELETE FROM inherited_assignments WHERE actor_kind = 'user' AND actor_id IN (SELECT id FROM users WHERE domain_id = $1)",
+        "DELETE FROM inherited_assignments WHERE actor_kind = 'group' AND actor_id IN (SELECT id FROM user_groups WHERE domain_id = $1)",
+        "DELETE FROM trusts WHERE trustor_user_id IN (SELECT id FROM users WHERE domain_id = $1) \
+         OR trustee_user_id IN (SELECT id FROM users WHERE domain_id = $1)",
+        "DELETE FROM limits WHERE domain_id = $1 OR project_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+        "DELETE FROM project_endpoints WHERE project_id IN (SELECT id FROM projects WHERE domain_id = $1)",
+        "DELETE FROM project_endpoint_groups WHERE project_id IN (SELECT id FROM projects WHERE domain_id = $1)",
         "DELETE FROM projects WHERE domain_id = $1",
         "DELETE FROM users WHERE domain_id = $1",
         "DELETE FROM user_groups WHERE domain_id = $1",

@@ -283,17 +283,19 @@ impl IdentityService {
 
     pub async fn get_limit(&self, caller: &AuthContext, id: &str) -> Result<Limit> {
         let l = self.limit_row(id).await?;
-        // A project's limit is also its domain's to read.
-        let project_domain = match &l.project_id {
-            Some(p) => store::get_project(self.db(), p).await?.map(|p| p.domain_id),
-            None => None,
+        // A project's limit is also its domain's to read, with a token scoped to the domain
+        // (a project-scoped token names its project's domain too, and must not count).
+        let project_domain = match (&l.project_id, &caller.scope) {
+            (Some(p), Scope::Domain { .. }) => store::get_project(self.db(), p).await?.map(|p| p.domain_id),
+            _ => None,
         };
+        let own_domain = l.domain_id.as_deref().filter(|_| matches!(caller.scope, Scope::Domain { .. }));
         self.enforce(
             "identity:get_limit",
             caller,
             &Target::new()
                 .opt("target.limit.project_id", l.project_id.as_deref())
-                .opt("target.limit.domain_id", l.domain_id.as_deref().or(project_domain.as_deref())),
+                .opt("target.limit.domain_id", own_domain.or(project_domain.as_deref())),
         )?;
         Ok(l)
     }

@@ -16,14 +16,14 @@ use stratus_network::inputs::*;
 use crate::query::{self, ListQuery};
 use crate::{views, ApiState, EXTENSIONS};
 
-type Out = Result<Response, ApiError>;
+pub(crate) type Out = Result<Response, ApiError>;
 
 /// Administrators and the service role (the compute agent) see binding and provider details.
 fn privileged(c: &AuthContext) -> bool {
     c.has_role("admin") || c.has_role("service")
 }
 
-async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T, ApiError> {
+pub(crate) async fn body<T: DeserializeOwned>(req: Request, key: &'static str) -> Result<T, ApiError> {
     stratus_api::body::keyed_json(req, key)
         .await
         .map_err(|e| e.with_type("HTTPBadRequest"))
@@ -96,11 +96,11 @@ async fn bytes_of(req: Request) -> Result<axum::body::Bytes, ApiError> {
     stratus_api::body::bytes_of(req).await
 }
 
-fn one(key: &str, status: StatusCode, v: Value) -> Response {
+pub(crate) fn one(key: &str, status: StatusCode, v: Value) -> Response {
     (status, Json(json!({ key: v }))).into_response()
 }
 
-fn listing<T>(
+pub(crate) fn listing<T>(
     s: &ApiState,
     collection: &str,
     key: &str,
@@ -125,7 +125,7 @@ fn listing<T>(
 }
 
 /// A single resource with the `fields` of the query applied.
-fn shown(key: &str, v: Value, raw: Option<&str>) -> Out {
+pub(crate) fn shown(key: &str, v: Value, raw: Option<&str>) -> Out {
     let q = query::parse(raw, &[])?;
     Ok(one(key, StatusCode::OK, views::select(v, &q.fields)))
 }
@@ -427,13 +427,21 @@ fn quota_json(q: &BTreeMap<String, i64>) -> Value {
     json!(q)
 }
 
+/// The projects whose quotas were set, each with all its limits (Neutron's `GET /quotas`).
 pub(crate) async fn list_quotas(State(s): State<ApiState>, c: Caller) -> Out {
-    // Projects with overrides; without a list of projects here, the caller's own.
-    let project = c.project_id().unwrap_or("").to_owned();
-    let mut q = quota_json(&s.svc.get_quota(&c, &project).await?);
-    q["project_id"] = json!(project);
-    q["tenant_id"] = json!(project);
-    Ok((StatusCode::OK, Json(json!({"quotas": [q]}))).into_response())
+    let list: Vec<Value> = s
+        .svc
+        .list_quotas(&c)
+        .await?
+        .into_iter()
+        .map(|(project, limits)| {
+            let mut q = quota_json(&limits);
+            q["project_id"] = json!(project);
+            q["tenant_id"] = json!(project);
+            q
+        })
+        .collect();
+    Ok((StatusCode::OK, Json(json!({ "quotas": list }))).into_response())
 }
 pub(crate) async fn get_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
     Ok(one(
@@ -500,6 +508,27 @@ pub(crate) async fn update_quota(
 pub(crate) async fn reset_quota(State(s): State<ApiState>, c: Caller, Path(project): Path<String>) -> Out {
     s.svc.reset_quota(&c, &project).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- service providers
+
+const PROVIDER_SORT: &[(&str, &str)] = &[
+    ("service_type", "service_type"),
+    ("name", "name"),
+    ("default", "default"),
+];
+
+/// `GET /service-providers`: the configured providers. As in Neutron, the list is neither
+/// paged nor sorted (`limit`, `marker` and `sort_*` are read and have no effect).
+pub(crate) async fn list_service_providers(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+    let q = query::parse(raw.as_deref(), PROVIDER_SORT)?;
+    let list: Vec<Value> = s
+        .svc
+        .list_service_providers(&c, &q.filter)?
+        .iter()
+        .map(|p| views::select(views::service_provider(p), &q.fields))
+        .collect();
+    Ok((StatusCode::OK, Json(json!({ "service_providers": list }))).into_response())
 }
 
 // ---------------------------------------------------------------- extensions

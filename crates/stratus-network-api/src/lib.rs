@@ -5,8 +5,10 @@
 //! cannot reach the records (private to `stratus-network`) and decide nothing about who may do
 //! what (the service checks policy and visibility).
 
+mod default_rules;
 mod handlers;
 mod query;
+mod tags;
 mod views;
 
 use std::sync::Arc;
@@ -58,6 +60,21 @@ pub(crate) const EXTENSIONS: &[(&str, &str, &str)] = &[
     ),
     ("security-group", "security-group", "Security groups and rules."),
     (
+        "security-groups-default-rules",
+        "Default rules for security groups",
+        "Configure set of security group rules used as default rules for every new security group.",
+    ),
+    (
+        "security-groups-normalized-cidr",
+        "Normalized CIDR field for security group rules",
+        "The normalized_cidr of rules: the network their remote_ip_prefix means.",
+    ),
+    (
+        "service-type",
+        "Neutron Service Type Management",
+        "API for retrieving service providers for Neutron advanced services.",
+    ),
+    (
         "stateful-security-group",
         "Stateful security group",
         "The stateful attribute of security groups.",
@@ -77,6 +94,16 @@ pub(crate) const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Resource timestamps",
         "created_at and updated_at of resources.",
     ),
+    (
+        "standard-attr-tag",
+        "Tag support for resources with standard attribute: network, subnet, port, security_group",
+        "Enables to set tag on resources with standard attribute.",
+    ),
+    (
+        "tag-creation",
+        "Tag creation extension",
+        "Allow to create multiple tags for a resource.",
+    ),
     ("sorting", "Sorting support", "sort_key and sort_dir on lists."),
     ("pagination", "Pagination support", "limit and marker on lists."),
     (
@@ -93,7 +120,16 @@ async fn versions(State(s): State<ApiState>) -> Json<serde_json::Value> {
 }
 
 async fn resources(State(s): State<ApiState>) -> Json<serde_json::Value> {
-    let items: Vec<_> = ["network", "subnet", "port", "security_group", "security_group_rule", "quota"]
+    let items: Vec<_> = [
+        "network",
+        "subnet",
+        "port",
+        "security_group",
+        "security_group_rule",
+        "default_security_group_rule",
+        "quota",
+        "service_provider",
+    ]
         .iter()
         .map(|name| {
             let collection = format!("{}s", name.replace('_', "-"));
@@ -116,7 +152,9 @@ pub fn router(svc: NetworkService, validator: Arc<dyn TokenValidator>, public_ur
         service_types: &["network"],
         mount: "/network",
     };
+    use default_rules::*;
     use handlers::*;
+    use tags::*;
     let v2 = Router::new()
         .route("/", get(resources))
         .route("/extensions", get(list_extensions))
@@ -145,6 +183,67 @@ pub fn router(svc: NetworkService, validator: Arc<dyn TokenValidator>, public_ur
         )
         .route("/security-group-rules", get(list_rules).post(create_rule))
         .route("/security-group-rules/{id}", get(get_rule).delete(delete_rule))
+        .route(
+            "/default-security-group-rules",
+            get(list_default_rules).post(create_default_rule),
+        )
+        .route(
+            "/default-security-group-rules/{id}",
+            get(get_default_rule).delete(delete_default_rule),
+        )
+        .route(
+            "/networks/{id}/tags",
+            get(list_tags::<Networks>)
+                .put(replace_tags::<Networks>)
+                .post(add_tags::<Networks>)
+                .delete(remove_all_tags::<Networks>),
+        )
+        .route(
+            "/networks/{id}/tags/{tag}",
+            get(check_tag::<Networks>)
+                .put(add_tag::<Networks>)
+                .delete(remove_tag::<Networks>),
+        )
+        .route(
+            "/subnets/{id}/tags",
+            get(list_tags::<Subnets>)
+                .put(replace_tags::<Subnets>)
+                .post(add_tags::<Subnets>)
+                .delete(remove_all_tags::<Subnets>),
+        )
+        .route(
+            "/subnets/{id}/tags/{tag}",
+            get(check_tag::<Subnets>)
+                .put(add_tag::<Subnets>)
+                .delete(remove_tag::<Subnets>),
+        )
+        .route(
+            "/ports/{id}/tags",
+            get(list_tags::<Ports>)
+                .put(replace_tags::<Ports>)
+                .post(add_tags::<Ports>)
+                .delete(remove_all_tags::<Ports>),
+        )
+        .route(
+            "/ports/{id}/tags/{tag}",
+            get(check_tag::<Ports>)
+                .put(add_tag::<Ports>)
+                .delete(remove_tag::<Ports>),
+        )
+        .route(
+            "/security-groups/{id}/tags",
+            get(list_tags::<SecurityGroups>)
+                .put(replace_tags::<SecurityGroups>)
+                .post(add_tags::<SecurityGroups>)
+                .delete(remove_all_tags::<SecurityGroups>),
+        )
+        .route(
+            "/security-groups/{id}/tags/{tag}",
+            get(check_tag::<SecurityGroups>)
+                .put(add_tag::<SecurityGroups>)
+                .delete(remove_tag::<SecurityGroups>),
+        )
+        .route("/service-providers", get(list_service_providers))
         .route("/quotas", get(list_quotas))
         .route(
             "/quotas/{project}",

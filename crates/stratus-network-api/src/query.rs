@@ -51,6 +51,14 @@ pub(crate) fn parse(raw: Option<&str>, sortable: &[(&str, &'static str)]) -> Res
                     return Err(ApiError::bad_request("page_reverse is not supported here."));
                 }
             }
+            // Neutron joins repeated tag filters (`tags=a&tags=b` is `tags=a,b`).
+            "tags" | "tags-any" | "not-tags" | "not-tags-any" => match q.filter.iter_mut().find(|(f, _)| f == k) {
+                Some((_, have)) => {
+                    have.push(',');
+                    have.push_str(v);
+                }
+                None => q.filter.push((k.clone(), v.clone())),
+            },
             _ => {
                 if q.filter.iter().any(|(f, _)| f == k) {
                     return Err(ApiError::bad_request(format!(
@@ -101,4 +109,23 @@ pub(crate) fn links(
         out.push(serde_json::json!({"rel": "next", "href": format!("{base}/{collection}?{}", serde_urlencoded::to_string(&p).unwrap_or_default())}));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_tag_filters_join_and_other_filters_repeat_not() {
+        let q = parse(Some("tags=a&name=n&tags=b,c&not-tags-any=x"), &[]).expect("parse");
+        assert_eq!(
+            q.filter,
+            vec![
+                ("tags".to_owned(), "a,b,c".to_owned()),
+                ("name".to_owned(), "n".to_owned()),
+                ("not-tags-any".to_owned(), "x".to_owned()),
+            ]
+        );
+        assert!(parse(Some("name=a&name=b"), &[]).is_err());
+    }
 }

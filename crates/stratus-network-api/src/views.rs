@@ -5,13 +5,14 @@ use serde_json::{json, Map, Value};
 use stratus_network::format_time;
 use stratus_network::model::*;
 
-fn standard(v: &mut Value, project_id: &str, created: i64, updated: i64, revision: i64) {
+/// The standard attributes: project, times, revision and tags.
+fn standard(v: &mut Value, project_id: &str, created: i64, updated: i64, revision: i64, tags: &[String]) {
     v["tenant_id"] = json!(project_id);
     v["project_id"] = json!(project_id);
     v["created_at"] = json!(format_time(created));
     v["updated_at"] = json!(format_time(updated));
     v["revision_number"] = json!(revision);
-    v["tags"] = json!([]);
+    v["tags"] = json!(tags);
 }
 
 pub(crate) fn network(n: &Network, privileged: bool) -> Value {
@@ -29,7 +30,7 @@ pub(crate) fn network(n: &Network, privileged: bool) -> Value {
         "availability_zones": ["nova"],
         "ipv4_address_scope": null,
         "ipv6_address_scope": null,
-        "port_security_enabled": true,
+        "port_security_enabled": n.port_security_enabled,
         "l2_adjacency": true,
         "is_default": false,
     });
@@ -38,7 +39,14 @@ pub(crate) fn network(n: &Network, privileged: bool) -> Value {
         v["provider:physical_network"] = json!(n.provider.physical_network);
         v["provider:segmentation_id"] = json!(n.provider.segmentation_id);
     }
-    standard(&mut v, &n.project_id, n.created_at, n.updated_at, n.revision_number);
+    standard(
+        &mut v,
+        &n.project_id,
+        n.created_at,
+        n.updated_at,
+        n.revision_number,
+        &n.tags,
+    );
     v
 }
 
@@ -62,7 +70,14 @@ pub(crate) fn subnet(s: &Subnet) -> Value {
         "service_types": [],
         "dns_publish_fixed_ip": false,
     });
-    standard(&mut v, &s.project_id, s.created_at, s.updated_at, s.revision_number);
+    standard(
+        &mut v,
+        &s.project_id,
+        s.created_at,
+        s.updated_at,
+        s.revision_number,
+        &s.tags,
+    );
     v
 }
 
@@ -92,7 +107,14 @@ pub(crate) fn port(p: &Port, privileged: bool) -> Value {
         v["binding:vif_details"] = p.binding.vif_details.clone();
         v["binding:profile"] = p.binding.profile.clone();
     }
-    standard(&mut v, &p.project_id, p.created_at, p.updated_at, p.revision_number);
+    standard(
+        &mut v,
+        &p.project_id,
+        p.created_at,
+        p.updated_at,
+        p.revision_number,
+        &p.tags,
+    );
     v
 }
 
@@ -106,16 +128,46 @@ pub(crate) fn rule(r: &SecurityGroupRule) -> Value {
         "port_range_min": r.port_range_min,
         "port_range_max": r.port_range_max,
         "remote_ip_prefix": r.remote_ip_prefix,
-        "normalized_cidr": r.remote_ip_prefix,
+        "normalized_cidr": r.normalized_cidr,
         "remote_group_id": r.remote_group_id,
         "remote_address_group_id": null,
         "description": r.description,
     });
-    standard(&mut v, &r.project_id, r.created_at, r.updated_at, r.revision_number);
+    // Rules have standard attributes but, in Neutron, no tags.
+    standard(
+        &mut v,
+        &r.project_id,
+        r.created_at,
+        r.updated_at,
+        r.revision_number,
+        &[],
+    );
     if let Some(m) = v.as_object_mut() {
         m.remove("tags");
     }
     v
+}
+
+/// A rule template: no project and no standard attributes, as in Neutron.
+pub(crate) fn default_rule(r: &DefaultSecurityGroupRule) -> Value {
+    json!({
+        "id": r.id,
+        "direction": r.direction,
+        "ethertype": r.ethertype,
+        "protocol": r.protocol,
+        "port_range_min": r.port_range_min,
+        "port_range_max": r.port_range_max,
+        "remote_ip_prefix": r.remote_ip_prefix,
+        "remote_group_id": r.remote_group_id,
+        "remote_address_group_id": null,
+        "description": r.description,
+        "used_in_default_sg": r.used_in_default_sg,
+        "used_in_non_default_sg": r.used_in_non_default_sg,
+    })
+}
+
+pub(crate) fn service_provider(p: &ServiceProvider) -> Value {
+    json!({"service_type": p.service_type, "name": p.name, "default": p.default})
 }
 
 pub(crate) fn security_group(g: &SecurityGroup) -> Value {
@@ -127,7 +179,14 @@ pub(crate) fn security_group(g: &SecurityGroup) -> Value {
         "shared": false,
         "security_group_rules": g.rules.iter().map(rule).collect::<Vec<_>>(),
     });
-    standard(&mut v, &g.project_id, g.created_at, g.updated_at, g.revision_number);
+    standard(
+        &mut v,
+        &g.project_id,
+        g.created_at,
+        g.updated_at,
+        g.revision_number,
+        &g.tags,
+    );
     v
 }
 

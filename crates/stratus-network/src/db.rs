@@ -9,6 +9,7 @@ use stratus_store::sql::{arguments, finish, placeholders, Filters, Page, Val};
 use stratus_store::{Db, Result};
 
 use crate::model::*;
+use crate::tags::TagKind;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -65,7 +66,7 @@ async fn gate(
 // ---------------------------------------------------------------- networks
 
 const NETWORK_COLS: &str = "id, name, description, project_id, admin_state_up, shared, external, mtu, network_type, \
-     physical_network, segmentation_id, status, revision_number, created_at, updated_at";
+     physical_network, segmentation_id, status, port_security_enabled, revision_number, created_at, updated_at";
 
 #[derive(FromRow)]
 struct NetworkRow {
@@ -81,6 +82,7 @@ struct NetworkRow {
     physical_network: Option<String>,
     segmentation_id: Option<i64>,
     status: String,
+    port_security_enabled: i64,
     revision_number: i64,
     created_at: i64,
     updated_at: i64,
@@ -103,10 +105,12 @@ impl From<NetworkRow> for Network {
                 segmentation_id: r.segmentation_id,
             },
             status: r.status,
+            port_security_enabled: r.port_security_enabled != 0,
             revision_number: r.revision_number,
             created_at: r.created_at,
             updated_at: r.updated_at,
             subnets: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
@@ -124,8 +128,8 @@ pub(crate) async fn insert_network(
     }
     sqlx::query(
         "INSERT INTO networks (id, project_id, created_at, name, description, admin_state_up, shared, external, mtu, \
-         network_type, physical_network, segmentation_id, status, revision_number, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         network_type, physical_network, segmentation_id, status, revision_number, updated_at, port_security_enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&n.id)
     .bind(&n.project_id)
@@ -142,6 +146,7 @@ pub(crate) async fn insert_network(
     .bind(&n.status)
     .bind(n.revision_number)
     .bind(n.updated_at)
+    .bind(n.port_security_enabled as i64)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -153,7 +158,7 @@ pub(crate) async fn update_network(db: &Db, n: &Network, seen: i64) -> Result<bo
     let r = sqlx::query(
         "UPDATE networks SET name = $1, description = $2, admin_state_up = $3, shared = $4, external = $5, mtu = $6, \
          network_type = $7, physical_network = $8, segmentation_id = $9, status = $10, revision_number = $11, \
-         updated_at = $12 WHERE id = $13 AND revision_number = $14",
+         updated_at = $12, port_security_enabled = $15 WHERE id = $13 AND revision_number = $14",
     )
     .bind(&n.name)
     .bind(&n.description)
@@ -169,6 +174,7 @@ pub(crate) async fn update_network(db: &Db, n: &Network, seen: i64) -> Result<bo
     .bind(n.updated_at)
     .bind(&n.id)
     .bind(seen)
+    .bind(n.port_security_enabled as i64)
     .execute(&db.pool)
     .await?;
     Ok(r.rows_affected() > 0)
@@ -212,15 +218,19 @@ pub(crate) async fn list_networks(db: &Db, mut f: Filters, page: &Page) -> Resul
     let rows: Vec<NetworkRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
     let mut nets: Vec<Network> = rows.into_iter().map(Into::into).collect();
     attach_subnet_ids(db, &mut nets).await?;
+    let mut tags = tags_of(db, TagKind::Networks, nets.iter().map(|n| n.id.as_str())).await?;
+    for n in &mut nets {
+        n.tags = tags.remove(&n.id).unwrap_or_default();
+    }
     Ok(nets)
 }
 
 /// Runs `first`, then, if `guard` counts no rows, `then`, all in one transaction with `id`
 /// bound as `$1`; false (and nothing changed) when the guard found rows.
-async fn delete_unless_used(db: &Db, id: &str, first: &[&str], guard: &str, then: &[&str]) -> Result<bool> {
+async fn delete_unless_used<S: AsRef<str>>(db: &Db, id: &str, first: &[S], guard: &str, then: &[S]) -> Result<bool> {
     let mut tx = db.begin_write().await?;
     for sql in first {
-        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        sqlx::query(sql.as_ref()).bind(id).execute(&mut *tx).await?;
     }
     let used: i64 = sqlx::query_scalar(guard).bind(id).fetch_one(&mut *tx).await?;
     if used > 0 {
@@ -228,28 +238,43 @@ async fn delete_unless_used(db: &Db, id: &str, first: &[&str], guard: &str, then
         return Ok(false);
     }
     for sql in then {
-        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        sqlx::query(sql.as_ref()).bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(true)
 }
 
-/// Deletes a network with its subnets and its DHCP ports, in one transaction that changes
-/// nothing if any other port is on the network.
+/// The statements that delete the rows of `kind` matching `cond` (over `$1`) with their tags.
+/// The rows are locked first (a tag write locks its resource's row before it adds a tag), so
+/// that a tag added by a concurrent request is seen and removed, not left behind.
+fn delete_tagged(kind: TagKind, cond: &str) -> [String; 3] {
+    let table = kind.collection();
+    [
+        format!("UPDATE {table} SET revision_number = revision_number WHERE {cond}"),
+        format!(
+            "DELETE FROM tags WHERE resource_type = '{table}' AND resource_id IN (SELECT id FROM {table} WHERE {cond})"
+        ),
+        format!("DELETE FROM {table} WHERE {cond}"),
+    ]
+}
+
+/// Deletes a network with its subnets and its DHCP ports (and all their tags), in one
+/// transaction that changes nothing if any other port is on the network.
 pub(crate) async fn delete_network(db: &Db, id: &str) -> Result<bool> {
+    let dhcp = "network_id = $1 AND device_owner = 'network:dhcp'";
+    let mut first = vec![format!(
+        "DELETE FROM ip_allocations WHERE network_id = $1 AND port_id IN (SELECT id FROM ports WHERE {dhcp})"
+    )];
+    first.extend(delete_tagged(TagKind::Ports, dhcp));
+    let mut then = Vec::new();
+    then.extend(delete_tagged(TagKind::Subnets, "network_id = $1"));
+    then.extend(delete_tagged(TagKind::Networks, "id = $1"));
     delete_unless_used(
         db,
         id,
-        &[
-            "DELETE FROM ip_allocations WHERE network_id = $1 AND port_id IN \
-             (SELECT id FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp')",
-            "DELETE FROM ports WHERE network_id = $1 AND device_owner = 'network:dhcp'",
-        ],
+        &first,
         "SELECT COUNT(*) FROM ports WHERE network_id = $1",
-        &[
-            "DELETE FROM subnets WHERE network_id = $1",
-            "DELETE FROM networks WHERE id = $1",
-        ],
+        &then,
     )
     .await
 }
@@ -305,6 +330,7 @@ impl TryFrom<SubnetRow> for Subnet {
             revision_number: r.revision_number,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            tags: Vec::new(),
         })
     }
 }
@@ -378,9 +404,13 @@ pub(crate) async fn get_subnet(db: &Db, id: &str) -> Result<Option<Subnet>> {
 pub(crate) async fn list_subnets(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<Subnet>> {
     let sql = format!("SELECT {SUBNET_COLS} FROM subnets{}", finish(&mut f, "subnets", page));
     let rows: Vec<SubnetRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out: Vec<Subnet> = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(r.try_into()?);
+    }
+    let mut tags = tags_of(db, TagKind::Subnets, out.iter().map(|s| s.id.as_str())).await?;
+    for s in &mut out {
+        s.tags = tags.remove(&s.id).unwrap_or_default();
     }
     Ok(out)
 }
@@ -399,15 +429,17 @@ pub(crate) async fn subnets_of(db: &Db, network_id: &str) -> Result<Vec<Subnet>>
     .await
 }
 
-/// Deletes a subnet and the DHCP ports' addresses on it, unless another port has one.
+/// Deletes a subnet (with its tags) and the DHCP ports' addresses on it, unless another port
+/// has one.
 pub(crate) async fn delete_subnet(db: &Db, id: &str) -> Result<bool> {
     delete_unless_used(
         db,
         id,
         &["DELETE FROM ip_allocations WHERE subnet_id = $1 AND port_id IN \
-           (SELECT id FROM ports WHERE device_owner = 'network:dhcp')"],
+           (SELECT id FROM ports WHERE device_owner = 'network:dhcp')"
+            .to_owned()],
         "SELECT COUNT(*) FROM ip_allocations WHERE subnet_id = $1",
-        &["DELETE FROM subnets WHERE id = $1"],
+        &delete_tagged(TagKind::Subnets, "id = $1"),
     )
     .await
 }
@@ -470,6 +502,7 @@ impl From<PortRow> for Port {
             revision_number: r.revision_number,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            tags: Vec::new(),
         }
     }
 }
@@ -567,6 +600,10 @@ pub(crate) async fn insert_port(db: &Db, p: &Port, within: Option<Within>) -> Re
         let _ = tx.rollback().await;
         return classify(e);
     }
+    // Tags given with the port (Neutron's ports take them on create).
+    for t in &p.tags {
+        insert_tag(&mut tx, TagKind::Ports, &p.id, t).await?;
+    }
     tx.commit().await?;
     Ok(PortWrite::Done)
 }
@@ -661,6 +698,10 @@ async fn attach_port_children(db: &Db, ports: &mut [Port]) -> Result<()> {
             ports[i].security_groups.push(sg);
         }
     }
+    let mut tags = tags_of(db, TagKind::Ports, ports.iter().map(|p| p.id.as_str())).await?;
+    for p in ports.iter_mut() {
+        p.tags = tags.remove(&p.id).unwrap_or_default();
+    }
     Ok(())
 }
 
@@ -678,6 +719,7 @@ pub(crate) async fn list_ports(db: &Db, mut f: Filters, page: &Page) -> Result<V
     Ok(ports)
 }
 
+/// Deletes a port with its addresses, groups and tags; false when it was gone already.
 pub(crate) async fn delete_port(db: &Db, id: &str) -> Result<bool> {
     let mut tx = db.begin_write().await?;
     for sql in [
@@ -686,10 +728,10 @@ pub(crate) async fn delete_port(db: &Db, id: &str) -> Result<bool> {
     ] {
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
-    let r = sqlx::query("DELETE FROM ports WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let [lock, untag, delete] = delete_tagged(TagKind::Ports, "id = $1");
+    sqlx::query(&lock).bind(id).execute(&mut *tx).await?;
+    sqlx::query(&untag).bind(id).execute(&mut *tx).await?;
+    let r = sqlx::query(&delete).bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(r.rows_affected() > 0)
 }
@@ -726,7 +768,7 @@ pub(crate) async fn ports_on(db: &Db, network_id: &str, except_owner: &str) -> R
 const SG_COLS: &str = "id, name, description, project_id, stateful, revision_number, created_at, updated_at";
 const RULE_COLS: &str =
     "id, security_group_id, project_id, direction, ethertype, protocol, port_range_min, port_range_max, \
-     remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at";
+     remote_ip_prefix, remote_group_id, description, revision_number, created_at, updated_at, normalized_cidr";
 
 #[derive(FromRow)]
 struct SgRow {
@@ -756,6 +798,7 @@ struct RuleRow {
     revision_number: i64,
     created_at: i64,
     updated_at: i64,
+    normalized_cidr: Option<String>,
 }
 
 impl From<RuleRow> for SecurityGroupRule {
@@ -770,6 +813,7 @@ impl From<RuleRow> for SecurityGroupRule {
             port_range_min: r.port_range_min,
             port_range_max: r.port_range_max,
             remote_ip_prefix: r.remote_ip_prefix,
+            normalized_cidr: r.normalized_cidr,
             remote_group_id: r.remote_group_id,
             description: r.description,
             revision_number: r.revision_number,
@@ -784,7 +828,7 @@ async fn insert_rule_tx(
     r: &SecurityGroupRule,
 ) -> std::result::Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO security_group_rules ({RULE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO security_group_rules ({RULE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     ))
     .bind(&r.id)
     .bind(&r.security_group_id)
@@ -800,6 +844,7 @@ async fn insert_rule_tx(
     .bind(r.revision_number)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(&r.normalized_cidr)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -912,6 +957,7 @@ fn sg_from(r: SgRow) -> SecurityGroup {
         revision_number: r.revision_number,
         created_at: r.created_at,
         updated_at: r.updated_at,
+        tags: Vec::new(),
     }
 }
 
@@ -929,21 +975,27 @@ pub(crate) async fn list_security_groups(db: &Db, mut f: Filters, page: &Page) -
     let rows: Vec<SgRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
     let mut groups: Vec<SecurityGroup> = rows.into_iter().map(sg_from).collect();
     attach_rules(db, &mut groups).await?;
+    let mut tags = tags_of(db, TagKind::SecurityGroups, groups.iter().map(|g| g.id.as_str())).await?;
+    for g in &mut groups {
+        g.tags = tags.remove(&g.id).unwrap_or_default();
+    }
     Ok(groups)
 }
 
-/// False when a port still uses the group.
+/// Deletes a group with its rules, the rules of other groups that name it as their remote
+/// group (as Neutron's foreign key cascades), and its tags; false when a port still uses it.
 pub(crate) async fn delete_security_group(db: &Db, id: &str) -> Result<bool> {
+    let mut then = vec![
+        "DELETE FROM security_group_rules WHERE security_group_id = $1 OR remote_group_id = $1".to_owned(),
+        "DELETE FROM default_security_groups WHERE security_group_id = $1".to_owned(),
+    ];
+    then.extend(delete_tagged(TagKind::SecurityGroups, "id = $1"));
     delete_unless_used(
         db,
         id,
-        &[],
+        &[] as &[String],
         "SELECT COUNT(*) FROM port_security_groups WHERE security_group_id = $1",
-        &[
-            "DELETE FROM security_group_rules WHERE security_group_id = $1",
-            "DELETE FROM default_security_groups WHERE security_group_id = $1",
-            "DELETE FROM security_groups WHERE id = $1",
-        ],
+        &then,
     )
     .await
 }
@@ -997,10 +1049,266 @@ pub(crate) async fn quotas(db: &Db, project: &str) -> Result<HashMap<String, i64
     Ok(rows.into_iter().collect())
 }
 
-pub(crate) async fn set_quota(db: &Db, project: &str, resource: &str, limit: i64) -> Result<()> {
-    Ok(stratus_store::sql::set_project_limits(db, "quotas", project, &[(resource, limit)]).await?)
+/// Sets the project's limits, all in one transaction.
+pub(crate) async fn set_quotas(db: &Db, project: &str, limits: &[(&str, i64)]) -> Result<()> {
+    Ok(stratus_store::sql::set_project_limits(db, "quotas", project, limits).await?)
+}
+
+/// The projects with limits of their own, in id order.
+pub(crate) async fn quota_projects(db: &Db) -> Result<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT project_id FROM quotas ORDER BY project_id")
+            .fetch_all(&db.pool)
+            .await?,
+    )
 }
 
 pub(crate) async fn delete_quotas(db: &Db, project: &str) -> Result<()> {
     Ok(stratus_store::sql::delete_project_limits(db, "quotas", project).await?)
+}
+
+// ---------------------------------------------------------------- tags
+
+/// The tags of the resources `ids` of `kind`, by resource id, each list in order.
+async fn tags_of<'a>(
+    db: &Db,
+    kind: TagKind,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Vec<String>>> {
+    let mut vals: Vec<Val> = vec![Val::from(kind.collection())];
+    vals.extend(ids.map(Val::from));
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    if vals.len() == 1 {
+        return Ok(out);
+    }
+    let list = (2..=vals.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let rows: Vec<(String, String)> = sqlx::query_as_with(
+        &format!("SELECT resource_id, tag FROM tags WHERE resource_type = $1 AND resource_id IN ({list}) ORDER BY tag"),
+        arguments(&vals),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    for (id, tag) in rows {
+        out.entry(id).or_default().push(tag);
+    }
+    Ok(out)
+}
+
+async fn insert_tag(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: TagKind,
+    id: &str,
+    tag: &str,
+) -> std::result::Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO tags (resource_type, resource_id, tag) VALUES ($1, $2, $3) \
+         ON CONFLICT (resource_type, resource_id, tag) DO NOTHING",
+    )
+    .bind(kind.collection())
+    .bind(id)
+    .bind(tag)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// A change of a resource's tags, made in one transaction that first bumps the resource's
+/// revision (which also locks its row, see [`delete_tagged`]).
+pub(crate) enum TagChange<'a> {
+    /// Add these (those present stay).
+    Add(&'a [String]),
+    /// Make the tags exactly these.
+    Replace(&'a [String]),
+    /// Remove this one.
+    Remove(&'a str),
+    /// Remove all.
+    Clear,
+}
+
+/// What became of a [`TagChange`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Tagged {
+    Done,
+    /// The resource is gone.
+    NoResource,
+    /// The tag to remove was not there; nothing changed.
+    NoTag,
+}
+
+pub(crate) async fn change_tags(db: &Db, kind: TagKind, id: &str, change: TagChange<'_>, now: i64) -> Result<Tagged> {
+    let table = kind.collection();
+    let mut tx = db.begin_write().await?;
+    let bumped = sqlx::query(&format!(
+        "UPDATE {table} SET revision_number = revision_number + 1, updated_at = $2 WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if bumped.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(Tagged::NoResource);
+    }
+    let clear = "DELETE FROM tags WHERE resource_type = $1 AND resource_id = $2";
+    match change {
+        TagChange::Add(tags) => {
+            for t in tags {
+                insert_tag(&mut tx, kind, id, t).await?;
+            }
+        }
+        TagChange::Replace(tags) => {
+            sqlx::query(clear).bind(table).bind(id).execute(&mut *tx).await?;
+            for t in tags {
+                insert_tag(&mut tx, kind, id, t).await?;
+            }
+        }
+        TagChange::Remove(tag) => {
+            let r = sqlx::query("DELETE FROM tags WHERE resource_type = $1 AND resource_id = $2 AND tag = $3")
+                .bind(table)
+                .bind(id)
+                .bind(tag)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Tagged::NoTag);
+            }
+        }
+        TagChange::Clear => {
+            sqlx::query(clear).bind(table).bind(id).execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Tagged::Done)
+}
+
+// ---------------------------------------------------------------- default security group rules
+
+const TEMPLATE_COLS: &str = "id, direction, ethertype, protocol, port_range_min, port_range_max, remote_ip_prefix, \
+     normalized_cidr, remote_group_id, description, used_in_default_sg, used_in_non_default_sg, created_at";
+
+#[derive(FromRow)]
+struct TemplateRow {
+    id: String,
+    direction: String,
+    ethertype: String,
+    protocol: Option<String>,
+    port_range_min: Option<i64>,
+    port_range_max: Option<i64>,
+    remote_ip_prefix: Option<String>,
+    normalized_cidr: Option<String>,
+    remote_group_id: Option<String>,
+    description: String,
+    used_in_default_sg: i64,
+    used_in_non_default_sg: i64,
+    created_at: i64,
+}
+
+impl From<TemplateRow> for DefaultSecurityGroupRule {
+    fn from(r: TemplateRow) -> Self {
+        DefaultSecurityGroupRule {
+            id: r.id,
+            direction: r.direction,
+            ethertype: r.ethertype,
+            protocol: r.protocol,
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix,
+            normalized_cidr: r.normalized_cidr,
+            remote_group_id: r.remote_group_id,
+            description: r.description,
+            used_in_default_sg: r.used_in_default_sg != 0,
+            used_in_non_default_sg: r.used_in_non_default_sg != 0,
+            created_at: r.created_at,
+        }
+    }
+}
+
+pub(crate) async fn list_default_rules(db: &Db, mut f: Filters, page: &Page) -> Result<Vec<DefaultSecurityGroupRule>> {
+    let sql = format!(
+        "SELECT {TEMPLATE_COLS} FROM default_security_group_rules{}",
+        finish(&mut f, "default_security_group_rules", page)
+    );
+    let rows: Vec<TemplateRow> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+pub(crate) async fn get_default_rule(db: &Db, id: &str) -> Result<Option<DefaultSecurityGroupRule>> {
+    let mut f = Filters::new();
+    f.eq("id", Some(id));
+    Ok(list_default_rules(db, f, &Page::default()).await?.pop())
+}
+
+/// The templates a new group is made from: the `default` group's or any other's, in the
+/// order they were made.
+pub(crate) async fn templates_for(db: &Db, default_group: bool) -> Result<Vec<DefaultSecurityGroupRule>> {
+    let mut f = Filters::new();
+    f.eq_flag(
+        if default_group {
+            "used_in_default_sg"
+        } else {
+            "used_in_non_default_sg"
+        },
+        Some(true),
+    );
+    list_default_rules(
+        db,
+        f,
+        &Page {
+            sort: vec![("created_at", false)],
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Inserts a template unless `duplicate_of` finds one of the present templates it repeats;
+/// then the id of that one. The check and the insert are one step for concurrent requests.
+pub(crate) async fn insert_default_rule(
+    db: &Db,
+    r: &DefaultSecurityGroupRule,
+    duplicate_of: impl Fn(&DefaultSecurityGroupRule) -> bool,
+) -> Result<Option<String>> {
+    let mut tx = db.begin_write().await?;
+    stratus_store::sql::lock_row(&mut tx, "template_locks", "name", "default_security_group_rules").await?;
+    let rows: Vec<TemplateRow> = sqlx::query_as(&format!("SELECT {TEMPLATE_COLS} FROM default_security_group_rules"))
+        .fetch_all(&mut *tx)
+        .await?;
+    if let Some(dup) = rows
+        .into_iter()
+        .map(DefaultSecurityGroupRule::from)
+        .find(|o| duplicate_of(o))
+    {
+        tx.rollback().await?;
+        return Ok(Some(dup.id));
+    }
+    sqlx::query(&format!(
+        "INSERT INTO default_security_group_rules ({TEMPLATE_COLS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&r.id)
+    .bind(&r.direction)
+    .bind(&r.ethertype)
+    .bind(&r.protocol)
+    .bind(r.port_range_min)
+    .bind(r.port_range_max)
+    .bind(&r.remote_ip_prefix)
+    .bind(&r.normalized_cidr)
+    .bind(&r.remote_group_id)
+    .bind(&r.description)
+    .bind(r.used_in_default_sg as i64)
+    .bind(r.used_in_non_default_sg as i64)
+    .bind(r.created_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(None)
+}
+
+pub(crate) async fn delete_default_rule(db: &Db, id: &str) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM default_security_group_rules WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
 }

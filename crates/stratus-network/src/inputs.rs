@@ -111,6 +111,8 @@ pub struct PortInput {
     pub status: Option<String>,
     pub dns_name: Option<String>,
     pub extra_dhcp_opts: Option<Vec<Value>>,
+    /// On create only (Neutron's ports take tags in their POST).
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +143,53 @@ pub struct RuleInput {
     pub description: Option<String>,
     pub project_id: Option<String>,
     pub tenant_id: Option<String>,
+}
+
+/// `{"default_security_group_rule": {...}}`: a rule template. Neutron requires `direction` and
+/// both `used_in_*` flags; `tenant_id` is accepted and means nothing (templates are no
+/// project's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultRuleInput {
+    pub direction: Option<String>,
+    pub ethertype: Option<String>,
+    #[serde(default, deserialize_with = "protocol")]
+    pub protocol: Option<String>,
+    #[serde(default, deserialize_with = "integer")]
+    pub port_range_min: Option<i64>,
+    #[serde(default, deserialize_with = "integer")]
+    pub port_range_max: Option<i64>,
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+    pub remote_address_group_id: Option<Value>,
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    pub used_in_default_sg: Option<bool>,
+    #[serde(default, deserialize_with = "boolean")]
+    pub used_in_non_default_sg: Option<bool>,
+    pub project_id: Option<String>,
+    pub tenant_id: Option<String>,
+}
+
+/// Booleans as Neutron's `convert_to_boolean` reads them: true/false, "true"/"false" in any
+/// case, 1/0 and "1"/"0".
+fn boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let bad = |v: &dyn std::fmt::Display| serde::de::Error::custom(format!("'{v}' cannot be converted to boolean"));
+    Ok(match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => return Err(bad(&n)),
+        },
+        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => return Err(bad(&s)),
+        },
+        Some(other) => return Err(bad(&other)),
+    })
 }
 
 /// Distinguishes an absent field (None) from an explicit null (Some(None)).

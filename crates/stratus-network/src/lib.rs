@@ -1,5 +1,6 @@
-//! The Network service (Neutron v2.0): networks, subnets, ports and security groups, the
-//! addresses ports get, and the dataplane that makes them real.
+//! The Network service (Neutron v2.0): networks, subnets, ports and security groups (with the
+//! rule templates new groups are made from), tags on them, quotas, the addresses ports get,
+//! and the dataplane that makes them real.
 //!
 //! In the seed's flow the compute agent asks this service to "allocate and configure the
 //! network such that the instance gets the IP address": it creates or binds a port, this
@@ -12,6 +13,7 @@
 
 pub mod dataplane;
 mod db;
+mod default_rules;
 mod error;
 pub mod inputs;
 mod ipam;
@@ -19,9 +21,12 @@ pub mod linux;
 pub mod model;
 mod networks;
 mod ports;
+mod providers;
 mod quotas;
+mod rules;
 mod secgroups;
 mod subnets;
+mod tags;
 
 use std::sync::Arc;
 
@@ -34,6 +39,7 @@ pub use error::{NetworkError, Result};
 pub use linux::LinuxDataplane;
 pub use quotas::QuotaSet;
 pub use stratus_store::sql::Page;
+pub use tags::{TagKind, MAX_TAG_LEN};
 
 /// The default policy rules of the Network service.
 pub const DEFAULT_POLICY: &str = include_str!("policy.yaml");
@@ -45,6 +51,9 @@ pub struct NetworkConfig {
     pub default_mtu: i64,
     /// Default quotas, by Neutron's resource names; -1 means unlimited.
     pub default_quotas: Vec<(&'static str, i64)>,
+    /// The drivers of advanced services (Neutron's `service_provider` option); none, as
+    /// Stratus runs no advanced service.
+    pub service_providers: Vec<model::ServiceProvider>,
 }
 
 impl Default for NetworkConfig {
@@ -58,6 +67,7 @@ impl Default for NetworkConfig {
                 ("security_group", 10),
                 ("security_group_rule", 100),
             ],
+            service_providers: Vec::new(),
         }
     }
 }

@@ -25,11 +25,14 @@ pub struct Network {
     pub mtu: i64,
     pub provider: Provider,
     pub status: String,
+    /// Ports made on the network without saying otherwise get this port security.
+    pub port_security_enabled: bool,
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
     /// Ids of the network's subnets.
     pub subnets: Vec<String>,
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +67,7 @@ pub struct Subnet {
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ pub struct Port {
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +125,10 @@ pub struct SecurityGroupRule {
     pub protocol: Option<String>,
     pub port_range_min: Option<i64>,
     pub port_range_max: Option<i64>,
+    /// The prefix as given, with its mask (`10.0.0.5/24`, `10.0.0.5/32` for an address).
     pub remote_ip_prefix: Option<String>,
+    /// The network the prefix means (`10.0.0.0/24`).
+    pub normalized_cidr: Option<String>,
     pub remote_group_id: Option<String>,
     pub description: String,
     pub revision_number: i64,
@@ -139,6 +147,40 @@ pub struct SecurityGroup {
     pub revision_number: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tags: Vec<String>,
+}
+
+/// What `remote_group_id` of a rule template stands for in the group made from it.
+pub const PARENT_GROUP: &str = "PARENT";
+
+/// A rule every new security group gets (Neutron's `default_security_group_rules`): not a
+/// project's, and without standard attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultSecurityGroupRule {
+    pub id: String,
+    pub direction: String,
+    pub ethertype: String,
+    pub protocol: Option<String>,
+    pub port_range_min: Option<i64>,
+    pub port_range_max: Option<i64>,
+    pub remote_ip_prefix: Option<String>,
+    pub normalized_cidr: Option<String>,
+    /// None, [`PARENT_GROUP`], or the id of an existing group.
+    pub remote_group_id: Option<String>,
+    pub description: String,
+    /// Whether each project's `default` group gets the rule.
+    pub used_in_default_sg: bool,
+    /// Whether every other group gets the rule.
+    pub used_in_non_default_sg: bool,
+    pub created_at: i64,
+}
+
+/// An advanced service's driver, as the operator configured it (`GET /service-providers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceProvider {
+    pub service_type: String,
+    pub name: String,
+    pub default: bool,
 }
 
 /// The resources with quotas, in Neutron's names.

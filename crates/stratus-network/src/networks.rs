@@ -9,6 +9,7 @@ use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::inputs::NetworkInput;
 use crate::model::{Network, Provider};
+use crate::tags::{tag_filter, TagKind};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
 use stratus_store::sql::Page;
 
@@ -27,6 +28,12 @@ pub(crate) fn flag(key: &str, v: &str) -> Result<bool> {
             "'{v}' is not a valid boolean value for filter '{key}'"
         ))),
     }
+}
+
+/// An integer filter value.
+pub(crate) fn integer(v: &str) -> Result<i64> {
+    v.parse()
+        .map_err(|_| NetworkError::invalid(format!("'{v}' is not an integer")))
 }
 
 impl NetworkService {
@@ -75,10 +82,12 @@ impl NetworkService {
                 ..provider
             },
             status: "ACTIVE".into(),
+            port_security_enabled: input.port_security_enabled.unwrap_or(true),
             revision_number: 1,
             created_at: now,
             updated_at: now,
             subnets: Vec::new(),
+            tags: Vec::new(),
         };
         db::insert_network(self.db(), &net, within).await??;
         self.sync(&net.id).await;
@@ -119,9 +128,13 @@ impl NetworkService {
                 "tenant_id" => {
                     f.eq("project_id", Some(v.as_str()));
                 }
-                "shared" | "admin_state_up" => {
+                "shared" | "admin_state_up" | "port_security_enabled" => {
                     f.eq_flag(k, Some(flag(k, v)?));
                 }
+                "revision_number" => {
+                    f.eq(k, Some(integer(v)?));
+                }
+                t if tag_filter(&mut f, TagKind::Networks, t, v) => {}
                 "router:external" => {
                     f.eq_flag("external", Some(flag(k, v)?));
                 }
@@ -193,6 +206,10 @@ impl NetworkService {
                 )));
             }
             n.mtu = v;
+        }
+        // Ports made from now on inherit it; those there keep theirs, as in Neutron.
+        if let Some(v) = input.port_security_enabled {
+            n.port_security_enabled = v;
         }
         if n == before {
             return Ok(n);

@@ -14,7 +14,8 @@ use crate::error::{NetworkError, Result};
 use crate::inputs::{FixedIpInput, PortInput};
 use crate::ipam;
 use crate::model::{AddressPair, Binding, FixedIp, Network, Port, Subnet};
-use crate::networks::{flag, target, Filter};
+use crate::networks::{flag, integer, target, Filter};
+use crate::tags::{tag_filter, TagKind};
 use crate::{check_len, dataplane, is_admin, new_id, owner_of, NetworkService};
 use stratus_store::sql::Page;
 
@@ -272,15 +273,22 @@ impl NetworkService {
             device_id: input.device_id.clone().unwrap_or_default(),
             device_owner: input.device_owner.clone().unwrap_or_default(),
             binding: unbound(),
-            port_security_enabled: input.port_security_enabled.unwrap_or(true),
+            // A port that does not say inherits its network's setting.
+            port_security_enabled: input.port_security_enabled.unwrap_or(net.port_security_enabled),
             allowed_address_pairs: Vec::new(),
             fixed_ips: Vec::new(),
             security_groups: Vec::new(),
             revision_number: 1,
             created_at: now,
             updated_at: now,
+            tags: Vec::new(),
         };
-        self.apply_port_input(caller, &mut port, &input, &net).await?;
+        if let Some(tags) = &input.tags {
+            crate::tags::check_tags(tags)?;
+            port.tags = tags.clone();
+            port.tags.sort();
+        }
+        self.apply_port_input(caller, &mut port, &input, &net, true).await?;
         let subnets = db::subnets_of(self.db(), &network_id).await?;
         let wants = self.wants(&subnets, input.fixed_ips.as_deref())?;
         match &input.mac_address {
@@ -312,13 +320,14 @@ impl NetworkService {
         Ok(port)
     }
 
-    /// Fields shared by create and update.
+    /// Fields shared by create (`creating`) and update.
     async fn apply_port_input(
         &self,
         caller: &AuthContext,
         port: &mut Port,
         input: &PortInput,
         net: &Network,
+        creating: bool,
     ) -> Result<()> {
         if let Some(v) = &input.name {
             check_len("name", v)?;
@@ -419,16 +428,25 @@ impl NetworkService {
             None if port.security_groups.is_empty()
                 && port.port_security_enabled
                 && port.device_owner != DHCP_OWNER
-                && port.revision_number == 1 =>
+                && creating =>
             {
                 port.security_groups = vec![self.default_security_group(&port.project_id).await?];
             }
             None => {}
         }
         if !port.port_security_enabled && !port.security_groups.is_empty() && input.security_groups.is_some() {
-            return Err(NetworkError::conflict(
+            // An InvalidInput in Neutron: 400.
+            return Err(NetworkError::invalid_as(
                 "PortSecurityAndIPRequiredForSecurityGroups",
                 "Port security must be enabled and port must have an IP address in order to use security groups.",
+            ));
+        }
+        if !port.port_security_enabled && !port.security_groups.is_empty() && !creating {
+            // Neutron does not drop a port's groups on its own when port security is turned
+            // off: the request must clear them too.
+            return Err(NetworkError::conflict(
+                "PortSecurityPortHasSecurityGroup",
+                "Port has security group associated. Cannot disable port security or ip address until security group is removed",
             ));
         }
         if !port.port_security_enabled {
@@ -502,6 +520,10 @@ impl NetworkService {
                         v.as_str(),
                     );
                 }
+                "revision_number" => {
+                    f.eq(k, Some(integer(v)?));
+                }
+                t if tag_filter(&mut f, TagKind::Ports, t, v) => {}
                 _ => {
                     return Err(NetworkError::invalid(format!(
                         "{k} is not a valid filter attribute of ports"
@@ -522,6 +544,13 @@ impl NetworkService {
                 "network_id and project_id of a port cannot be changed",
             ));
         }
+        if input.tags.is_some() {
+            // Neutron: tags are set on create only; later through .../tags.
+            return Err(NetworkError::invalid_as(
+                "HTTPBadRequest",
+                "Cannot update read-only attribute tags",
+            ));
+        }
         if input.host_id.is_some() || input.profile.is_some() {
             self.enforce("update_port:binding", caller, &t)?;
         }
@@ -532,7 +561,7 @@ impl NetworkService {
             self.enforce("create_port:mac_address", caller, &t)?;
         }
         let mut port = before.clone();
-        self.apply_port_input(caller, &mut port, &input, &net).await?;
+        self.apply_port_input(caller, &mut port, &input, &net, false).await?;
         if let Some(mac) = &input.mac_address {
             port.mac_address = ipam::normalize_mac(mac)
                 .ok_or_else(|| NetworkError::invalid(format!("'{mac}' is not a valid MAC address")))?;
@@ -683,6 +712,7 @@ impl NetworkService {
                     revision_number: 1,
                     created_at: now,
                     updated_at: now,
+                    tags: Vec::new(),
                 };
                 // The DHCP port is the service's own: no quota stops it.
                 self.write_port(&mut port, &[Want::Any(subnet.id.clone())], &subnets, None, None)

@@ -83,10 +83,23 @@ impl NetworkService {
                 }
             }
         }
-        for (resource, limit) in changes {
-            db::set_quota(self.db(), project_id, resource, *limit).await?;
-        }
+        let all: Vec<(&str, i64)> = changes.iter().map(|(r, l)| (r.as_str(), *l)).collect();
+        db::set_quotas(self.db(), project_id, &all).await?;
         self.limits(project_id).await
+    }
+
+    /// The projects whose limits were set, each with all its limits (Neutron's `GET /quotas`:
+    /// administrators only, whatever the policy file says, as in Neutron).
+    pub async fn list_quotas(&self, caller: &AuthContext) -> Result<Vec<(String, QuotaSet)>> {
+        if !crate::is_admin(caller) {
+            return Err(NetworkError::Denied("Only admin can view or configure quota".into()));
+        }
+        let mut out = Vec::new();
+        for project in db::quota_projects(self.db()).await? {
+            let limits = self.limits(&project).await?;
+            out.push((project, limits));
+        }
+        Ok(out)
     }
 
     pub async fn reset_quota(&self, caller: &AuthContext, project_id: &str) -> Result<()> {

@@ -1,8 +1,6 @@
 //! Security groups and their rules, with the `default` group every project gets on first use.
+//! A new group starts with the rules of the templates (`default_rules.rs`) meant for its kind.
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 use stratus_api::{AuthContext, Target};
 use stratus_store::now_micros;
 use stratus_store::sql::Filters;
@@ -10,55 +8,92 @@ use stratus_store::sql::Filters;
 use crate::db;
 use crate::error::{NetworkError, Result};
 use crate::inputs::{RuleInput, SecurityGroupInput};
-use crate::model::{SecurityGroup, SecurityGroupRule};
-use crate::networks::{flag, target, Filter};
+use crate::model::{DefaultSecurityGroupRule, SecurityGroup, SecurityGroupRule, PARENT_GROUP};
+use crate::networks::{flag, integer, target, Filter};
+use crate::rules::{self, RuleAsked, RuleKey};
+use crate::tags::{tag_filter, TagKind};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
 use stratus_store::sql::Page;
 
-/// Protocol names Neutron accepts, with their numbers.
-const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("igmp", 2),
-    ("tcp", 6),
-    ("udp", 17),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("ipv6-icmp", 58),
-    ("icmpv6", 58),
-    ("sctp", 132),
-    ("dccp", 33),
-    ("vrrp", 112),
-];
-
-fn rule(
+/// The rule `template` makes in `group`; None when it names a remote group that is gone.
+fn from_template(
     group: &SecurityGroup,
-    direction: &str,
-    ethertype: &str,
-    remote_group: Option<String>,
+    template: &DefaultSecurityGroupRule,
+    remote_exists: impl Fn(&str) -> bool,
     now: i64,
-) -> SecurityGroupRule {
-    SecurityGroupRule {
+) -> Option<SecurityGroupRule> {
+    let remote_group_id = match template.remote_group_id.as_deref() {
+        Some(PARENT_GROUP) => Some(group.id.clone()),
+        Some(other) if !remote_exists(other) => {
+            tracing::warn!(template = %template.id, remote_group = %other, "a default rule names a security group that is gone; skipped");
+            return None;
+        }
+        other => other.map(str::to_owned),
+    };
+    Some(SecurityGroupRule {
         id: new_id(),
         security_group_id: group.id.clone(),
         project_id: group.project_id.clone(),
-        direction: direction.into(),
-        ethertype: ethertype.into(),
-        protocol: None,
-        port_range_min: None,
-        port_range_max: None,
-        remote_ip_prefix: None,
-        remote_group_id: remote_group,
-        description: String::new(),
+        direction: template.direction.clone(),
+        ethertype: template.ethertype.clone(),
+        protocol: template.protocol.clone(),
+        port_range_min: template.port_range_min,
+        port_range_max: template.port_range_max,
+        remote_ip_prefix: template.remote_ip_prefix.clone(),
+        normalized_cidr: template.normalized_cidr.clone(),
+        remote_group_id,
+        description: template.description.clone(),
         revision_number: 1,
         created_at: now,
         updated_at: now,
+    })
+}
+
+/// An ethertype filter as Neutron converts it (`ipv4` is `IPv4`); others stay as given and
+/// match nothing.
+pub(crate) fn ethertype_filter(v: &str) -> String {
+    match v.to_ascii_lowercase().as_str() {
+        "ipv4" => "IPv4".into(),
+        "ipv6" => "IPv6".into(),
+        _ => v.to_owned(),
     }
 }
 
+/// The key a rule is compared by for duplicates.
+pub(crate) fn key_of(r: &SecurityGroupRule) -> RuleKey<'_> {
+    RuleKey::new(
+        &r.direction,
+        &r.ethertype,
+        r.protocol.as_deref(),
+        (r.port_range_min, r.port_range_max),
+        r.remote_group_id.as_deref(),
+        r.normalized_cidr.as_deref(),
+    )
+}
+
 impl NetworkService {
-    /// The project's `default` group, made on first use with Neutron's four rules: all egress,
-    /// and ingress from members of the group, for IPv4 and IPv6.
+    /// The rules a new group starts with: those of the templates for its kind, in the order
+    /// the templates were made.
+    async fn initial_rules(&self, g: &SecurityGroup, default_group: bool) -> Result<Vec<SecurityGroupRule>> {
+        let templates = db::templates_for(self.db(), default_group).await?;
+        let mut existing = Vec::new();
+        for t in &templates {
+            if let Some(r) = t.remote_group_id.as_deref().filter(|r| *r != PARENT_GROUP) {
+                if db::get_security_group(self.db(), r).await?.is_some() {
+                    existing.push(r.to_owned());
+                }
+            }
+        }
+        let now = g.created_at;
+        Ok(templates
+            .iter()
+            .filter_map(|t| from_template(g, t, |r| existing.iter().any(|e| e == r), now))
+            .collect())
+    }
+
+    /// The project's `default` group, made on first use with the rules the templates give the
+    /// default group (at first Neutron's four: all egress, and ingress from members of the
+    /// group, for IPv4 and IPv6).
     pub async fn default_security_group(&self, project_id: &str) -> Result<String> {
         if let Some(id) = db::default_security_group(self.db(), project_id).await? {
             return Ok(id);
@@ -74,14 +109,9 @@ impl NetworkService {
             revision_number: 1,
             created_at: now,
             updated_at: now,
+            tags: Vec::new(),
         };
-        let me = Some(g.id.clone());
-        g.rules = vec![
-            rule(&g, "egress", "IPv4", None, now),
-            rule(&g, "egress", "IPv6", None, now),
-            rule(&g, "ingress", "IPv4", me.clone(), now),
-            rule(&g, "ingress", "IPv6", me, now),
-        ];
+        g.rules = self.initial_rules(&g, true).await?;
         // The default group is the service's own doing: no quota stops it (it counts, as in
         // Neutron).
         match db::insert_security_group(self.db(), &g, true, None).await {
@@ -126,11 +156,9 @@ impl NetworkService {
             revision_number: 1,
             created_at: now,
             updated_at: now,
+            tags: Vec::new(),
         };
-        g.rules = vec![
-            rule(&g, "egress", "IPv4", None, now),
-            rule(&g, "egress", "IPv6", None, now),
-        ];
+        g.rules = self.initial_rules(&g, false).await?;
         db::insert_security_group(self.db(), &g, false, within).await??;
         // The order a show lists them in (the store's: time made, then id), so that create and
         // show agree.
@@ -163,7 +191,14 @@ impl NetworkService {
             caller,
             &Target::new().opt("project_id", caller.project_id()),
         )?;
-        if let Some(p) = caller.project_id() {
+        // As Neutron: the project asked about (an administrator's filter) or the caller's own
+        // gets its default group now, so that the list shows it.
+        let asked = filter
+            .iter()
+            .find(|(k, _)| k == "project_id" || k == "tenant_id")
+            .map(|(_, v)| v.as_str())
+            .filter(|_| is_admin(caller));
+        if let Some(p) = asked.or(caller.project_id()) {
             self.default_security_group(p).await?;
         }
         let mut f = Filters::new();
@@ -181,6 +216,10 @@ impl NetworkService {
                 "stateful" => {
                     f.eq_flag(k, Some(flag(k, v)?));
                 }
+                "revision_number" => {
+                    f.eq(k, Some(integer(v)?));
+                }
+                t if tag_filter(&mut f, TagKind::SecurityGroups, t, v) => {}
                 _ => {
                     return Err(NetworkError::invalid(format!(
                         "{k} is not a valid filter attribute of security groups"
@@ -256,166 +295,39 @@ impl NetworkService {
             .ok_or_else(|| NetworkError::invalid("'security_group_id' is required"))?;
         let g = self.visible_security_group(caller, &group_id).await?;
         self.enforce("create_security_group_rule", caller, &target(&g.project_id))?;
-        let direction = input
-            .direction
-            .clone()
-            .ok_or_else(|| NetworkError::invalid("'direction' is required: ingress or egress"))?;
-        if direction != "ingress" && direction != "egress" {
-            return Err(NetworkError::invalid(format!(
-                "'{direction}' is not a valid direction: ingress or egress"
-            )));
-        }
-        let ethertype = input.ethertype.clone().unwrap_or_else(|| "IPv4".into());
-        if ethertype != "IPv4" && ethertype != "IPv6" {
-            return Err(NetworkError::invalid_as(
-                "SecurityGroupRuleInvalidEtherType",
-                format!(
-                    "Security group rule for ethertype '{ethertype}' not supported. Allowed values are IPv4, IPv6."
-                ),
-            ));
-        }
-        let protocol = match input.protocol.as_deref().map(str::to_ascii_lowercase) {
-            None => None,
-            Some(p) if p == "any" => None,
-            Some(p) if PROTOCOLS.iter().any(|(n, _)| *n == p) => Some(p),
-            Some(p) => match p.parse::<u8>() {
-                Ok(_) => Some(p),
-                Err(_) => {
-                    return Err(NetworkError::invalid_as(
-                        "SecurityGroupRuleInvalidProtocol",
-                        format!(
-                            "Security group rule protocol {p} not supported. Only protocol values {} and integer representations [0 to 255] are supported.",
-                            PROTOCOLS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-                        ),
-                    ))
-                }
-            },
-        };
-        let ported = matches!(
-            protocol.as_deref(),
-            Some("tcp" | "udp" | "sctp" | "dccp" | "6" | "17" | "132" | "33")
-        );
-        let icmp = matches!(protocol.as_deref(), Some("icmp" | "ipv6-icmp" | "icmpv6" | "1" | "58"));
-        let (min, max) = (input.port_range_min, input.port_range_max);
-        // Neutron's order: the values first (any protocol), then what the protocol needs.
-        for v in [min, max].into_iter().flatten() {
-            if !(0..=65535).contains(&v) {
-                return Err(NetworkError::invalid_as(
-                    "SecurityGroupInvalidPortValue",
-                    format!("Invalid value for port {v}"),
-                ));
-            }
-        }
-        if (min.is_some() || max.is_some()) && !ported && !icmp {
-            return Err(NetworkError::invalid_as(
-                "SecurityGroupProtocolRequiredWithPorts",
-                "Must also specify protocol if port range is given.",
-            ));
-        }
-        if ported && (min.is_some() || max.is_some()) {
-            if let Some(zero) = [min, max].into_iter().flatten().find(|v| *v == 0) {
-                return Err(NetworkError::invalid_as(
-                    "SecurityGroupInvalidPortValue",
-                    format!("Invalid value for port {zero}"),
-                ));
-            }
-            match (min, max) {
-                (Some(a), Some(b)) if a <= b => {}
-                _ => {
-                    return Err(NetworkError::invalid_as(
-                        "SecurityGroupInvalidPortRange",
-                        "For TCP/UDP protocols, port_range_min must be <= port_range_max",
-                    ))
-                }
-            }
-        }
-        if icmp {
-            for (v, field, attr) in [(min, "type", "port_range_min"), (max, "code", "port_range_max")] {
-                if let Some(v) = v.filter(|v| !(0..=255).contains(v)) {
-                    return Err(NetworkError::invalid_as(
-                        "SecurityGroupInvalidIcmpValue",
-                        format!("Invalid value for ICMP {field} ({attr}) {v}. It must be 0 to 255."),
-                    ));
-                }
-            }
-            if let (None, Some(code)) = (min, max) {
-                return Err(NetworkError::invalid_as(
-                    "SecurityGroupMissingIcmpType",
-                    format!("ICMP code (port-range-max) {code} is provided but ICMP type (port-range-min) is missing."),
-                ));
-            }
-        }
-        let remote_ip_prefix = match &input.remote_ip_prefix {
-            Some(p) => {
-                let net: IpNet = p
-                    .parse()
-                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| NetworkError::invalid(format!("'{p}' is not a valid IP prefix")))?;
-                if net.addr().is_ipv4() != (ethertype == "IPv4") {
-                    return Err(NetworkError::invalid_as(
-                        "SecurityGroupRuleParameterConflict",
-                        format!("Conflicting value ethertype {ethertype} for CIDR {p}"),
-                    ));
-                }
-                Some(net.trunc().to_string())
-            }
-            None => None,
-        };
-        if remote_ip_prefix.is_some() && input.remote_group_id.is_some() {
-            return Err(NetworkError::invalid_as(
-                "SecurityGroupRemoteGroupAndRemoteIpPrefix",
-                "Only remote_ip_prefix or remote_group_id may be provided.",
-            ));
-        }
-        if let Some(rg) = &input.remote_group_id {
+        let checked = rules::check(RuleAsked {
+            direction: input.direction,
+            ethertype: input.ethertype,
+            protocol: input.protocol,
+            port_range_min: input.port_range_min,
+            port_range_max: input.port_range_max,
+            remote_ip_prefix: input.remote_ip_prefix,
+            remote_group_id: input.remote_group_id,
+            remote_address_group_id: input.remote_address_group_id.is_some_and(|v| !v.is_null()),
+            description: input.description,
+        })?;
+        if let Some(rg) = &checked.remote_group_id {
             self.visible_security_group(caller, rg).await?;
         }
-        if input.remote_address_group_id.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(NetworkError::invalid("address groups are not supported here"));
-        }
-        let description = input.description.clone().unwrap_or_default();
-        check_len("description", &description)?;
         let now = now_micros();
         let r = SecurityGroupRule {
             id: new_id(),
             security_group_id: g.id.clone(),
             project_id: g.project_id.clone(),
-            direction,
-            ethertype,
-            protocol,
-            port_range_min: min,
-            port_range_max: if ported && min.is_some() && max.is_none() {
-                min
-            } else {
-                max
-            },
-            remote_ip_prefix,
-            remote_group_id: input.remote_group_id.clone(),
-            description,
+            direction: checked.direction,
+            ethertype: checked.ethertype,
+            protocol: checked.protocol,
+            port_range_min: checked.port_range_min,
+            port_range_max: checked.port_range_max,
+            remote_ip_prefix: checked.remote_ip_prefix,
+            normalized_cidr: checked.normalized_cidr,
+            remote_group_id: checked.remote_group_id,
+            description: checked.description,
             revision_number: 1,
             created_at: now,
             updated_at: now,
         };
-        let same = |o: &SecurityGroupRule| {
-            (
-                &o.direction,
-                &o.ethertype,
-                &o.protocol,
-                o.port_range_min,
-                o.port_range_max,
-                &o.remote_ip_prefix,
-                &o.remote_group_id,
-            ) == (
-                &r.direction,
-                &r.ethertype,
-                &r.protocol,
-                r.port_range_min,
-                r.port_range_max,
-                &r.remote_ip_prefix,
-                &r.remote_group_id,
-            )
-        };
-        if let Some(dup) = g.rules.iter().find(|o| same(o)) {
+        if let Some(dup) = g.rules.iter().find(|o| key_of(o) == key_of(&r)) {
             return Err(NetworkError::conflict(
                 "SecurityGroupRuleExists",
                 format!("Security group rule already exists. Rule id is {}.", dup.id),
@@ -457,18 +369,22 @@ impl NetworkService {
         }
         for (k, v) in filter {
             match k.as_str() {
-                "id" | "security_group_id" | "direction" | "ethertype" | "protocol" | "remote_ip_prefix"
+                "id" | "security_group_id" | "direction" | "remote_ip_prefix" | "normalized_cidr"
                 | "remote_group_id" | "project_id" | "description" => {
                     f.eq(k, Some(v.as_str()));
+                }
+                // Stored as Neutron converts them: IPv4/IPv6, lower-case protocol names.
+                "ethertype" => {
+                    f.eq(k, Some(ethertype_filter(v)));
+                }
+                "protocol" => {
+                    f.eq(k, Some(v.to_ascii_lowercase()));
                 }
                 "tenant_id" => {
                     f.eq("project_id", Some(v.as_str()));
                 }
-                "port_range_min" | "port_range_max" => {
-                    let n: i64 = v
-                        .parse()
-                        .map_err(|_| NetworkError::invalid(format!("'{v}' is not an integer")))?;
-                    f.eq(k, Some(n));
+                "port_range_min" | "port_range_max" | "revision_number" => {
+                    f.eq(k, Some(integer(v)?));
                 }
                 _ => {
                     return Err(NetworkError::invalid(format!(

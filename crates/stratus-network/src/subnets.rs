@@ -12,7 +12,8 @@ use crate::error::{NetworkError, Result};
 use crate::inputs::{PoolInput, RouteInput, SubnetInput};
 use crate::ipam;
 use crate::model::{HostRoute, Pool, Subnet};
-use crate::networks::{flag, target, Filter};
+use crate::networks::{flag, integer, target, Filter};
+use crate::tags::{tag_filter, TagKind};
 use crate::{check_len, is_admin, new_id, owner_of, NetworkService};
 use stratus_store::sql::Page;
 
@@ -72,6 +73,28 @@ fn dns_from(input: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// A subnet's CIDR as Neutron's `validate_subnet` takes it: with a mask, and for IPv4 in its
+/// canonical form; host bits are allowed and cleared (`10.0.0.5/24` makes `10.0.0.0/24`, as
+/// Neutron's create does).
+pub(crate) fn parse_subnet(raw: &str) -> Result<IpNet> {
+    let Ok(net) = raw.parse::<IpNet>() else {
+        return Err(match raw.parse::<IpAddr>() {
+            Ok(ip) => NetworkError::invalid(format!(
+                "'{raw}' isn't a recognized IP subnet cidr, '{}' is recommended",
+                IpNet::from(ip)
+            )),
+            Err(_) => NetworkError::invalid(format!("'{raw}' is not a valid IP subnet")),
+        });
+    };
+    if net.addr().is_ipv4() && net.to_string() != raw {
+        return Err(NetworkError::invalid(format!(
+            "'{raw}' isn't a recognized IP subnet cidr, '{}' is recommended",
+            net.trunc()
+        )));
+    }
+    Ok(net.trunc())
+}
+
 /// The gateway of a subnet: the first host address by default, none when asked, or the
 /// address given, which must be a host address of the subnet.
 fn gateway_for(cidr: &IpNet, asked: Option<Option<&str>>) -> Result<Option<IpAddr>> {
@@ -118,15 +141,7 @@ impl NetworkService {
             .cidr
             .as_deref()
             .ok_or_else(|| NetworkError::invalid("'cidr' is required (subnet pools are not supported)"))?;
-        let cidr: IpNet = raw
-            .parse()
-            .map_err(|_| NetworkError::invalid(format!("'{raw}' is not a valid IP subnet")))?;
-        if cidr.trunc() != cidr {
-            return Err(NetworkError::invalid(format!(
-                "'{raw}' isn't a recognized IP subnet cidr, '{}' is recommended",
-                cidr.trunc()
-            )));
-        }
+        let cidr = parse_subnet(raw)?;
         let version = if cidr.addr().is_ipv4() { 4 } else { 6 };
         match input.ip_version {
             Some(v) if v != version => {
@@ -224,6 +239,7 @@ impl NetworkService {
             revision_number: 1,
             created_at: now,
             updated_at: now,
+            tags: Vec::new(),
         };
         db::insert_subnet(self.db(), &subnet, within).await??;
         if subnet.enable_dhcp {
@@ -287,6 +303,10 @@ impl NetworkService {
                 "enable_dhcp" => {
                     f.eq_flag(k, Some(flag(k, v)?));
                 }
+                "revision_number" => {
+                    f.eq(k, Some(integer(v)?));
+                }
+                t if tag_filter(&mut f, TagKind::Subnets, t, v) => {}
                 _ => {
                     return Err(NetworkError::invalid(format!(
                         "{k} is not a valid filter attribute of subnets"
@@ -368,5 +388,29 @@ impl NetworkService {
         }
         self.sync(&s.network_id).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_cidrs_are_read_as_neutron_reads_them() {
+        let ok = |s: &str| parse_subnet(s).map(|n| n.to_string()).expect(s);
+        assert_eq!(ok("10.0.0.0/24"), "10.0.0.0/24");
+        assert_eq!(ok("10.0.0.5/24"), "10.0.0.0/24", "host bits are cleared");
+        assert_eq!(ok("2001:db8::1/64"), "2001:db8::/64");
+        assert_eq!(ok("fe80:0:0:0:0:0:0:0/128"), "fe80::/128");
+        let msg = |s: &str| match parse_subnet(s) {
+            Err(NetworkError::Invalid { message, .. }) => message,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert!(msg("10.0.2.0").contains("'10.0.2.0/32' is recommended"));
+        assert!(msg("fe80::").contains("'fe80::/128' is recommended"));
+        assert!(msg("10.0.0.0/33").contains("is not a valid IP subnet"));
+        assert!(msg(" 10.0.0.0/24").contains("is not a valid IP subnet"));
+        assert!(msg("10/8").contains("is not a valid IP subnet"));
+        assert!(msg("invalid").contains("is not a valid IP subnet"));
     }
 }

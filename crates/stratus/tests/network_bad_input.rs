@@ -126,12 +126,24 @@ async fn bad_network_requests_get_neutron_errors() {
         "10.0.0.0/33",
     )
     .await;
+    // Neutron takes a CIDR with host bits and clears them; without a mask it recommends one.
+    let r = api
+        .call(Method::POST, "/subnets", Some(subnet(json!({"cidr": "10.0.0.5/24"}))))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.expect("json");
+    assert_eq!(made["subnet"]["cidr"], "10.0.0.0/24", "{made}");
+    let made_id = made["subnet"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        api.call(Method::DELETE, &format!("/subnets/{made_id}"), None).await.status(),
+        StatusCode::NO_CONTENT
+    );
     expect(
-        api.call(Method::POST, "/subnets", Some(subnet(json!({"cidr": "10.0.0.5/24"}))))
+        api.call(Method::POST, "/subnets", Some(subnet(json!({"cidr": "10.0.0.5"}))))
             .await,
         StatusCode::BAD_REQUEST,
         "InvalidInput",
-        "10.0.0.0/24",
+        "10.0.0.5/32",
     )
     .await;
     expect(

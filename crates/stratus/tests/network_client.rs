@@ -192,3 +192,189 @@ fn networks_through_the_openstack_client() {
     assert!(!col(&admin.json(&["network", "list"]), "Name").contains(&"private".into()));
     admin.ok(&["security", "group", "delete", "ssh"]);
 }
+
+#[test]
+fn tags_rule_templates_and_port_security_through_the_openstack_client() {
+    let server = Server::start(&[]);
+    let admin = Cli::admin(&server);
+    let names = |list: Value| {
+        let mut n = col(&list, "Name");
+        n.sort();
+        n
+    };
+
+    // tags: set on create (the client adds them after), added, removed, and filtered by
+    let net = admin.json(&["network", "create", "--tag", "red", "--tag", "blue", "tagged"]);
+    let mut tags: Vec<String> = serde_json::from_value(net["tags"].clone()).expect("tags");
+    tags.sort();
+    assert_eq!(tags, vec!["blue", "red"], "{net}");
+    admin.json(&["network", "create", "--tag", "red", "red-only"]);
+    admin.json(&["network", "create", "plain"]);
+    admin.ok(&["network", "set", "--tag", "green", "tagged"]);
+    assert_eq!(
+        names(admin.json(&["network", "list", "--tags", "red,green"])),
+        vec!["tagged"]
+    );
+    assert_eq!(
+        names(admin.json(&["network", "list", "--any-tags", "green,red"])),
+        vec!["red-only", "tagged"]
+    );
+    assert_eq!(
+        names(admin.json(&["network", "list", "--not-any-tags", "red"])),
+        vec!["plain"]
+    );
+    assert_eq!(
+        names(admin.json(&["network", "list", "--not-tags", "red,blue"])),
+        vec!["plain", "red-only"]
+    );
+    admin.ok(&["network", "unset", "--tag", "red", "tagged"]);
+    let shown = admin.json(&["network", "show", "tagged"]);
+    let mut tags: Vec<String> = serde_json::from_value(shown["tags"].clone()).expect("tags");
+    tags.sort();
+    assert_eq!(tags, vec!["blue", "green"], "{shown}");
+    admin.ok(&["network", "set", "--no-tag", "red-only"]);
+    assert!(names(admin.json(&["network", "list", "--tags", "red"])).is_empty());
+    admin.json(&[
+        "subnet",
+        "create",
+        "--network",
+        "tagged",
+        "--subnet-range",
+        "10.8.0.0/24",
+        "--tag",
+        "v4",
+        "tagged-v4",
+    ]);
+    assert_eq!(
+        names(admin.json(&["subnet", "list", "--tags", "v4"])),
+        vec!["tagged-v4"]
+    );
+    let port = admin.json(&["port", "create", "--network", "tagged", "--tag", "web", "tagged-port"]);
+    assert!(port["tags"].to_string().contains("web"), "{port}");
+    assert_eq!(
+        names(admin.json(&["port", "list", "--tags", "web"])),
+        vec!["tagged-port"]
+    );
+    admin.json(&["security", "group", "create", "--tag", "edge", "edge"]);
+    assert_eq!(
+        admin.json(&["security", "group", "show", "edge"])["tags"],
+        serde_json::json!(["edge"])
+    );
+
+    // rule templates: the legacy four, one more for custom groups, and what new groups get
+    let templates = admin.json(&["default", "security", "group", "rule", "list"]);
+    assert_eq!(templates.as_array().map(Vec::len), Some(4), "{templates}");
+    let ssh = admin.json(&[
+        "default",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--for-custom-sg",
+    ]);
+    assert_eq!(ssh["used_in_non_default_sg"], true, "{ssh}");
+    assert_eq!(ssh["used_in_default_sg"], false);
+    let ssh_id = ssh["id"].as_str().expect("id").to_owned();
+    let again = admin.json(&["default", "security", "group", "rule", "show", &ssh_id]);
+    assert_eq!(again["port_range_min"], 22, "{again}");
+    let err = admin.fails(&[
+        "default",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--for-custom-sg",
+        "--for-default-sg",
+    ]);
+    assert!(err.contains("409") || err.contains("already exists"), "{err}");
+    let rules = admin.json(&["security", "group", "rule", "list", "edge"]);
+    assert_eq!(
+        rules.as_array().map(Vec::len),
+        Some(2),
+        "made before the template: {rules}"
+    );
+    admin.json(&["security", "group", "create", "web"]);
+    let rules = admin.json(&["security", "group", "rule", "list", "web"]);
+    assert_eq!(
+        rules.as_array().map(Vec::len),
+        Some(3),
+        "two egress rules and ssh: {rules}"
+    );
+    assert!(rules.to_string().contains("22:22"), "{rules}");
+    admin.ok(&["project", "create", "other"]);
+    admin.ok(&["user", "create", "--project", "other", "--password", "bob-pw", "bob"]);
+    admin.ok(&["role", "add", "--project", "other", "--user", "bob", "member"]);
+    let bob = Cli::user(&server, "bob", "bob-pw", "other");
+    let err = bob.fails(&[
+        "default",
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "udp",
+        "--dst-port",
+        "53",
+        "--for-default-sg",
+    ]);
+    assert!(err.contains("403"), "administrators only: {err}");
+    assert_eq!(
+        bob.json(&["default", "security", "group", "rule", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(5),
+        "readers see them"
+    );
+    admin.ok(&["default", "security", "group", "rule", "delete", &ssh_id]);
+    admin.fails(&["default", "security", "group", "rule", "show", &ssh_id]);
+    admin.json(&["security", "group", "create", "db"]);
+    assert_eq!(
+        admin
+            .json(&["security", "group", "rule", "list", "db"])
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    // port security: a network's setting is what its ports get unless they say
+    let open = admin.json(&["network", "create", "--disable-port-security", "open"]);
+    assert_eq!(open["port_security_enabled"], false, "{open}");
+    admin.json(&[
+        "subnet",
+        "create",
+        "--network",
+        "open",
+        "--subnet-range",
+        "10.9.0.0/24",
+        "open-v4",
+    ]);
+    let p = admin.json(&["port", "create", "--network", "open", "inherits"]);
+    assert_eq!(p["port_security_enabled"], false, "{p}");
+    assert_eq!(p["security_group_ids"].as_array().map(Vec::len), Some(0), "{p}");
+    let p = admin.json(&[
+        "port",
+        "create",
+        "--network",
+        "open",
+        "--enable-port-security",
+        "chooses",
+    ]);
+    assert_eq!(p["port_security_enabled"], true, "{p}");
+
+    // no advanced services, so no providers
+    assert_eq!(
+        admin
+            .json(&["network", "service", "provider", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+}

@@ -210,6 +210,7 @@ impl Inner {
             vcpus: r.vcpus as i64,
             memory_mb: r.memory_mb as i64,
             disk_gb: r.disk_gb as i64,
+            host_ip: own_address(&self.cfg.public_url).await,
         };
         self.conductor::<_, Value>(&system_context(), "report_node", &report)
             .await?;
@@ -1035,12 +1036,74 @@ impl Endpoint for Served {
                 let out = a.driver.console_output(&c.instance_id, c.lines).await.map_err(remote)?;
                 Ok(Value::String(out))
             }
+            "host_uptime" => host_uptime().await.map(Value::String).map_err(remote),
             other => Err(RemoteError::new(
                 "UnknownMethod",
                 format!("compute has no method {other}"),
             )),
         }
     }
+}
+
+/// The local address this host talks to the APIs at `public_url` from (a UDP "connect" sends
+/// nothing; it only asks the kernel for the route), as Nova's `my_ip` is the host's address.
+async fn own_address(public_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(public_url).ok()?;
+    let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = url.port_or_known_default()?;
+    let target = tokio::net::lookup_host((host.as_str(), port)).await.ok()?.next()?;
+    let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let socket = tokio::net::UdpSocket::bind(bind).await.ok()?;
+    socket.connect(target).await.ok()?;
+    Some(socket.local_addr().ok()?.ip().to_string())
+}
+
+/// The host's uptime as `uptime` prints it (Nova's libvirt driver runs the same command):
+/// the time, how long the host has been up, its users and load averages.
+async fn host_uptime() -> Result<String, std::io::Error> {
+    let out = tokio::process::Command::new("uptime")
+        .env("LANG", "C")
+        .env("LC_ALL", "C")
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            Ok(String::from_utf8_lossy(&o.stdout).trim_end().to_owned())
+        }
+        // No `uptime` on this host: the same facts from /proc, without the user count.
+        _ => {
+            let up = tokio::fs::read_to_string("/proc/uptime").await?;
+            let load = tokio::fs::read_to_string("/proc/loadavg").await?;
+            Ok(uptime_line(&up, &load, std::time::SystemTime::now()))
+        }
+    }
+}
+
+/// `HH:MM:SS up D days, HH:MM,  load average: a, b, c` from /proc/uptime and /proc/loadavg.
+fn uptime_line(proc_uptime: &str, proc_loadavg: &str, now: std::time::SystemTime) -> String {
+    let secs = proc_uptime
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    let up = match days {
+        0 => format!("{hours:2}:{minutes:02}"),
+        1 => format!("1 day, {hours:2}:{minutes:02}"),
+        d => format!("{d} days, {hours:2}:{minutes:02}"),
+    };
+    let load: Vec<&str> = proc_loadavg.split_whitespace().take(3).collect();
+    let clock = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 86_400)
+        .unwrap_or(0);
+    format!(
+        " {:02}:{:02}:{:02} up {up},  load average: {}",
+        clock / 3600,
+        clock % 3600 / 60,
+        clock % 60,
+        load.join(", ")
+    )
 }
 
 /// A hostname made from a server's name, as Nova sanitizes display names: lowercase letters,
@@ -1061,5 +1124,23 @@ fn hostname_of(name: &str) -> String {
         "server".into()
     } else {
         h
+    }
+}
+
+#[cfg(test)]
+mod uptime_tests {
+    use super::uptime_line;
+
+    #[test]
+    fn the_proc_files_make_an_uptime_line() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400 * 3 + 3600 * 17 + 60 + 5);
+        assert_eq!(
+            uptime_line("8699.49 10441.74\n", "0.65 1.27 1.30 1/144 7775\n", at),
+            " 17:01:05 up  2:24,  load average: 0.65, 1.27, 1.30"
+        );
+        assert_eq!(
+            uptime_line("270000.0 1.0", "0.00 0.01 0.05 1/1 1", at),
+            " 17:01:05 up 3 days,  3:00,  load average: 0.00, 0.01, 0.05"
+        );
     }
 }

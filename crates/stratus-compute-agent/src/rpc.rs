@@ -79,6 +79,9 @@ pub struct NodeReport {
     pub vcpus: i64,
     pub memory_mb: i64,
     pub disk_gb: i64,
+    /// The address the host reaches the control plane from (Nova's `my_ip`), when known.
+    #[serde(default)]
+    pub host_ip: Option<String>,
 }
 
 /// The guest-facing view of an instance the agent builds from.

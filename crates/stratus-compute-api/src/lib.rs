@@ -4,11 +4,16 @@
 //! cannot reach the records (private to `stratus-compute`), and they decide nothing about who
 //! may do what (the service checks policy and visibility).
 
+mod aggregates;
+mod availability_zones;
+mod extensions;
 mod flavors;
+mod hypervisors;
 mod iso8601;
 mod keypairs;
 mod quotas;
 mod servers;
+mod tenant_usage;
 
 use std::sync::Arc;
 
@@ -26,7 +31,8 @@ use stratus_compute::{ComputeError, ComputeService};
 /// The microversions spoken here, in both of Nova's headers. 2.62 is the newest whose every
 /// change to the resources served here is honoured (flavor descriptions at 2.55, extra specs in
 /// flavors at 2.61, keypair types at 2.2, other users' keypairs at 2.10, keypair pages at 2.35,
-/// the host of each instance action event at 2.62).
+/// the host of each instance action event at 2.62, hypervisors' `cpu_info` object at 2.28,
+/// pages at 2.33 and uuids at 2.53, usage pages at 2.40, aggregate uuids at 2.41).
 pub const MICROVERSIONS: Range = Range {
     service: "compute",
     legacy_header: Some("x-openstack-nova-api-version"),
@@ -132,10 +138,15 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         service_types: &["compute"],
         mount: "/compute",
     };
+    use aggregates::*;
+    use availability_zones::*;
+    use extensions::*;
     use flavors::*;
+    use hypervisors::*;
     use keypairs::*;
     use quotas::*;
     use servers::*;
+    use tenant_usage::*;
     let protected = Router::new()
         .route("/flavors", get(list_flavors).post(create_flavor))
         .route("/flavors/detail", get(list_flavors_detail))
@@ -203,6 +214,21 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
         .route("/servers/{id}/os-instance-actions/{req}", get(show_instance_action))
         .route("/os-hypervisors", get(list_hypervisors))
         .route("/os-hypervisors/detail", get(list_hypervisors_detail))
+        .route("/os-hypervisors/statistics", get(hypervisor_statistics))
+        .route("/os-hypervisors/{id}", get(show_hypervisor))
+        .route("/os-hypervisors/{id}/uptime", get(hypervisor_uptime))
+        .route("/os-hypervisors/{id}/search", get(search_hypervisors))
+        .route("/os-hypervisors/{id}/servers", get(hypervisor_servers))
+        .route("/os-aggregates", get(list_aggregates).post(create_aggregate))
+        .route(
+            "/os-aggregates/{id}",
+            get(show_aggregate).put(update_aggregate).delete(delete_aggregate),
+        )
+        .route("/os-aggregates/{id}/action", post(aggregate_action))
+        .route("/os-simple-tenant-usage", get(list_tenant_usages))
+        .route("/os-simple-tenant-usage/{tenant_id}", get(show_tenant_usage))
+        .route("/extensions", get(list_extensions))
+        .route("/extensions/{alias}", get(show_extension))
         .route("/os-services", get(list_services))
         .route("/os-services/{id}", axum::routing::put(update_service))
         .route("/os-availability-zone", get(availability_zones))

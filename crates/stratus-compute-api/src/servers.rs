@@ -1,5 +1,5 @@
 //! Servers: create, list, show, update, delete, actions, instance actions; and the host-level
-//! views (hypervisors, services, availability zones, limits).
+//! views of services and limits (hypervisors and zones have their own modules).
 
 use std::collections::BTreeMap;
 
@@ -150,7 +150,7 @@ pub(crate) fn server_view_with(
         "config_drive": if i.config_drive { "True" } else { "" },
         "key_name": i.key_name,
         "OS-SRV-USG:launched_at": i.launched_at.map(micros_naive),
-        "OS-SRV-USG:terminated_at": null,
+        "OS-SRV-USG:terminated_at": i.terminated_at.map(micros_naive),
         "OS-EXT-STS:task_state": i.task_state,
         "OS-EXT-STS:vm_state": i.vm_state,
         "OS-EXT-STS:power_state": i.power_state,
@@ -849,47 +849,12 @@ pub(crate) async fn show_instance_action(
 
 // ---------------------------------------------------------------- hosts, zones, limits
 
-/// `os-hypervisors`: Nova's list names the hosts; the detail adds their resources.
-pub(crate) async fn list_hypervisors(State(s): State<ApiState>, c: Caller) -> Out {
-    hypervisors(&s, &c, false).await
-}
-
-pub(crate) async fn list_hypervisors_detail(State(s): State<ApiState>, c: Caller) -> Out {
-    hypervisors(&s, &c, true).await
-}
-
-async fn hypervisors(s: &ApiState, c: &Caller, detail: bool) -> Out {
-    let policy = if detail {
-        "os_compute_api:os-hypervisors:list-detail"
-    } else {
-        "os_compute_api:os-hypervisors:list"
-    };
-    let nodes = s.svc.compute_nodes(c, policy).await.map_err(fail)?;
-    let items: Vec<Value> = nodes
-        .iter()
-        .map(|(n, up)| {
-            let mut o = json!({"id": n.service_id, "hypervisor_hostname": n.host,
-                   "state": if *up { "up" } else { "down" }, "status": if n.enabled { "enabled" } else { "disabled" }});
-            if detail {
-                let more = json!({"hypervisor_type": n.hypervisor_type,
-                   "hypervisor_version": n.hypervisor_version, "host_ip": "127.0.0.1",
-                   "vcpus": n.vcpus, "vcpus_used": n.vcpus_used, "memory_mb": n.memory_mb,
-                   "memory_mb_used": n.memory_mb_used, "local_gb": n.disk_gb, "local_gb_used": n.disk_gb_used,
-                   "free_ram_mb": n.memory_mb - n.memory_mb_used, "free_disk_gb": n.disk_gb - n.disk_gb_used,
-                   "disk_available_least": n.disk_gb - n.disk_gb_used,
-                   "running_vms": n.running_vms, "current_workload": 0, "cpu_info": "{}",
-                   "service": {"host": n.host, "id": n.service_id, "disabled_reason": n.disabled_reason}});
-                if let (Some(o), Value::Object(more)) = (o.as_object_mut(), more) {
-                    o.extend(more);
-                }
-            }
-            o
-        })
-        .collect();
-    Ok(reply(StatusCode::OK, json!({ "hypervisors": items })))
-}
-
-pub(crate) async fn list_services(State(s): State<ApiState>, c: Caller, RawQuery(raw): RawQuery) -> Out {
+pub(crate) async fn list_services(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    RawQuery(raw): RawQuery,
+) -> Out {
     let q: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let want = |k: &str, v: &str| q.iter().filter(|(x, _)| x == k).all(|(_, w)| w == v);
     let nodes = s
@@ -900,39 +865,9 @@ pub(crate) async fn list_services(State(s): State<ApiState>, c: Caller, RawQuery
     let items: Vec<Value> = nodes
         .iter()
         .filter(|(n, _)| want("host", &n.host) && want("binary", "nova-compute"))
-        .map(|(n, up)| service_view(n, *up))
+        .map(|(n, up)| service_view(n, *up, mv))
         .collect();
     Ok(reply(StatusCode::OK, json!({ "services": items })))
-}
-
-/// The zone list with its hosts, for administrators (Nova's `os-availability-zone:detail`).
-pub(crate) async fn availability_zones_detail(State(s): State<ApiState>, c: Caller) -> Out {
-    let nodes = s
-        .svc
-        .compute_nodes(&c, "os_compute_api:os-availability-zone:detail")
-        .await
-        .map_err(fail)?;
-    let zone = s.svc.config().availability_zone.clone();
-    let mut hosts = serde_json::Map::new();
-    for (n, up) in &nodes {
-        hosts.insert(
-            n.host.clone(),
-            json!({"nova-compute": {"available": *up && n.enabled, "active": n.enabled,
-                                    "updated_at": micros_naive(n.heartbeat_at)}}),
-        );
-    }
-    Ok(reply(
-        StatusCode::OK,
-        json!({"availabilityZoneInfo": [{"zoneName": zone, "zoneState": {"available": true}, "hosts": hosts}]}),
-    ))
-}
-
-pub(crate) async fn availability_zones(State(s): State<ApiState>, _c: Caller) -> Out {
-    let zone = s.svc.config().availability_zone.clone();
-    Ok(reply(
-        StatusCode::OK,
-        json!({"availabilityZoneInfo": [{"zoneName": zone, "zoneState": {"available": true}, "hosts": null}]}),
-    ))
 }
 
 // ---------------------------------------------------------------- tags (2.26)
@@ -1340,10 +1275,20 @@ pub(crate) async fn detach_volume(
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-fn service_view(n: &stratus_compute::model::ComputeNode, up: bool) -> Value {
-    json!({"id": n.service_id, "binary": "nova-compute", "host": n.host, "zone": n.availability_zone,
+/// Nova's service view: the id an integer before 2.53 and a uuid after; `forced_down` from 2.11.
+fn service_view(n: &stratus_compute::model::ComputeNode, up: bool, mv: Microversion) -> Value {
+    let id = if mv.at_least(2, 53) {
+        json!(n.service_id)
+    } else {
+        json!(n.id)
+    };
+    let mut o = json!({"id": id, "binary": "nova-compute", "host": n.host, "zone": n.availability_zone,
            "status": if n.enabled { "enabled" } else { "disabled" }, "state": if up { "up" } else { "down" },
-           "updated_at": micros_naive(n.heartbeat_at), "disabled_reason": n.disabled_reason, "forced_down": false})
+           "updated_at": micros_naive(n.heartbeat_at), "disabled_reason": n.disabled_reason});
+    if mv.at_least(2, 11) {
+        o["forced_down"] = json!(false);
+    }
+    o
 }
 
 #[derive(Deserialize)]
@@ -1392,7 +1337,7 @@ pub(crate) async fn update_service(
         .set_service_enabled(&c, &id, enabled, b.disabled_reason.as_deref())
         .await
         .map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"service": service_view(&n, true)})))
+    Ok(reply(StatusCode::OK, json!({"service": service_view(&n, true, mv)})))
 }
 
 /// Before 2.53: `PUT /os-services/enable|disable|disable-log-reason` with the host and binary.

@@ -114,10 +114,12 @@ impl ComputeService {
     async fn host_states(&self) -> crate::service::Result<Vec<HostState>> {
         let now = now_micros();
         let down = self.config().service_down_time.as_micros() as i64;
+        let mut metadata = crate::aggregates::metadata_by_host(self.db()).await?;
         Ok(idb::nodes(self.db())
             .await?
             .into_iter()
             .map(|n| HostState {
+                aggregate_metadata: metadata.remove(&n.host).unwrap_or_default(),
                 up: now - n.heartbeat_at <= down,
                 host: n.host,
                 enabled: n.enabled,
@@ -145,7 +147,8 @@ impl ComputeService {
             vcpus: i.flavor.vcpus.max(0) as u64,
             memory_mb: i.flavor.memory_mb.max(0) as u64,
             disk_gb: i.flavor.root_gb.max(0) as u64,
-            availability_zone: i.availability_zone.clone(),
+            // A zone taken from an earlier host does not bind a reschedule.
+            availability_zone: i.availability_zone.clone().filter(|_| !i.zone_from_host),
             hypervisor_type: None,
             group: group.as_ref().map(|(g, hosts)| scheduler::Group {
                 policy: g.policy,
@@ -153,6 +156,7 @@ impl ComputeService {
                 max_server_per_host: g.max_server_per_host,
             }),
             ignore_hosts: a.ignore_hosts.clone(),
+            extra_specs: i.flavor.extra_specs.clone(),
         };
         let cfg = self.config();
         for round in 0..3 {
@@ -228,6 +232,19 @@ impl ComputeService {
                     return;
                 };
                 i.host = Some(d.host.clone());
+                // A server asked into no zone is in its host's (Nova's conductor does the
+                // same), which its view and its config drive then show.
+                if i.availability_zone.is_none() || i.zone_from_host {
+                    if let Some(zone) = idb::nodes(self.db())
+                        .await
+                        .ok()
+                        .and_then(|nodes| nodes.into_iter().find(|n| n.host == d.host))
+                        .map(|n| n.availability_zone)
+                    {
+                        i.availability_zone = Some(zone);
+                        i.zone_from_host = true;
+                    }
+                }
                 i.alternates = d.alternates.clone();
                 i.attempts.push(d.host.clone());
                 i.task_state = None;
@@ -506,11 +523,13 @@ impl Endpoint for Conductor {
             "report_node" => {
                 let n: NodeReport = args(a)?;
                 let node = ComputeNode {
+                    id: 0,
                     host: n.host,
                     service_id: uuid::Uuid::new_v4().to_string(),
                     availability_zone: n.availability_zone,
                     hypervisor_type: n.hypervisor_type,
                     hypervisor_version: n.hypervisor_version,
+                    host_ip: n.host_ip,
                     vcpus: n.vcpus,
                     memory_mb: n.memory_mb,
                     disk_gb: n.disk_gb,
@@ -521,6 +540,7 @@ impl Endpoint for Conductor {
                     disabled_reason: None,
                     heartbeat_at: now_micros(),
                     running_vms: 0,
+                    current_workload: 0,
                 };
                 idb::report_node(db, &node).await.map(ok).map_err(remote)
             }

@@ -207,6 +207,19 @@ pub(crate) async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, owner: &str)
     Ok(stratus_store::sql::lock_row(tx, "quota_locks", "owner", owner).await?)
 }
 
+/// The next value of the sequence `name` (Nova's integer ids of aggregates and compute
+/// hosts), taken in `tx`: its lock row counts the values given and stays locked to commit, so
+/// concurrent takers get distinct values and a value is never given twice.
+pub(crate) async fn next_id(tx: &mut sqlx::Transaction<'_, sqlx::Any>, name: &str) -> Result<i64> {
+    let key = format!("seq:{name}");
+    lock(tx, &key).await?;
+    let taken: i64 = sqlx::query_scalar("SELECT version FROM quota_locks WHERE owner = $1")
+        .bind(&key)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(taken + 1)
+}
+
 /// Inserts a keypair unless the user already holds `limit` of them (a negative limit is
 /// none); `Ok(false)` when over the limit. The count and the insert run under the user's
 /// quota lock, so concurrent creates cannot pass it together.

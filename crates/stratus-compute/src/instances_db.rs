@@ -14,7 +14,7 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 const COLS: &str = "id, name, project_id, user_id, flavor, vcpus, memory_mb, root_gb, image_id, host, vm_state, \
      task_state, power_state, availability_zone, key_name, key_data, user_data, metadata, config_drive, \
      requested_networks, addresses, ports, fault, locked, attempts, alternates, claimed, task_deadline, \
-     launched_at, created_at, updated_at, block_devices, description, tags, attrs";
+     launched_at, created_at, updated_at, block_devices, description, tags, attrs, terminated_at, zone_from_host";
 
 #[derive(FromRow)]
 struct Row {
@@ -50,6 +50,8 @@ struct Row {
     description: Option<String>,
     tags: String,
     attrs: String,
+    terminated_at: Option<i64>,
+    zone_from_host: i64,
 }
 
 impl TryFrom<Row> for Instance {
@@ -81,6 +83,7 @@ impl TryFrom<Row> for Instance {
             task_state: r.task_state.clone(),
             power_state: r.power_state,
             availability_zone: r.availability_zone.clone(),
+            zone_from_host: r.zone_from_host != 0,
             key_name: r.key_name.clone(),
             key_data: r.key_data.clone(),
             user_data: r.user_data.clone(),
@@ -89,6 +92,7 @@ impl TryFrom<Row> for Instance {
             claimed: r.claimed != 0,
             task_deadline: r.task_deadline,
             launched_at: r.launched_at,
+            terminated_at: r.terminated_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -199,7 +203,7 @@ pub(crate) async fn insert_within_quota<E>(
     }
     sqlx::query(&format!(
         "INSERT INTO instances ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
+         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37)"
     ))
     .bind(&i.id)
     .bind(&i.name)
@@ -236,6 +240,8 @@ pub(crate) async fn insert_within_quota<E>(
     .bind(&i.description)
     .bind(json(&i.tags))
     .bind(json(&i.attrs))
+    .bind(i.terminated_at)
+    .bind(i.zone_from_host as i64)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -310,6 +316,35 @@ pub(crate) async fn list_changed_since(db: &Db, project: Option<&str>, since: i6
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
+/// Instances (deleted ones too) that ran during `[begin, end)`: launched before `end` and not
+/// terminated before `begin` (Nova's `get_active_by_window_joined`), of one project or all,
+/// in creation order, `limit` of them after the instance `after` (its creation time and id).
+pub(crate) async fn active_in_window(
+    db: &Db,
+    begin: i64,
+    end: i64,
+    project: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: u32,
+) -> Result<Vec<Instance>> {
+    let mut f = stratus_store::sql::Filters::new();
+    f.raw(|p| format!("(terminated_at IS NULL OR terminated_at > {p})"), begin)
+        .raw(|p| format!("launched_at < {p}"), end)
+        .eq("project_id", project);
+    if let Some((created, id)) = after {
+        let c = f.bind(created);
+        let c2 = f.bind(created);
+        let i = f.bind(id);
+        f.clause(format!("(created_at > {c} OR (created_at = {c2} AND id > {i}))"));
+    }
+    let sql = format!(
+        "SELECT {COLS} FROM instances{} ORDER BY created_at, id LIMIT {limit}",
+        f.sql()
+    );
+    let rows: Vec<Row> = sqlx::query_as_with(&sql, f.args()).fetch_all(&db.pool).await?;
+    rows.into_iter().map(TryInto::try_into).collect()
+}
+
 /// Writes the changeable fields of `i` if its task state is still `expected` (None: any).
 /// False when another writer moved it first.
 pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) -> Result<bool> {
@@ -317,10 +352,10 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
         "UPDATE instances SET name = $1, host = $2, vm_state = $3, task_state = $4, power_state = $5, \
          metadata = $6, addresses = $7, ports = $8, fault = $9, locked = $10, attempts = $11, alternates = $12, \
          task_deadline = $13, launched_at = $14, updated_at = $15, availability_zone = $16, description = $17, \
-         tags = $18, attrs = $19 WHERE id = $20 AND deleted = 0",
+         tags = $18, attrs = $19, zone_from_host = $20 WHERE id = $21 AND deleted = 0",
     );
     if expected.is_some() {
-        sql.push_str(" AND COALESCE(task_state, '') = $21");
+        sql.push_str(" AND COALESCE(task_state, '') = $22");
     }
     let mut q = sqlx::query(&sql)
         .bind(&i.name)
@@ -342,6 +377,7 @@ pub(crate) async fn save(db: &Db, i: &Instance, expected: Option<Option<&str>>) 
         .bind(&i.description)
         .bind(json(&i.tags))
         .bind(json(&i.attrs))
+        .bind(i.zone_from_host as i64)
         .bind(&i.id);
     if let Some(e) = expected {
         q = q.bind(e.unwrap_or("").to_owned());
@@ -365,8 +401,10 @@ pub(crate) async fn mark_deleted(db: &Db, i: &Instance) -> Result<()> {
         .bind(&i.id)
         .execute(&mut *tx)
         .await?;
+    // Nova's terminated_at: what os-simple-tenant-usage bills up to.
     sqlx::query(
-        "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, updated_at = $1 WHERE id = $2",
+        "UPDATE instances SET deleted = 1, vm_state = 'deleted', task_state = NULL, updated_at = $1, \
+         terminated_at = COALESCE(terminated_at, $1), deleted_at = $1 WHERE id = $2",
     )
     .bind(now_micros())
     .bind(&i.id)
@@ -672,10 +710,11 @@ pub(crate) async fn actions(db: &Db, instance: &str) -> Result<Vec<InstanceActio
 // ---------------------------------------------------------------- compute nodes
 
 const NODE_COLS: &str = "host, service_id, availability_zone, hypervisor_type, hypervisor_version, vcpus, memory_mb, \
-     disk_gb, vcpus_used, memory_mb_used, disk_gb_used, enabled, disabled_reason, heartbeat_at";
+     disk_gb, vcpus_used, memory_mb_used, disk_gb_used, enabled, disabled_reason, heartbeat_at, host_ip";
 
 #[derive(FromRow)]
 struct NodeRow {
+    id: i64,
     host: String,
     service_id: String,
     availability_zone: String,
@@ -690,12 +729,15 @@ struct NodeRow {
     enabled: i64,
     disabled_reason: Option<String>,
     heartbeat_at: i64,
+    host_ip: Option<String>,
     running_vms: i64,
+    current_workload: i64,
 }
 
 impl From<NodeRow> for ComputeNode {
     fn from(r: NodeRow) -> Self {
         ComputeNode {
+            id: r.id,
             host: r.host,
             service_id: r.service_id,
             availability_zone: r.availability_zone,
@@ -710,17 +752,41 @@ impl From<NodeRow> for ComputeNode {
             enabled: r.enabled != 0,
             disabled_reason: r.disabled_reason,
             heartbeat_at: r.heartbeat_at,
+            host_ip: r.host_ip,
             running_vms: r.running_vms,
+            current_workload: r.current_workload,
         }
     }
 }
 
-/// Registers a host or refreshes its resources and heartbeat; usage stays as claimed.
+/// Registers a host or refreshes its resources and heartbeat; usage stays as claimed. A new
+/// host takes the next integer id of the `compute_nodes` sequence.
 pub(crate) async fn report_node(db: &Db, n: &ComputeNode) -> Result<()> {
+    let refreshed = sqlx::query(
+        "UPDATE compute_nodes SET availability_zone = $1, hypervisor_type = $2, hypervisor_version = $3, \
+         vcpus = $4, memory_mb = $5, disk_gb = $6, heartbeat_at = $7, host_ip = $8 WHERE host = $9",
+    )
+    .bind(&n.availability_zone)
+    .bind(&n.hypervisor_type)
+    .bind(n.hypervisor_version)
+    .bind(n.vcpus)
+    .bind(n.memory_mb)
+    .bind(n.disk_gb)
+    .bind(n.heartbeat_at)
+    .bind(&n.host_ip)
+    .bind(&n.host)
+    .execute(&db.pool)
+    .await?;
+    if refreshed.rows_affected() > 0 {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    let id = crate::db::next_id(&mut tx, "compute_nodes").await?;
+    // Another process may have registered the host meanwhile: then only refresh it.
     sqlx::query(&format!(
-        "INSERT INTO compute_nodes ({NODE_COLS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, 1, NULL, $9, $9) \
+        "INSERT INTO compute_nodes ({NODE_COLS}, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, 1, NULL, $9, $11, $9, $10) \
          ON CONFLICT (host) DO UPDATE SET availability_zone = $3, hypervisor_type = $4, hypervisor_version = $5, \
-         vcpus = $6, memory_mb = $7, disk_gb = $8, heartbeat_at = $9"
+         vcpus = $6, memory_mb = $7, disk_gb = $8, heartbeat_at = $9, host_ip = $11"
     ))
     .bind(&n.host)
     .bind(&n.service_id)
@@ -731,19 +797,38 @@ pub(crate) async fn report_node(db: &Db, n: &ComputeNode) -> Result<()> {
     .bind(n.memory_mb)
     .bind(n.disk_gb)
     .bind(n.heartbeat_at)
-    .execute(&db.pool)
+    .bind(id)
+    .bind(&n.host_ip)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
+/// The compute hosts by id, each with the zone its aggregates give it (their
+/// `availability_zone` metadata, several joined by commas as Nova shows them) or else the one
+/// its agent reports.
 pub(crate) async fn nodes(db: &Db) -> Result<Vec<ComputeNode>> {
     let rows: Vec<NodeRow> = sqlx::query_as(&format!(
-        "SELECT {NODE_COLS}, (SELECT COUNT(*) FROM instances i WHERE i.host = compute_nodes.host AND i.deleted = 0) \
-         AS running_vms FROM compute_nodes ORDER BY host"
+        "SELECT id, {NODE_COLS}, \
+         (SELECT COUNT(*) FROM instances i WHERE i.host = compute_nodes.host AND i.deleted = 0) AS running_vms, \
+         (SELECT COUNT(*) FROM instances i WHERE i.host = compute_nodes.host AND i.deleted = 0 \
+          AND i.vm_state = 'building') AS current_workload \
+         FROM compute_nodes ORDER BY id"
     ))
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    let zones = crate::aggregates::zones_by_host(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mut n = ComputeNode::from(r);
+            if let Some(z) = zones.get(&n.host) {
+                n.availability_zone = z.iter().cloned().collect::<Vec<_>>().join(",");
+            }
+            n
+        })
+        .collect())
 }
 
 pub(crate) async fn quota_class_overrides(db: &Db, class: &str) -> Result<Vec<(String, i64)>> {

@@ -4,10 +4,14 @@
 //! It must not know HTTP paths (`stratus-compute-api` does), and it never talks to another
 //! service's tables: images, networks and volumes are reached through their APIs.
 
+pub mod aggregates;
+#[cfg(test)]
+mod aggregates_tests;
 mod conductor;
 mod db;
 mod flavors;
 mod groups;
+pub mod hosts;
 mod instances_db;
 mod keypairs;
 pub mod keys;
@@ -19,9 +23,14 @@ pub mod scheduler;
 mod server_filter;
 pub mod servers;
 mod service;
+pub mod usage;
+#[cfg(test)]
+mod usage_tests;
 
+pub use aggregates::{Aggregate, AggregateUpdate};
 pub use conductor::Destination;
 pub use groups::ServerGroup;
+pub use hosts::{Hypervisor, HypervisorQuery, HypervisorRef, HypervisorStatistics, Zone};
 pub use instances_db::Usage;
 pub use keypairs::{CreatedKeypair, NewKeypair};
 pub use keys::KeyType;
@@ -30,3 +39,4 @@ pub use quotas::{ComputeLimits, INJECTION_QUOTAS, NETWORK_QUOTAS, QUOTA_RESOURCE
 pub use server_filter::ServerFilter;
 pub use servers::{status_of, NewServer, VolumeAttachment};
 pub use service::{ComputeConfig, ComputeError, ComputeService, DEFAULT_POLICY};
+pub use usage::{ServerUsage, TenantUsage, UsageQuery, UsageReport};

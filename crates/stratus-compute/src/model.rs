@@ -126,6 +126,10 @@ pub struct Instance {
     /// Nova's power state numbers (0 NOSTATE, 1 RUNNING, 3 PAUSED, 4 SHUTDOWN).
     pub power_state: i64,
     pub availability_zone: Option<String>,
+    /// The zone was not asked for but taken from the host the server was scheduled to: a
+    /// reschedule may go to any zone (and takes its new host's).
+    #[serde(default)]
+    pub zone_from_host: bool,
     pub key_name: Option<String>,
     pub key_data: Option<String>,
     pub user_data: Option<String>,
@@ -149,6 +153,9 @@ pub struct Instance {
     pub claimed: bool,
     pub task_deadline: Option<i64>,
     pub launched_at: Option<i64>,
+    /// When it stopped counting (deleted): os-simple-tenant-usage bills up to here.
+    #[serde(default)]
+    pub terminated_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     pub attrs: ServerAttrs,
@@ -202,11 +209,20 @@ pub struct ActionEvent {
 /// A compute host as the scheduler and the admin APIs see it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ComputeNode {
+    /// Nova's integer id of the hypervisor and of its service (before microversion 2.53).
+    #[serde(default)]
+    pub id: i64,
     pub host: String,
+    /// The uuid of the hypervisor and of its service (from microversion 2.53).
     pub service_id: String,
+    /// The zone of the host: that of the aggregates it is in (their `availability_zone`
+    /// metadata), else the one its agent reports (the default zone).
     pub availability_zone: String,
     pub hypervisor_type: String,
     pub hypervisor_version: i64,
+    /// The address the host's agent reaches the control plane from (Nova's `host_ip`).
+    #[serde(default)]
+    pub host_ip: Option<String>,
     pub vcpus: i64,
     pub memory_mb: i64,
     pub disk_gb: i64,
@@ -218,4 +234,7 @@ pub struct ComputeNode {
     pub heartbeat_at: i64,
     /// Live servers placed on the host (Nova's `running_vms`), counted when the node is read.
     pub running_vms: i64,
+    /// Servers on the host in a task that loads it (Nova's `current_workload`: builds).
+    #[serde(default)]
+    pub current_workload: i64,
 }

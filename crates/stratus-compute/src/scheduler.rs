@@ -1,8 +1,16 @@
 //! Choosing a host: filters remove the hosts that cannot take the guest, and say why; weighers
 //! order the rest. This is the decision only. Claiming the chosen host's resources is done in
 //! the store, atomically, by the caller.
+//!
+//! The filters that look at a host's aggregates live one per file beside this one
+//! ([`availability_zone`], [`aggregate_instance_extra_specs`]); the rest are the small checks
+//! of [`reject`].
 
-use std::collections::BTreeMap;
+mod aggregate_instance_extra_specs;
+mod availability_zone;
+pub mod extra_specs_ops;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +29,10 @@ pub struct HostState {
     pub memory_mb_used: u64,
     pub disk_gb: u64,
     pub disk_gb_used: u64,
+    /// Each metadata key of the host's aggregates with the values they give it (Nova's
+    /// `aggregate_metadata_get_by_host`); the zone is `availability_zone` among them.
+    #[serde(default)]
+    pub aggregate_metadata: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// How far a host's resources may be promised beyond what it has (Nova's allocation ratios).
@@ -85,6 +97,9 @@ pub struct RequestSpec {
     pub group: Option<Group>,
     /// Hosts already tried for this guest (a reschedule).
     pub ignore_hosts: Vec<String>,
+    /// The flavor's extra specs, as at boot.
+    #[serde(default)]
+    pub extra_specs: BTreeMap<String, String>,
 }
 
 /// Prefer the emptiest hosts (spread) or the fullest (stack).
@@ -111,10 +126,8 @@ fn reject(h: &HostState, spec: &RequestSpec, r: &Ratios) -> Option<String> {
     if spec.ignore_hosts.contains(&h.host) {
         return Some("already tried".into());
     }
-    if let Some(az) = &spec.availability_zone {
-        if &h.availability_zone != az {
-            return Some(format!("not in availability zone {az}"));
-        }
+    if let Some(why) = availability_zone::reject(h, spec) {
+        return Some(why);
     }
     if h.free_memory_mb(r) < spec.memory_mb as f64 {
         return Some(format!("lack {} MB RAM", spec.memory_mb));
@@ -129,6 +142,9 @@ fn reject(h: &HostState, spec: &RequestSpec, r: &Ratios) -> Option<String> {
         if !h.hypervisor_type.eq_ignore_ascii_case(hv) {
             return Some(format!("do not run {hv} guests"));
         }
+    }
+    if let Some(why) = aggregate_instance_extra_specs::reject(h, spec) {
+        return Some(why);
     }
     if let Some(g) = &spec.group {
         let members_here = g.member_hosts.iter().filter(|m| **m == h.host).count();
@@ -222,7 +238,7 @@ pub fn select(
 mod tests {
     use super::*;
 
-    fn host(name: &str, free_ram: u64) -> HostState {
+    pub(crate) fn host(name: &str, free_ram: u64) -> HostState {
         HostState {
             host: name.into(),
             enabled: true,
@@ -235,6 +251,7 @@ mod tests {
             memory_mb_used: 0,
             disk_gb: 100,
             disk_gb_used: 0,
+            aggregate_metadata: Default::default(),
         }
     }
 

@@ -275,12 +275,13 @@ impl ComputeService {
                 ));
             }
         }
-        let zone = &self.config().availability_zone;
-        if req.availability_zone.as_ref().is_some_and(|z| z != zone) {
-            return Err(ComputeError::Invalid(format!(
-                "The requested availability zone is not available: {}.",
-                req.availability_zone.as_deref().unwrap_or_default()
-            )));
+        // A zone an enabled host is in: the default one, or an aggregate's (Nova's available zones).
+        if let Some(z) = &req.availability_zone {
+            if !self.bootable_zones().await?.contains(z) {
+                return Err(ComputeError::Invalid(format!(
+                    "The requested availability zone is not available: {z}."
+                )));
+            }
         }
         let flavor = self
             .get_flavor(caller, &req.flavor_ref)
@@ -373,6 +374,7 @@ impl ComputeService {
                 task_state: Some("scheduling".into()),
                 power_state: 0,
                 availability_zone: req.availability_zone.clone(),
+                zone_from_host: false,
                 key_name: req.key_name.clone(),
                 key_data: key_data.clone(),
                 user_data: req.user_data.clone(),
@@ -391,6 +393,7 @@ impl ComputeService {
                 claimed: false,
                 task_deadline: Some(now + self.config().build_timeout.as_micros() as i64),
                 launched_at: None,
+                terminated_at: None,
                 created_at: now,
                 updated_at: now,
                 attrs: crate::model::ServerAttrs {

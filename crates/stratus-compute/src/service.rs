@@ -143,4 +143,10 @@ impl ComputeService {
     pub(crate) fn enforce(&self, action: &str, caller: &AuthContext, target: &Target) -> Result<()> {
         Ok(self.inner.policy.enforce(action, caller, target)?)
     }
+
+    /// Whether the caller may read the API's extension list (`os_compute_api:extensions`,
+    /// anyone by default).
+    pub fn allow_extensions(&self, caller: &AuthContext) -> Result<()> {
+        self.enforce("os_compute_api:extensions", caller, &Target::new())
+    }
 }

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Internal,
     /// Try again later (a dependency is down or overloaded).
     Unavailable,
+    /// The deployment cannot do this (Nova's 501 for what a hypervisor lacks).
+    NotImplemented,
 }
 
 impl ErrorKind {
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::NotAcceptable => "Not Acceptable",
             ErrorKind::Internal => "Internal Server Error",
             ErrorKind::Unavailable => "Service Unavailable",
+            ErrorKind::NotImplemented => "Not Implemented",
         }
     }
 
@@ -80,6 +84,7 @@ impl ErrorKind {
             ErrorKind::NotAcceptable => "computeFault",
             ErrorKind::Internal => "computeFault",
             ErrorKind::Unavailable => "serviceUnavailable",
+            ErrorKind::NotImplemented => "notImplemented",
         }
     }
 }

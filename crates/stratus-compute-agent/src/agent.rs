@@ -413,6 +413,7 @@ impl Inner {
                 user_data: info.user_data.clone(),
                 metadata: info.metadata.clone(),
                 config_drive: info.config_drive,
+                admin_pass: r.admin_pass.clone(),
                 ..Default::default()
             };
             let prepared = match (&info.image_id, self.driver.needs_image_files()) {
@@ -475,6 +476,7 @@ impl Inner {
                 host: self.cfg.host.clone(),
                 reason,
                 abort,
+                admin_pass: r.admin_pass.clone(),
             };
             self.conductor::<_, Value>(ctx, "reschedule", &resched)
                 .await
@@ -739,6 +741,7 @@ impl Inner {
         let r = InstanceRef {
             instance_id: v.instance_id.clone(),
             request_id: v.request_id.clone(),
+            admin_pass: None,
         };
         self.event_start(ctx, &r, "compute_attach_volume").await;
         let connector =
@@ -781,6 +784,7 @@ impl Inner {
         let r = InstanceRef {
             instance_id: v.instance_id.clone(),
             request_id: v.request_id.clone(),
+            admin_pass: None,
         };
         self.event_start(ctx, &r, "compute_detach_volume").await;
         let result: Result<(), String> = async {
@@ -870,6 +874,7 @@ impl Inner {
             let r = InstanceRef {
                 instance_id: i.instance_id.clone(),
                 request_id: ctx.request_id.clone(),
+                admin_pass: None,
             };
             if i.vm_state == "building" && i.task_state.is_some() {
                 tracing::warn!(instance = %i.instance_id, task = ?i.task_state, "a build was interrupted by a restart; undoing it");
@@ -882,6 +887,8 @@ impl Inner {
                     host: self.cfg.host.clone(),
                     reason: format!("the compute agent on {} restarted during the build", self.cfg.host),
                     abort: false,
+                    // The password died with the process that had it, as in Nova.
+                    admin_pass: None,
                 };
                 if let Err(e) = self.conductor::<_, Value>(&ctx, "reschedule", &resched).await {
                     tracing::warn!(instance = %i.instance_id, error = %e, "rescheduling failed");
@@ -935,6 +942,7 @@ impl Inner {
             let r = InstanceRef {
                 instance_id: i.instance_id.clone(),
                 request_id: ctx.request_id.clone(),
+                admin_pass: None,
             };
             let Ok(fresh) = self.conductor::<_, BuildInfo>(&ctx, "instance_get", &r).await else {
                 continue;
@@ -997,6 +1005,14 @@ struct ConsoleArgs {
     lines: Option<usize>,
 }
 
+/// A new password for a user of a running guest (`changePassword`).
+#[derive(Deserialize)]
+struct PasswordArgs {
+    instance_id: String,
+    user: String,
+    admin_pass: String,
+}
+
 #[async_trait]
 impl Endpoint for Served {
     fn version(&self) -> &str {
@@ -1017,6 +1033,7 @@ impl Endpoint for Served {
                 let r = InstanceRef {
                     instance_id: p.instance_id,
                     request_id: p.request_id,
+                    admin_pass: None,
                 };
                 a.power(&ctx, &r, p.op).await.map(|_| Value::Null)
             }
@@ -1037,6 +1054,18 @@ impl Endpoint for Served {
                 Ok(Value::String(out))
             }
             "host_uptime" => host_uptime().await.map(Value::String).map_err(remote),
+            "set_admin_password" => {
+                let p: PasswordArgs =
+                    serde_json::from_value(args).map_err(|e| RemoteError::new("BadMessage", e.to_string()))?;
+                match a.driver.set_admin_password(&p.instance_id, &p.user, &p.admin_pass).await {
+                    Ok(()) => Ok(Value::Null),
+                    // Nova's NotImplementedError (501) and InstancePasswordSetFailed (409).
+                    Err(e @ stratus_virt::DriverError::Unsupported(..)) => {
+                        Err(RemoteError::new("SetAdminPasswdNotSupported", e.to_string()))
+                    }
+                    Err(e) => Err(RemoteError::new("InstancePasswordSetFailed", e.to_string())),
+                }
+            }
             other => Err(RemoteError::new(
                 "UnknownMethod",
                 format!("compute has no method {other}"),

@@ -241,7 +241,7 @@ impl Rest {
         self.send(
             "Image",
             reqwest::Method::GET,
-            &format!("/image/v2/images/{id}"),
+            &format!("/image/v2/images/{}", segment(id)),
             token,
             None,
         )
@@ -435,6 +435,132 @@ impl Rest {
             Err(e) => Err(e),
         }
     }
+
+    /// One page of the images the token sees, `query` as the Image API reads it (filters,
+    /// `limit`, `marker`): the list answer whole, with its `next` when there is more.
+    pub async fn list_images(&self, token: &str, query: &[(String, String)]) -> Result<Value, ClientError> {
+        self.send(
+            "Image",
+            reqwest::Method::GET,
+            &with_query("/image/v2/images", query),
+            token,
+            None,
+        )
+        .await
+    }
+
+    /// Deletes an image with the caller's token (the Image API decides who may).
+    pub async fn delete_image(&self, token: &str, id: &str) -> Result<(), ClientError> {
+        self.send(
+            "Image",
+            reqwest::Method::DELETE,
+            &format!("/image/v2/images/{}", segment(id)),
+            token,
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Changes an image with a JSON patch (RFC 6902, in the Image API's media type); returns
+    /// the image as changed.
+    pub async fn patch_image(&self, token: &str, id: &str, ops: Value) -> Result<Value, ClientError> {
+        let sent = self
+            .http
+            .patch(format!("{}/image/v2/images/{}", self.base, segment(id)))
+            .header("x-auth-token", token)
+            .header("content-type", "application/openstack-images-v2.1-json-patch")
+            .body(ops.to_string())
+            .send()
+            .await;
+        let resp = accepted("Image", sent).await?;
+        let text = resp.text().await.unwrap_or_default();
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The ports whose device is `device_id` (a server's), as the token sees them.
+    pub async fn ports_of_device(&self, token: &str, device_id: &str) -> Result<Vec<Value>, ClientError> {
+        let query = [("device_id".to_owned(), device_id.to_owned())];
+        let v = self
+            .send(
+                "Network",
+                reqwest::Method::GET,
+                &with_query("/network/v2.0/ports", &query),
+                token,
+                None,
+            )
+            .await?;
+        Ok(v["ports"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Sets the security groups of a port, with the caller's token; returns the port.
+    pub async fn set_port_security_groups(
+        &self,
+        token: &str,
+        id: &str,
+        groups: &[String],
+    ) -> Result<Value, ClientError> {
+        Ok(self
+            .send(
+                "Network",
+                reqwest::Method::PUT,
+                &format!("/network/v2.0/ports/{}", segment(id)),
+                token,
+                Some(json!({"port": {"security_groups": groups}})),
+            )
+            .await?["port"]
+            .clone())
+    }
+
+    /// One security group, with its rules.
+    pub async fn security_group(&self, token: &str, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .send(
+                "Network",
+                reqwest::Method::GET,
+                &format!("/network/v2.0/security-groups/{}", segment(id)),
+                token,
+                None,
+            )
+            .await?["security_group"]
+            .clone())
+    }
+
+    /// The security groups matching Neutron filters (`name`, `project_id`, ...).
+    pub async fn find_security_groups(
+        &self,
+        token: &str,
+        filters: &[(String, String)],
+    ) -> Result<Vec<Value>, ClientError> {
+        let v = self
+            .send(
+                "Network",
+                reqwest::Method::GET,
+                &with_query("/network/v2.0/security-groups", filters),
+                token,
+                None,
+            )
+            .await?;
+        Ok(v["security_groups"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// `path` with `query` encoded after it.
+fn with_query(path: &str, query: &[(String, String)]) -> String {
+    if query.is_empty() {
+        return path.to_owned();
+    }
+    format!("{path}?{}", serde_urlencoded::to_string(query).unwrap_or_default())
+}
+
+/// An id or name as one path segment: what the caller gave cannot reach another path.
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Rest {

@@ -15,10 +15,14 @@ pub fn compute_topic(host: &str) -> String {
 }
 
 /// The instance a message is about, and the API request that started the work.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct InstanceRef {
     pub instance_id: String,
     pub request_id: String,
+    /// The password a build gives the guest (through its config drive): it rides the build's
+    /// messages and is never stored, as Nova's `admin_password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_pass: Option<String>,
 }
 
 /// A change of an instance's state the agent asks the conductor to record.
@@ -67,6 +71,9 @@ pub struct Reschedule {
     pub reason: String,
     #[serde(default)]
     pub abort: bool,
+    /// The build's admin password, for the next host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_pass: Option<String>,
 }
 
 /// What an agent reports of its host, on start and then periodically (its heartbeat).

@@ -25,6 +25,8 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "ExtendedAvailabilityZone",
         "Extended Availability Zone support.",
     ),
+    // OS-EXT-IMG-SIZE:size in the image proxy's images (up to 2.35).
+    ("OS-EXT-IMG-SIZE", "ImageSize", "Adds image size to image listings."),
     // OS-EXT-IPS:type and OS-EXT-IPS-MAC:mac_addr in server addresses.
     ("OS-EXT-IPS", "ExtendedIps", "Adds type parameter to the ip list."),
     (
@@ -64,6 +66,8 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     ),
     // accessIPv4 / accessIPv6.
     ("os-access-ips", "AccessIPs", "Access IPs support."),
+    // The changePassword server action.
+    ("os-admin-password", "AdminPassword", "Admin password management support."),
     ("os-aggregates", "Aggregates", "Admin-only aggregate administration."),
     (
         "os-availability-zone",
@@ -149,7 +153,8 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Quota classes management support.",
     ),
     ("os-quota-sets", "Quotas", "Quotas management support."),
-    // security_groups at create and on servers.
+    // security_groups at create and on servers, /servers/{id}/os-security-groups and the
+    // addSecurityGroup / removeSecurityGroup actions.
     ("os-security-groups", "SecurityGroups", "Security group support."),
     // server_groups and server_group_members quotas.
     (

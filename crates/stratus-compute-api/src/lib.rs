@@ -9,9 +9,11 @@ mod availability_zones;
 mod extensions;
 mod flavors;
 mod hypervisors;
+mod images;
 mod iso8601;
 mod keypairs;
 mod quotas;
+mod server_security_groups;
 mod servers;
 mod tenant_usage;
 
@@ -59,6 +61,8 @@ pub(crate) fn fail(e: ComputeError) -> ApiError {
         ComputeError::Denied(m) => ApiError::forbidden(m),
         // Nova answers quota failures with 403.
         ComputeError::OverQuota(m) => ApiError::new(ErrorKind::Forbidden, m),
+        ComputeError::Unavailable(m) => ApiError::unavailable(m),
+        ComputeError::NotImplemented(m) => ApiError::new(ErrorKind::NotImplemented, m),
         e @ (ComputeError::Store(_) | ComputeError::KeyGeneration(_)) => ApiError::internal(&e),
     }
 }
@@ -244,6 +248,8 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
             "/os-quota-class-sets/{class}",
             get(show_quota_class).put(update_quota_class),
         )
+        .merge(images::routes())
+        .merge(server_security_groups::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth,
             stratus_api::auth::middleware,

@@ -219,7 +219,7 @@ struct ServerCreate {
     disk_config: Option<String>,
     description: Option<Value>,
     #[serde(rename = "adminPass")]
-    _admin_pass: Option<String>,
+    admin_pass: Option<String>,
     tags: Option<Vec<String>>,
     #[serde(rename = "accessIPv4")]
     access_v4: Option<Value>,
@@ -476,6 +476,13 @@ pub(crate) async fn create_server(
         security_groups,
         description,
         tags: b.tags.unwrap_or_default(),
+        // The password the guest gets, given or made here, as Nova does when instance
+        // passwords are on.
+        admin_pass: if s.svc.config().enable_instance_password {
+            Some(b.admin_pass.clone().unwrap_or_else(stratus_compute::generate_password))
+        } else {
+            None
+        },
         attrs: stratus_compute::model::ServerAttrs {
             access_ip_v4: access_ip("accessIPv4", b.access_v4.as_ref(), false)?,
             access_ip_v6: access_ip("accessIPv6", b.access_v6.as_ref(), true)?,
@@ -497,6 +504,7 @@ pub(crate) async fn create_server(
             )))
         }
     };
+    let admin_pass = req.admin_pass.clone();
     let made = s.svc.create_servers(&c, &rid.0, req).await.map_err(fail)?;
     let first = made
         .first()
@@ -511,9 +519,12 @@ pub(crate) async fn create_server(
             json!({"reservation_id": first.attrs.reservation_id}),
         ));
     }
-    let out = json!({"id": first.id, "links": links(&s, &first.id),
+    let mut out = json!({"id": first.id, "links": links(&s, &first.id),
                      "OS-DCF:diskConfig": disk_config_name(first),
                      "security_groups": groups});
+    if let Some(pass) = admin_pass {
+        out["adminPass"] = json!(pass);
+    }
     Ok(reply(StatusCode::ACCEPTED, json!({ "server": out })))
 }
 
@@ -746,6 +757,27 @@ pub(crate) async fn server_action(
             let out = s.svc.console_output(&c, &id, lines).await.map_err(fail)?;
             return Ok(reply(StatusCode::OK, json!({ "output": out })));
         }
+        "changePassword" => {
+            // Nova's schema: exactly `adminPass`, a string.
+            let pass = match body.as_object() {
+                Some(o) if o.len() == 1 => o.get("adminPass").and_then(Value::as_str),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "Invalid input for field/attribute changePassword: it holds exactly 'adminPass', a string.",
+                )
+            })?;
+            return s
+                .svc
+                .change_password(&c, &id, &rid.0, pass)
+                .await
+                .map(|_| StatusCode::ACCEPTED.into_response())
+                .map_err(fail);
+        }
+        "addSecurityGroup" | "removeSecurityGroup" => {
+            return crate::server_security_groups::action(&s, &c, &id, action, &body).await
+        }
         // Servers are deleted at once here (no soft-delete window), so there is never a
         // soft-deleted one to restore or force-delete: Nova's answer for any other state.
         "restore" | "forceDelete" => {
@@ -756,7 +788,7 @@ pub(crate) async fn server_action(
         }
         other => {
             return Err(ApiError::bad_request(format!(
-                "There is no such action: {other}. Servers have os-start, os-stop, reboot, pause, unpause, lock, unlock and os-getConsoleOutput."
+                "There is no such action: {other}. Servers have os-start, os-stop, reboot, pause, unpause, lock, unlock, changePassword and os-getConsoleOutput."
             )))
         }
     }

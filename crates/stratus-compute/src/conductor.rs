@@ -362,6 +362,7 @@ impl ComputeService {
         let r = InstanceRef {
             instance_id: a.instance_id.clone(),
             request_id: a.request_id.clone(),
+            admin_pass: a.admin_pass.clone(),
         };
         if a.abort {
             // No other host would do better (a quota of the user's is used up).

@@ -1008,3 +1008,19 @@ pub(crate) async fn set_node_enabled(db: &Db, host: &str, enabled: bool, reason:
         .await?;
     Ok(r.rows_affected() > 0)
 }
+
+/// Rewrites only the networks a server asked for (their security groups changed on its ports);
+/// no other column is touched, so no concurrent writer's change is lost.
+pub(crate) async fn set_requested_networks(
+    db: &Db,
+    id: &str,
+    networks: &crate::model::RequestedNetworks,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE instances SET requested_networks = $1, updated_at = $2 WHERE id = $3 AND deleted = 0")
+        .bind(json(networks))
+        .bind(now_micros())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

@@ -41,6 +41,17 @@ pub struct NewServer {
     pub tags: Vec<String>,
     /// Access addresses and disk config; the reservation id and index are given here.
     pub attrs: crate::model::ServerAttrs,
+    /// The password the guest gets through its config drive (given, or made by the API).
+    pub admin_pass: Option<String>,
+}
+
+/// A password as Nova makes one (`utils.generate_password`): 12 characters from letters and
+/// digits, without the ones people misread.
+pub fn generate_password() -> String {
+    use rand::Rng;
+    const SYMBOLS: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut rng = rand::thread_rng();
+    (0..12).map(|_| SYMBOLS[rng.gen_range(0..SYMBOLS.len())] as char).collect()
 }
 
 /// Nova's status for a vm_state and task_state.
@@ -130,6 +141,12 @@ impl ComputeService {
             _ => ComputeError::Invalid(format!("{what}: {e}")),
         };
         let auto = matches!(req, Some(RequestedNetworks::Auto));
+        // An empty list is no request at all, as in Nova (python-openstackclient sends one
+        // before 2.37 when no network is named).
+        let req = match req {
+            Some(RequestedNetworks::List(l)) if l.is_empty() => None,
+            other => other,
+        };
         match req {
             Some(RequestedNetworks::None) => Ok(RequestedNetworks::None),
             None | Some(RequestedNetworks::Auto) => {
@@ -447,6 +464,7 @@ impl ComputeService {
             let r = InstanceRef {
                 instance_id: i.id.clone(),
                 request_id: request_id.to_owned(),
+                admin_pass: req.admin_pass.clone(),
             };
             if let Err(e) = bus.cast(CONDUCTOR, "build_instance", VERSION, &ctx, &r).await {
                 tracing::error!(instance = %i.id, error = %e, "handing the build to the conductor failed");
@@ -569,6 +587,7 @@ impl ComputeService {
             let r = InstanceRef {
                 instance_id: i.id.clone(),
                 request_id: request_id.to_owned(),
+                admin_pass: None,
             };
             if let Some(h) = &i.host {
                 self.bus()?
@@ -711,6 +730,55 @@ impl ComputeService {
             )
             .await
             .map_err(|e| ComputeError::Conflict(format!("The console of instance {id} is not available: {e}")))
+    }
+
+    /// `changePassword`: sets the password of the guest's administrator (`root`, or the
+    /// image's `os_admin_user`) inside the running guest, through the host's hypervisor.
+    pub async fn change_password(&self, caller: &AuthContext, id: &str, request_id: &str, password: &str) -> Result<()> {
+        let i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "os_compute_api:os-admin-password",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        let host = match (&i.host, i.vm_state.as_str(), i.task_state.as_deref()) {
+            (Some(h), "active", None) => h.clone(),
+            _ => {
+                return Err(ComputeError::Conflict(format!(
+                    "Cannot 'changePassword' instance {id} while it is in vm_state {}.",
+                    i.vm_state
+                )))
+            }
+        };
+        let user = self
+            .image_admin_user(caller, &i)
+            .await
+            .unwrap_or_else(|| "root".to_owned());
+        idb::start_action(self.db(), &i, request_id, "changePassword", &caller.user_id).await?;
+        let ctx = Self::context(caller, request_id);
+        let args = serde_json::json!({"instance_id": i.id, "user": user, "admin_pass": password});
+        let done: std::result::Result<Value, _> = self
+            .bus()?
+            .call(&compute_topic(&host), "set_admin_password", VERSION, &ctx, &args, self.config().call_timeout)
+            .await;
+        // Nova's action message is "Error" when the action failed.
+        idb::finish_action(self.db(), &i.id, request_id, done.as_ref().err().map(|_| "Error")).await?;
+        match done {
+            Ok(_) => Ok(()),
+            Err(stratus_bus::BusError::Remote(e)) if e.kind == "SetAdminPasswdNotSupported" => {
+                Err(ComputeError::NotImplemented("Unable to set password on instance".into()))
+            }
+            Err(e) => Err(ComputeError::Conflict(format!(
+                "Failed to set admin password on {id} because {e}"
+            ))),
+        }
+    }
+
+    /// The image's `os_admin_user`, the user whose password Nova sets, when the image says.
+    async fn image_admin_user(&self, caller: &AuthContext, i: &Instance) -> Option<String> {
+        let image = i.image_id.as_deref()?;
+        let v = self.rest().ok()?.image(&caller.token, image).await.ok()?;
+        v["os_admin_user"].as_str().filter(|u| !u.is_empty()).map(str::to_owned)
     }
 
     /// A server's actions; with `deleted` (Nova from 2.21), a deleted server's too.

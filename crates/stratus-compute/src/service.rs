@@ -23,6 +23,12 @@ pub enum ComputeError {
     /// Over a quota: Nova answers 403.
     #[error("{0}")]
     OverQuota(String),
+    /// Another service's API (Image, Network) is unreachable or failed: try again later (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The host's hypervisor cannot do this at all (Nova's 501).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("compute records")]
     Store(#[from] stratus_store::StoreError),
     /// Making a key or certificate failed: ours to fix, a 500.
@@ -61,6 +67,9 @@ pub struct ComputeConfig {
     /// A build not finished in this time goes to ERROR.
     pub build_timeout: std::time::Duration,
     pub call_timeout: std::time::Duration,
+    /// Whether a create answers with the server's admin password (Nova's
+    /// `[api] enable_instance_password`, on by default).
+    pub enable_instance_password: bool,
 }
 
 impl Default for ComputeConfig {
@@ -80,6 +89,7 @@ impl Default for ComputeConfig {
             service_down_time: std::time::Duration::from_secs(60),
             build_timeout: std::time::Duration::from_secs(600),
             call_timeout: std::time::Duration::from_secs(60),
+            enable_instance_password: true,
         }
     }
 }

@@ -123,6 +123,9 @@ pub(crate) fn parse(raw: Option<&str>) -> Result<ListRequest, ApiError> {
             "container_format" => q.container_format = Some(v.clone()),
             "size_min" => q.size_min = Some(size(k, v)?),
             "size_max" => q.size_max = Some(size(k, v)?),
+            // Core attributes, so equality filters rather than properties (as Glance).
+            "min_ram" => q.min_ram = Some(size(k, v)?),
+            "min_disk" => q.min_disk = Some(size(k, v)?),
             "protected" => q.protected = Some(boolean(k, v)?),
             "os_hidden" => q.os_hidden = boolean(k, v)?,
             "tag" => q.tags.push(v.clone()),
@@ -213,6 +216,10 @@ mod tests {
         assert_eq!(r.marker.as_deref(), Some("m"));
         assert!(!r.params.iter().any(|(k, _)| k == "marker"));
         assert!(next_link(&r.params, "x").ends_with("&marker=x"));
+        // min_ram and min_disk are attributes, compared for equality, not properties.
+        let r = parse(Some("min_ram=512&min_disk=1")).expect("min_ram and min_disk");
+        assert_eq!((r.query.min_ram, r.query.min_disk), (Some(512), Some(1)));
+        assert!(r.query.properties.is_empty());
     }
 
     #[test]
@@ -224,6 +231,8 @@ mod tests {
             "sort_key=nope",
             "sort_dir=up",
             "size_min=x",
+            "min_ram=lots",
+            "min_disk=-1",
             "created_at=gt:yesterday",
             "sort=name&sort_key=size",
         ] {

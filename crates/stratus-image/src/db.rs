@@ -355,6 +355,9 @@ pub struct ImageQuery {
     pub container_format: Option<String>,
     pub size_min: Option<i64>,
     pub size_max: Option<i64>,
+    /// `min_ram=N`, `min_disk=N`: Glance compares these columns for equality.
+    pub min_ram: Option<i64>,
+    pub min_disk: Option<i64>,
     pub protected: Option<bool>,
     pub os_hidden: bool,
     pub tags: Vec<String>,
@@ -436,6 +439,12 @@ pub(crate) async fn list_images(
     }
     if let Some(n) = q.size_max {
         f.raw(|p| format!("size <= {p}"), n);
+    }
+    if let Some(n) = q.min_ram {
+        f.raw(|p| format!("min_ram = {p}"), n);
+    }
+    if let Some(n) = q.min_disk {
+        f.raw(|p| format!("min_disk = {p}"), n);
     }
     for t in &q.times {
         let col = if t.updated { "updated_at" } else { "created_at" };

@@ -33,6 +33,10 @@ pub fn files(spec: &GuestSpec) -> Vec<(String, Vec<u8>)> {
         "meta": spec.metadata,
         "devices": [],
     });
+    let mut meta = meta;
+    if let Some(pass) = &spec.admin_pass {
+        meta["admin_pass"] = json!(pass);
+    }
     let mut links = Vec::new();
     let mut networks = Vec::new();
     for (i, nic) in spec.nics.iter().enumerate() {

@@ -40,6 +40,8 @@ struct Guest {
     power: PowerState,
     volumes: Vec<String>,
     console: String,
+    /// The user and password last set in the guest.
+    admin_password: Option<(String, String)>,
 }
 
 pub struct FakeDriver {
@@ -109,6 +111,7 @@ impl Driver for FakeDriver {
             power: PowerState::Running,
             volumes: spec.volumes.iter().map(|v| v.volume_id.clone()).collect(),
             console: String::new(),
+            admin_password: spec.admin_pass.clone().map(|p| ("root".to_owned(), p)),
         };
         log(
             &mut g,
@@ -172,6 +175,20 @@ impl Driver for FakeDriver {
             g.power = PowerState::Running;
             log(g, if hard { "hard reboot" } else { "soft reboot" });
             Ok(())
+        })
+    }
+
+    /// The fake guest keeps the password it was given, as its log says.
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        self.with(uuid, |g| match g.power {
+            PowerState::Running => {
+                g.admin_password = Some((user.to_owned(), password.to_owned()));
+                log(g, &format!("password of {user} set"));
+                Ok(())
+            }
+            other => Err(DriverError::InvalidState(format!(
+                "cannot set a password in a guest that is {other:?}"
+            ))),
         })
     }
 

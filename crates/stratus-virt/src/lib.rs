@@ -11,6 +11,7 @@
 pub mod configdrive;
 pub mod fake;
 pub mod qemu;
+pub mod qga;
 pub mod qmp;
 
 use std::time::Duration;
@@ -105,6 +106,10 @@ pub struct GuestSpec {
     pub user_data: Option<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
     pub config_drive: bool,
+    /// The password cloud-init sets from the config drive (`admin_pass`); never written to
+    /// the guest's saved spec.
+    #[serde(skip)]
+    pub admin_pass: Option<String>,
 }
 
 /// What the driver knows of one guest.
@@ -175,6 +180,11 @@ pub trait Driver: Send + Sync + 'static {
     /// kernel and ramdisk), which the host's image cache must keep.
     async fn images_in_use(&self) -> Result<Vec<String>> {
         Ok(vec![])
+    }
+    /// Sets the password of `user` inside the running guest (Nova's `set_admin_password`).
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        let _ = (uuid, user, password);
+        Err(DriverError::Unsupported("setting a guest's password", self.name()))
     }
 }
 

@@ -387,6 +387,16 @@ impl QemuDriver {
         }
         push(&["-pidfile", &dir.join("qemu.pid").display().to_string()]);
         push(&["-qmp", &format!("unix:{},server=on,wait=off", opt(&sock))]);
+        // The guest agent's channel: a guest running qemu-guest-agent answers on it (to set a
+        // password); one that does not simply never answers.
+        push(&[
+            "-chardev",
+            &format!("socket,id=qga0,path={},server=on,wait=off", opt(&dir.join("qga.sock"))),
+            "-device",
+            "virtio-serial-pci,id=vserial0",
+            "-device",
+            "virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0",
+        ]);
         push(&[
             "-chardev",
             &format!("file,id=serial0,path={},append=on", opt(&dir.join("console.log"))),
@@ -711,6 +721,20 @@ impl Driver for QemuDriver {
             self.stop_locked(&dir, uuid, self.cfg.reboot_timeout).await?;
             self.start(&dir, &spec).await
         }
+    }
+
+    /// Through the QEMU guest agent in the guest, as Nova's libvirt driver does; a guest
+    /// without the agent is a failure that says so.
+    async fn set_admin_password(&self, uuid: &str, user: &str, password: &str) -> Result<()> {
+        let _g = self.lock(uuid).await;
+        let dir = self.dir(uuid)?;
+        self.read_spec(&dir, uuid)?;
+        if self.pid(&dir, uuid).is_none() {
+            return Err(DriverError::InvalidState(format!("guest {uuid} is not running")));
+        }
+        crate::qga::set_user_password(&dir.join("qga.sock"), user, password, crate::qga::TIMEOUT)
+            .await
+            .map_err(|e| failed(e.to_string()))
     }
 
     async fn pause(&self, uuid: &str) -> Result<()> {

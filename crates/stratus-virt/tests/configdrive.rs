@@ -25,6 +25,7 @@ fn spec() -> GuestSpec {
             ..Default::default()
         }],
         config_drive: true,
+        admin_pass: Some("Xy7kPq2mNb4w".into()),
         ..Default::default()
     }
 }
@@ -55,6 +56,7 @@ fn the_config_drive_holds_what_cloud_init_reads() {
     assert_eq!(meta["public_keys"]["k1"], "ssh-ed25519 AAAA test");
     assert_eq!(meta["keys"][0]["type"], "ssh");
     assert_eq!(meta["meta"]["role"], "web", "Nova puts metadata under meta: {meta}");
+    assert_eq!(meta["admin_pass"], "Xy7kPq2mNb4w", "cloud-init sets the password from admin_pass");
     let net: serde_json::Value =
         serde_json::from_slice(&read(&fs, "openstack/latest/network_data.json")).expect("network json");
     assert_eq!(net["links"][0]["id"], "tap0123456789a");
@@ -76,4 +78,16 @@ fn without_user_data_there_is_no_user_data_file() {
     let files = configdrive::files(&s);
     assert!(files.iter().all(|(p, _)| !p.ends_with("user_data")));
     assert_eq!(files.len(), 3);
+}
+
+#[test]
+fn the_admin_password_is_on_the_drive_but_never_in_the_saved_spec() {
+    let s = spec();
+    let saved = serde_json::to_string(&s).expect("spec json");
+    assert!(!saved.contains("Xy7kPq2mNb4w"), "{saved}");
+    let mut without = spec();
+    without.admin_pass = None;
+    let meta = &configdrive::files(&without)[0].1;
+    let meta: serde_json::Value = serde_json::from_slice(meta).expect("json");
+    assert!(meta.get("admin_pass").is_none(), "{meta}");
 }

@@ -28,10 +28,16 @@ struct Route {
 
 /// The router files of each API, with the versioned root its routes hang under. A route `/`
 /// or `/versions` is also tried at the service's own root.
-const SOURCES: [(&str, &str, &str); 6] = [
+const SOURCES: [(&str, &str, &str); 8] = [
     ("stratus-identity-api/src/lib.rs", "/identity/v3", "/identity"),
     ("stratus-identity-api/src/handlers.rs", "/identity/v3", "/identity"),
     ("stratus-compute-api/src/lib.rs", "/compute/v2.1", "/compute"),
+    ("stratus-compute-api/src/images.rs", "/compute/v2.1", "/compute"),
+    (
+        "stratus-compute-api/src/server_security_groups.rs",
+        "/compute/v2.1",
+        "/compute",
+    ),
     ("stratus-image-api/src/lib.rs", "/image/v2", "/image"),
     ("stratus-network-api/src/lib.rs", "/network/v2.0", "/network"),
     ("stratus-volume-api/src/lib.rs", "/volume/v3/{project_id}", "/volume"),
@@ -773,9 +779,15 @@ async fn probe(
     problems: &mut Vec<String>,
     seen: &mut BTreeMap<u16, usize>,
 ) {
+    // Nova's image proxy is served up to 2.35 only: swept where it answers.
+    let compute = if url_path.starts_with("/compute/v2.1/images") {
+        "2.35"
+    } else {
+        "2.61"
+    };
     let mut r = api
         .request(m.clone(), url_path)
-        .header("openstack-api-version", "compute 2.61, volume 3.65");
+        .header("openstack-api-version", format!("compute {compute}, volume 3.65"));
     if let Some((b, ct)) = body {
         r = r.header("content-type", ct).body(b.to_owned());
     }
@@ -890,6 +902,8 @@ fn the_routers_are_read_whole() {
     assert!(has("/network/v2.0", "/ports/{id}", Method::PUT));
     assert!(has("/identity/v3", "/auth/tokens", Method::HEAD));
     assert!(has("/compute/v2.1", "/servers/{id}/action", Method::POST));
+    assert!(has("/compute/v2.1", "/images/{id}/metadata/{key}", Method::PUT));
+    assert!(has("/compute/v2.1", "/servers/{id}/os-security-groups", Method::GET));
     assert!(has("/volume/v3/{project_id}", "/attachments/{id}/action", Method::POST));
     assert!(has("/image/v2", "/images/{id}", Method::PATCH));
     assert!(has("/image", "/versions", Method::GET));

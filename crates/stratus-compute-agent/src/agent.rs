@@ -525,6 +525,8 @@ impl Inner {
             size_gb: Option<u64>,
             boot: bool,
             delete_on_termination: bool,
+            #[serde(default)]
+            volume_type: Option<String>,
         }
         let mut bds: Vec<Bd> = serde_json::from_value(info.block_devices.clone()).unwrap_or_default();
         bds.sort_by_key(|b| !b.boot);
@@ -537,7 +539,13 @@ impl Inner {
                     let size = bd.size_gb.unwrap_or(1);
                     let v = self
                         .rest
-                        .create_volume_from_image(token, &format!("{}-root", info.name), img, size)
+                        .create_volume_from_image(
+                            token,
+                            &format!("{}-root", info.name),
+                            img,
+                            size,
+                            bd.volume_type.as_deref(),
+                        )
                         .await
                         .map_err(|e| refused("volumes", e))?;
                     created.push(v.clone());

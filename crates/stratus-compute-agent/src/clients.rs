@@ -576,6 +576,14 @@ impl Rest {
             .await
     }
 
+    /// Whether the caller can use a volume type of this name or id.
+    pub async fn volume_type_exists(&self, token: &str, name_or_id: &str) -> Result<bool, ClientError> {
+        let v = self.volume(reqwest::Method::GET, "/types", token, None).await?;
+        Ok(v["volume_types"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|t| t["id"] == name_or_id || t["name"] == name_or_id)))
+    }
+
     pub async fn get_volume(&self, token: &str, id: &str) -> Result<Value, ClientError> {
         Ok(self
             .volume(reqwest::Method::GET, &format!("/volumes/{id}"), token, None)
@@ -583,15 +591,19 @@ impl Rest {
             .clone())
     }
 
-    /// Starts making a volume from an image; returns its id.
+    /// Starts making a volume from an image, of the type given (or the default); returns its id.
     pub async fn create_volume_from_image(
         &self,
         token: &str,
         name: &str,
         image_id: &str,
         size_gb: u64,
+        volume_type: Option<&str>,
     ) -> Result<String, ClientError> {
-        let body = json!({"volume": {"name": name, "size": size_gb, "imageRef": image_id}});
+        let mut body = json!({"volume": {"name": name, "size": size_gb, "imageRef": image_id}});
+        if let Some(t) = volume_type {
+            body["volume"]["volume_type"] = json!(t);
+        }
         let v = self
             .volume(reqwest::Method::POST, "/volumes", token, Some(body))
             .await?;

@@ -59,8 +59,8 @@ fn view(h: &Hypervisor, detail: bool, mv: Microversion) -> Value {
             o.extend(more);
         }
     }
-    // Before 2.75 Nova shows `servers` only when there are some.
-    if let Some(servers) = h.servers.as_ref().filter(|s| !s.is_empty()) {
+    // Before 2.75 Nova shows `servers` only when there are some; from 2.75 whenever asked.
+    if let Some(servers) = h.servers.as_ref().filter(|s| mv.at_least(2, 75) || !s.is_empty()) {
         o["servers"] = json!(servers
             .iter()
             .map(|(id, name)| json!({"uuid": id, "name": name}))

@@ -30,16 +30,22 @@ use stratus_api::microversion::{Microversion, Range};
 use stratus_api::{ApiError, ErrorKind, FaultStyle};
 use stratus_compute::{ComputeError, ComputeService};
 
-/// The microversions spoken here, in both of Nova's headers. 2.62 is the newest whose every
+/// The microversions spoken here, in both of Nova's headers. 2.79 is the newest whose every
 /// change to the resources served here is honoured (flavor descriptions at 2.55, extra specs in
 /// flavors at 2.61, keypair types at 2.2, other users' keypairs at 2.10, keypair pages at 2.35,
 /// the host of each instance action event at 2.62, hypervisors' `cpu_info` object at 2.28,
-/// pages at 2.33 and uuids at 2.53, usage pages at 2.40, aggregate uuids at 2.41).
+/// pages at 2.33 and uuids at 2.53, usage pages at 2.40, aggregate uuids at 2.41; then trusted
+/// image certificates at 2.63, group policy and rules at 2.64, `changes-before` at 2.66, block
+/// device volume types at 2.67, attachment tags at 2.70, a server's groups at 2.71, lock
+/// reasons at 2.73, a requested host at 2.74, 2.75's strict list query, full update answer,
+/// integer swap and hypervisor servers, server topology at 2.78 and attachments'
+/// `delete_on_termination` at 2.79). What 2.65 to 2.77 change in APIs not served here
+/// (migrations, evacuate, cells, external events, unshelve) changes nothing here.
 pub const MICROVERSIONS: Range = Range {
     service: "compute",
     legacy_header: Some("x-openstack-nova-api-version"),
     min: Microversion::new(2, 1),
-    max: Microversion::new(2, 62),
+    max: Microversion::new(2, 79),
 };
 
 /// What every handler needs.
@@ -189,6 +195,7 @@ pub fn router(svc: ComputeService, validator: Arc<dyn TokenValidator>, public_ur
                 .put(put_server_metadata_item)
                 .delete(delete_server_metadata_item),
         )
+        .route("/servers/{id}/topology", get(server_topology))
         .route("/servers/{id}/ips", get(server_ips))
         .route("/servers/{id}/ips/{network}", get(server_ips_of_network))
         .route(

@@ -132,7 +132,24 @@ fn common_view(s: &ApiState, i: &Instance, mv: Microversion, detail: bool) -> Va
     if mv.at_least(2, 26) {
         o["tags"] = json!(i.tags);
     }
+    if mv.at_least(2, 63) {
+        o["trusted_image_certificates"] = json!(i.attrs.trusted_image_certificates);
+    }
+    if mv.at_least(2, 73) {
+        o["locked_reason"] = json!(i.attrs.locked_reason);
+    }
     o
+}
+
+/// The single server as show, update (from 2.75) and rebuild answer it: the detail view,
+/// and from 2.71 the server groups it is in (never more than one).
+async fn one_server_view(s: &ApiState, c: &Caller, i: &Instance, mv: Microversion) -> Result<Value, ApiError> {
+    let volumes = s.svc.volume_attachments(c, &i.id).await.map_err(fail)?;
+    let mut o = server_view_with(s, i, mv, c.has_role("admin"), &volumes);
+    if mv.at_least(2, 71) {
+        o["server_groups"] = json!(s.svc.server_group_of(&i.id).await.map_err(fail)?);
+    }
+    Ok(o)
 }
 
 /// Nova's detail view: the common view and the extended attributes (zone, config drive, key,
@@ -226,6 +243,63 @@ struct ServerCreate {
     #[serde(rename = "accessIPv6")]
     access_v6: Option<Value>,
     return_reservation_id: Option<Value>,
+    trusted_image_certificates: Option<Value>,
+    host: Option<Value>,
+    hypervisor_hostname: Option<Value>,
+}
+
+/// Refuses a create property the request's microversion does not have, as Nova's schema of
+/// that microversion does.
+fn needs(present: bool, field: &str, mv: Microversion, major: u32, minor: u32) -> Result<(), ApiError> {
+    if present && !mv.at_least(major, minor) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input: '{field}' needs microversion {major}.{minor}."
+        )));
+    }
+    Ok(())
+}
+
+/// `trusted_image_certificates` (2.63): null, or 1 to 50 distinct non-empty ids.
+fn trusted_certs(v: Option<&Value>) -> Result<Option<Vec<String>>, ApiError> {
+    let bad = |v: &Value| {
+        ApiError::bad_request(format!(
+            "Invalid input for field/attribute trusted_image_certificates. Value: {v}. It is null or a list of 1 to 50 distinct, non-empty certificate ids."
+        ))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if (1..=50).contains(&a.len()) => {
+            let mut ids: Vec<String> = Vec::with_capacity(a.len());
+            for x in a {
+                match x.as_str() {
+                    Some(id) if !id.is_empty() && !ids.iter().any(|i| i == id) => ids.push(id.to_owned()),
+                    _ => return Err(bad(v.unwrap_or(&Value::Null))),
+                }
+            }
+            Ok(Some(ids))
+        }
+        Some(other) => Err(bad(other)),
+    }
+}
+
+/// 2.74's `host` and `hypervisor_hostname`: a host is its own (only) node here, so the two
+/// name one host, and two different names name none.
+fn requested_host(host: Option<&Value>, node: Option<&Value>) -> Result<Option<String>, ApiError> {
+    let name = |field: &str, v: Option<&Value>| -> Result<Option<String>, ApiError> {
+        match v {
+            None => Ok(None),
+            Some(Value::String(h)) if !h.is_empty() && h.len() <= 255 => Ok(Some(h.clone())),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid input for field/attribute {field}. Value: {other}. It is a host name of 1 to 255 characters."
+            ))),
+        }
+    };
+    match (name("host", host)?, name("hypervisor_hostname", node)?) {
+        (Some(h), Some(n)) if h != n => Err(ApiError::bad_request(format!(
+            "Compute host {h} with node {n} could not be found."
+        ))),
+        (h, n) => Ok(h.or(n)),
+    }
 }
 
 /// `accessIPv4` / `accessIPv6` as Nova's schema takes them (an address of the family, or
@@ -267,7 +341,7 @@ fn disk_config(v: Option<&str>) -> Result<Option<bool>, ApiError> {
 /// `block_device_mapping_v2`: the image on local disk (as imageRef), a volume or an image made
 /// into a volume to boot from, and volumes to start with. Blank, snapshot, swap and ephemeral
 /// devices are refused by name.
-fn block_devices(list: &[Value]) -> Result<Vec<stratus_compute::model::BlockDevice>, ApiError> {
+fn block_devices(list: &[Value], mv: Microversion) -> Result<Vec<stratus_compute::model::BlockDevice>, ApiError> {
     let text = |d: &Value, k: &str| d.get(k).and_then(Value::as_str).map(str::to_owned);
     let flag = |d: &Value, k: &str| -> Result<bool, ApiError> {
         match d.get(k) {
@@ -300,6 +374,26 @@ fn block_devices(list: &[Value]) -> Result<Vec<stratus_compute::model::BlockDevi
             ),
         };
         let uuid = text(d, "uuid");
+        // 2.67: the type of a volume the build makes; an existing volume has its own.
+        let volume_type = match d.get("volume_type") {
+            None | Some(Value::Null) => None,
+            Some(_) if !mv.at_least(2, 67) => {
+                return Err(ApiError::bad_request(
+                    "Invalid input: 'volume_type' in block_device_mapping_v2 needs microversion 2.67.",
+                ))
+            }
+            Some(Value::String(t)) if !t.is_empty() && t.len() <= 255 => Some(t.clone()),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for field/attribute volume_type. Value: {other}. It is a volume type's name or id."
+                )))
+            }
+        };
+        if volume_type.is_some() && source == "volume" {
+            return Err(ApiError::bad_request(
+                "Invalid input: volume_type is for volumes the build makes, not for an existing volume (source_type volume).",
+            ));
+        }
         match (source.as_str(), dest.as_str()) {
             // The image on local disk is what imageRef already says.
             ("image", "local") => continue,
@@ -307,6 +401,7 @@ fn block_devices(list: &[Value]) -> Result<Vec<stratus_compute::model::BlockDevi
                 volume_id: Some(uuid.ok_or_else(|| ApiError::bad_request("Invalid input: a volume block device needs its uuid."))?),
                 image_id: None,
                 size_gb: None,
+                volume_type: None,
                 boot,
                 delete_on_termination: flag(d, "delete_on_termination")?,
             }),
@@ -316,6 +411,7 @@ fn block_devices(list: &[Value]) -> Result<Vec<stratus_compute::model::BlockDevi
                 size_gb: Some(size.ok_or_else(|| {
                     ApiError::bad_request("Invalid input: a volume made from an image needs volume_size.")
                 })?),
+                volume_type,
                 boot,
                 delete_on_termination: flag(d, "delete_on_termination")?,
             }),
@@ -418,7 +514,10 @@ pub(crate) async fn create_server(
             }
         }
     }
-    let block_devices = block_devices(b.block_device_mapping_v2.as_deref().unwrap_or(&[]))?;
+    needs(b.trusted_image_certificates.is_some(), "trusted_image_certificates", mv, 2, 63)?;
+    needs(b.host.is_some(), "host", mv, 2, 74)?;
+    needs(b.hypervisor_hostname.is_some(), "hypervisor_hostname", mv, 2, 74)?;
+    let block_devices = block_devices(b.block_device_mapping_v2.as_deref().unwrap_or(&[]), mv)?;
     let description = description_of(b.description.as_ref(), mv)?.flatten();
     if b.tags.is_some() && !mv.at_least(2, 52) {
         return Err(ApiError::bad_request(
@@ -490,6 +589,9 @@ pub(crate) async fn create_server(
             // Given by the service, one per request.
             reservation_id: String::new(),
             launch_index: 0,
+            locked_reason: None,
+            trusted_image_certificates: trusted_certs(b.trusted_image_certificates.as_ref())?,
+            requested_host: requested_host(b.host.as_ref(), b.hypervisor_hostname.as_ref())?,
         },
     };
     let return_reservation = match &b.return_reservation_id {
@@ -555,16 +657,34 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
                 .collect()),
         }
     };
-    // Nova's schema types it `date-time`: what Python's iso8601 reads.
-    let changes_since = get("changes-since")
+    if mv.at_least(2, 75) {
+        if let Some((k, _)) = q.iter().find(|(k, _)| !SERVER_QUERY_PARAMS.contains(&k.as_str())) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input for query parameters {k}. Additional properties are not allowed ('{k}' was unexpected)."
+            )));
+        }
+    }
+    let (changes_since, changes_before) = change_window(&get, mv)?;
+    let locked = match get("locked") {
+        Some(_) if !mv.at_least(2, 73) => None,
+        Some(v) => Some(bool_param("locked", &v)?),
+        None => None,
+    };
+    // Nova lets administrators filter on any recorded field, everyone else on the few of its
+    // search options (more from 2.83); the rest are dropped for them, not refused.
+    let admin = c.has_role("admin");
+    let wide = |k: &str| if admin || mv.at_least(2, 83) { get(k) } else { None };
+    let only_admin = |k: &str| if admin { get(k) } else { None };
+    let power_state = wide("power_state")
         .map(|v| {
-            crate::iso8601::parse_micros(&v).ok_or_else(|| {
+            v.parse::<i64>().map_err(|_| {
                 ApiError::bad_request(format!(
-                    "Invalid input for query parameters changes-since. Value: {v}. '{v}' is not a 'date-time'"
+                    "Invalid input for query parameters power_state. Value: {v:.40}. It is a power state number."
                 ))
             })
         })
         .transpose()?;
+    let config_drive = wide("config_drive").map(|v| bool_param("config_drive", &v)).transpose()?;
     let f = ServerFilter {
         all_projects: all,
         project_id: get("project_id").or(get("tenant_id")),
@@ -573,6 +693,20 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
         image: get("image"),
         flavor: get("flavor"),
         changes_since,
+        changes_before,
+        locked,
+        user_id: wide("user_id"),
+        key_name: wide("key_name"),
+        availability_zone: wide("availability_zone"),
+        vm_state: wide("vm_state"),
+        task_state: wide("task_state"),
+        power_state,
+        host: only_admin("host").or(only_admin("node")),
+        reservation_id: get("reservation_id"),
+        uuid: only_admin("uuid"),
+        config_drive,
+        ip: get("ip"),
+        ip6: if mv.at_least(2, 5) { get("ip6") } else { None },
         tags: tags("tags")?,
         tags_any: tags("tags-any")?,
         not_tags: tags("not-tags")?,
@@ -596,7 +730,6 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
     if let Some(l) = limit {
         servers.truncate(l);
     }
-    let admin = c.has_role("admin");
     let mut items: Vec<Value> = Vec::with_capacity(servers.len());
     let volumes = if detail {
         s.svc.volume_attachments_of(&servers).await.map_err(fail)?
@@ -620,6 +753,60 @@ async fn list(s: ApiState, c: Caller, mv: Microversion, raw: Option<String>, det
     Ok(reply(StatusCode::OK, out))
 }
 
+/// The query parameters Nova's server list schema names (2.75 refuses any other): the
+/// filters, the sort and page keys, and the legacy names Nova keeps accepting.
+const SERVER_QUERY_PARAMS: &[&str] = &[
+    "user_id", "project_id", "tenant_id", "launch_index", "image_ref", "image", "kernel_id",
+    "ramdisk_id", "hostname", "key_name", "power_state", "vm_state", "task_state", "host", "node",
+    "flavor", "reservation_id", "launched_at", "terminated_at", "availability_zone", "name",
+    "display_name", "description", "display_description", "locked_by", "uuid",
+    "root_device_name", "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config",
+    "progress", "sort_key", "sort_dir", "all_tenants", "soft_deleted", "deleted", "status",
+    "changes-since", "changes-before", "ip", "ip6", "created_at", "block_device_mapping",
+    "services", "metadata", "system_metadata", "info_cache", "security_groups", "pci_devices",
+    "tags", "tags-any", "not-tags", "not-tags-any", "limit", "marker", "locked",
+];
+
+/// Oslo's strict boolean, as Nova's query schemas take one.
+fn bool_param(k: &str, v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Ok(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid input for query parameters {k}. Value: {v:.40}. It must be a boolean."
+        ))),
+    }
+}
+
+/// `changes-since` and (from 2.66) `changes-before`, as Nova's `date-time` reads them (Python's
+/// iso8601); the second may not come before the first.
+pub(crate) fn change_window(
+    get: &dyn Fn(&str) -> Option<String>,
+    mv: Microversion,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let time = |k: &str| {
+        get(k)
+            .map(|v| {
+                crate::iso8601::parse_micros(&v).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Invalid input for query parameters {k}. Value: {v}. '{v}' is not a 'date-time'"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let since = time("changes-since")?;
+    let before = if mv.at_least(2, 66) { time("changes-before")? } else { None };
+    if let (Some(a), Some(b)) = (since, before) {
+        if a > b {
+            return Err(ApiError::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
+    }
+    Ok((since, before))
+}
+
 pub(crate) async fn list_servers(State(s): State<ApiState>, c: Caller, mv: Microversion, RawQuery(q): RawQuery) -> Out {
     list(s, c, mv, q, false).await
 }
@@ -635,11 +822,7 @@ pub(crate) async fn list_servers_detail(
 
 pub(crate) async fn show_server(State(s): State<ApiState>, c: Caller, mv: Microversion, Path(id): Path<String>) -> Out {
     let i = s.svc.get_server(&c, &id).await.map_err(fail)?;
-    let volumes = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
-    Ok(reply(
-        StatusCode::OK,
-        json!({"server": server_view_with(&s, &i, mv, c.has_role("admin"), &volumes)}),
-    ))
+    Ok(reply(StatusCode::OK, json!({"server": one_server_view(&s, &c, &i, mv).await?})))
 }
 
 #[derive(Deserialize)]
@@ -680,7 +863,13 @@ pub(crate) async fn update_server(
         )
         .await
         .map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"server": basic_view(&s, &i, mv)})))
+    // From 2.75 an update answers with everything a show does.
+    let view = if mv.at_least(2, 75) {
+        one_server_view(&s, &c, &i, mv).await?
+    } else {
+        basic_view(&s, &i, mv)
+    };
+    Ok(reply(StatusCode::OK, json!({ "server": view })))
 }
 
 pub(crate) async fn delete_server(
@@ -696,6 +885,7 @@ pub(crate) async fn delete_server(
 pub(crate) async fn server_action(
     State(s): State<ApiState>,
     c: Caller,
+    mv: Microversion,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     req: Request,
@@ -738,9 +928,27 @@ pub(crate) async fn server_action(
             s.svc.server_power(&c, &rid.0, &id, op).await
         }
         "lock" | "unlock" => {
+            // From 2.73 a lock may say why: `{"lock": {"locked_reason": "..."}}` (or null).
+            let reason = match (&body, action, mv.at_least(2, 73)) {
+                (_, "unlock", _) | (_, _, false) | (Value::Null, _, _) => None,
+                (Value::Object(o), _, true) if o.keys().all(|k| k == "locked_reason") => match o.get("locked_reason") {
+                    None => None,
+                    Some(Value::String(r)) if !r.is_empty() && r.chars().count() <= 255 => Some(r.clone()),
+                    Some(other) => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid input for field/attribute locked_reason. Value: {other}. It is a string of 1 to 255 characters."
+                        )))
+                    }
+                },
+                (other, _, true) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid input for field/attribute lock. Value: {other}. It is null or an object holding only locked_reason."
+                    )))
+                }
+            };
             return s
                 .svc
-                .set_locked(&c, &rid.0, &id, action == "lock")
+                .set_locked(&c, &rid.0, &id, action == "lock", reason)
                 .await
                 .map(|_| StatusCode::ACCEPTED.into_response())
                 .map_err(fail)
@@ -843,19 +1051,56 @@ fn action_view(a: &stratus_compute::InstanceAction, events: Option<bool>, mv: Mi
     o
 }
 
+/// The actions of a server, newest first; from 2.58 in pages (`limit`, and `marker` naming a
+/// request id) and bounded by `changes-since` (and `changes-before` from 2.66) on the time an
+/// action last changed.
 pub(crate) async fn list_instance_actions(
     State(s): State<ApiState>,
     c: Caller,
     mv: Microversion,
     Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Out {
-    let actions = s
+    let q: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}.")))?;
+    let get = |k: &str| q.iter().rev().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let mut actions = s
         .svc
         .instance_actions(&c, &id, mv.at_least(2, 21))
         .await
         .map_err(fail)?;
+    let mut more = false;
+    if mv.at_least(2, 58) {
+        let (since, before) = change_window(&get, mv)?;
+        let changed = |a: &stratus_compute::InstanceAction| a.finish_time.unwrap_or(a.start_time);
+        actions.retain(|a| since.is_none_or(|t| changed(a) >= t) && before.is_none_or(|t| changed(a) <= t));
+        if let Some(m) = get("marker") {
+            let at = actions
+                .iter()
+                .position(|a| a.request_id == m)
+                .ok_or_else(|| ApiError::bad_request(format!("Marker {m} could not be found.")))?;
+            actions.drain(..=at);
+        }
+        if let Some(l) = get("limit") {
+            let l = l
+                .parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("Invalid input for query parameters limit. Value: {l:.40}.")))?;
+            more = actions.len() > l;
+            actions.truncate(l);
+        }
+    }
     let items: Vec<Value> = actions.iter().map(|a| action_view(a, None, mv)).collect();
-    Ok(reply(StatusCode::OK, json!({ "instanceActions": items })))
+    let mut out = json!({ "instanceActions": items });
+    if more {
+        if let Some(last) = actions.last() {
+            out["links"] = stratus_api::pagination::next_link(
+                &format!("{}/servers/{id}/os-instance-actions", s.base),
+                &q,
+                &last.request_id,
+            );
+        }
+    }
+    Ok(reply(StatusCode::OK, out))
 }
 
 pub(crate) async fn show_instance_action(
@@ -1034,6 +1279,21 @@ pub(crate) async fn delete_server_tag(
         .await
         .map_err(fail)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------- topology (2.78)
+
+pub(crate) async fn server_topology(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
+    if !mv.at_least(2, 78) {
+        return Err(ApiError::not_found("A server's topology needs microversion 2.78."));
+    }
+    let nodes = s.svc.server_numa_nodes(&c, &id).await.map_err(fail)?;
+    Ok(reply(StatusCode::OK, json!({"nodes": nodes, "pagesize_kb": null})))
 }
 
 // ---------------------------------------------------------------- metadata and addresses
@@ -1242,8 +1502,17 @@ pub(crate) async fn delete_server_group(State(s): State<ApiState>, c: Caller, Pa
 
 // ---------------------------------------------------------------- volume attachments
 
-fn attachment_view(a: &stratus_compute::VolumeAttachment) -> Value {
-    json!({"id": a.volume_id, "serverId": a.instance_id, "volumeId": a.volume_id, "device": a.device})
+/// A volume attachment: its device `tag` from 2.70 (none can be set here yet) and
+/// `delete_on_termination` from 2.79.
+fn attachment_view(a: &stratus_compute::VolumeAttachment, mv: Microversion) -> Value {
+    let mut o = json!({"id": a.volume_id, "serverId": a.instance_id, "volumeId": a.volume_id, "device": a.device});
+    if mv.at_least(2, 70) {
+        o["tag"] = Value::Null;
+    }
+    if mv.at_least(2, 79) {
+        o["delete_on_termination"] = json!(a.delete_on_termination != 0);
+    }
+    o
 }
 
 #[derive(Deserialize)]
@@ -1259,34 +1528,53 @@ struct AttachBody {
 pub(crate) async fn attach_volume(
     State(s): State<ApiState>,
     c: Caller,
+    mv: Microversion,
     Extension(rid): Extension<RequestId>,
     Path(id): Path<String>,
     req: Request,
 ) -> Out {
     let obj = json_object(req).await?;
     let (b, _): (AttachBody, _) = take_keyed(obj, "volumeAttachment", &[])?;
-    if b.tag.is_some() || b.delete_on_termination == Some(true) {
+    if b.tag.is_some() {
         return Err(ApiError::bad_request(
-            "Invalid input: device tags and delete_on_termination are not supported yet.",
+            "Invalid input: device tags on attached volumes are not supported yet.",
+        ));
+    }
+    if b.delete_on_termination.is_some() && !mv.at_least(2, 79) {
+        return Err(ApiError::bad_request(
+            "Invalid input: 'delete_on_termination' needs microversion 2.79.",
         ));
     }
     let a = s
         .svc
-        .attach_volume(&c, &rid.0, &id, &b.volume_id, b.device.as_deref())
+        .attach_volume(
+            &c,
+            &rid.0,
+            &id,
+            &b.volume_id,
+            b.device.as_deref(),
+            b.delete_on_termination.unwrap_or(false),
+        )
         .await
         .map_err(fail)?;
-    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(&a)})))
+    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(&a, mv)})))
 }
 
-pub(crate) async fn list_volume_attachments(State(s): State<ApiState>, c: Caller, Path(id): Path<String>) -> Out {
+pub(crate) async fn list_volume_attachments(
+    State(s): State<ApiState>,
+    c: Caller,
+    mv: Microversion,
+    Path(id): Path<String>,
+) -> Out {
     let list = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
-    let items: Vec<Value> = list.iter().map(attachment_view).collect();
+    let items: Vec<Value> = list.iter().map(|a| attachment_view(a, mv)).collect();
     Ok(reply(StatusCode::OK, json!({ "volumeAttachments": items })))
 }
 
 pub(crate) async fn show_volume_attachment(
     State(s): State<ApiState>,
     c: Caller,
+    mv: Microversion,
     Path((id, volume)): Path<(String, String)>,
 ) -> Out {
     let list = s.svc.volume_attachments(&c, &id).await.map_err(fail)?;
@@ -1294,7 +1582,7 @@ pub(crate) async fn show_volume_attachment(
         .iter()
         .find(|a| a.volume_id == volume)
         .ok_or_else(|| ApiError::not_found(format!("Volume {volume} is not attached to server {id}.")))?;
-    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(a)})))
+    Ok(reply(StatusCode::OK, json!({"volumeAttachment": attachment_view(a, mv)})))
 }
 
 pub(crate) async fn detach_volume(

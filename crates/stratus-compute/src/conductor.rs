@@ -157,6 +157,7 @@ impl ComputeService {
             }),
             ignore_hosts: a.ignore_hosts.clone(),
             extra_specs: i.flavor.extra_specs.clone(),
+            requested_host: i.attrs.requested_host.clone(),
         };
         let cfg = self.config();
         for round in 0..3 {

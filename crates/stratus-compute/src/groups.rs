@@ -192,6 +192,15 @@ impl ComputeService {
         Ok(g)
     }
 
+    /// The ids of the server groups a server is in (2.71): none or one. The caller has seen the
+    /// server already.
+    pub async fn server_group_of(&self, instance: &str) -> Result<Vec<String>> {
+        Ok(of_instance(self.db(), instance)
+            .await?
+            .map(|(g, _)| vec![g.id])
+            .unwrap_or_default())
+    }
+
     pub async fn get_server_group(&self, caller: &AuthContext, id: &str) -> Result<ServerGroup> {
         match get(self.db(), id).await? {
             Some(g) if caller.has_role("admin") || caller.project_id() == Some(g.project_id.as_str()) => Ok(g),

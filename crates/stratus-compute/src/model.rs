@@ -89,6 +89,9 @@ pub struct BlockDevice {
     /// The root disk (boot_index 0).
     pub boot: bool,
     pub delete_on_termination: bool,
+    /// The volume type (name or id) of a volume made at build (2.67).
+    #[serde(default)]
+    pub volume_type: Option<String>,
 }
 
 /// One address of a server, from its port.
@@ -161,7 +164,8 @@ pub struct Instance {
     pub attrs: ServerAttrs,
 }
 
-/// What a user sets on a server that Nova keeps and shows but that nothing here acts on.
+/// What a user sets on a server that has no column of its own: what Nova keeps and shows,
+/// and the destination an administrator asked for.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ServerAttrs {
     /// `accessIPv4` / `accessIPv6`: addresses the user says reach the server (IPv6 in its
@@ -179,6 +183,19 @@ pub struct ServerAttrs {
     pub reservation_id: String,
     #[serde(default)]
     pub launch_index: u32,
+    /// Why the server is locked (2.73); cleared by unlock.
+    #[serde(default)]
+    pub locked_reason: Option<String>,
+    /// `trusted_image_certificates` (2.63): certificate ids the image's signature is to be
+    /// checked against. Kept and shown as Nova does with `verify_glance_signatures` off (its
+    /// default); Stratus does not verify image signatures.
+    #[serde(default)]
+    pub trusted_image_certificates: Option<Vec<String>>,
+    /// The host an administrator asked the server to be built on (2.74's `host` or
+    /// `hypervisor_hostname`; they are the same name here): the scheduler's only candidate,
+    /// still filtered, for the first build and every reschedule.
+    #[serde(default)]
+    pub requested_host: Option<String>,
 }
 
 /// A step of what was done to a server (`os-instance-actions`).

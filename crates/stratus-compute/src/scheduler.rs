@@ -100,6 +100,9 @@ pub struct RequestSpec {
     /// The flavor's extra specs, as at boot.
     #[serde(default)]
     pub extra_specs: BTreeMap<String, String>,
+    /// The one host an administrator asked for (2.74): the others are not candidates.
+    #[serde(default)]
+    pub requested_host: Option<String>,
 }
 
 /// Prefer the emptiest hosts (spread) or the fullest (stack).
@@ -125,6 +128,9 @@ fn reject(h: &HostState, spec: &RequestSpec, r: &Ratios) -> Option<String> {
     }
     if spec.ignore_hosts.contains(&h.host) {
         return Some("already tried".into());
+    }
+    if spec.requested_host.as_ref().is_some_and(|r| *r != h.host) {
+        return Some("are not the requested host".into());
     }
     if let Some(why) = availability_zone::reject(h, spec) {
         return Some(why);

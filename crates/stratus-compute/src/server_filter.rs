@@ -29,6 +29,26 @@ pub struct ServerFilter {
     /// Servers changed at or after this time (microseconds); deleted servers are listed too,
     /// as Nova lists them for `changes-since`.
     pub changes_since: Option<i64>,
+    /// Servers changed at or before this time (2.66); deleted ones are listed too.
+    pub changes_before: Option<i64>,
+    /// Locked servers, or unlocked ones (2.73).
+    pub locked: Option<bool>,
+    /// Fields compared as equal: Nova's filters for administrators (and from 2.83 for
+    /// everyone, but the host), and the reservation id for everyone.
+    pub user_id: Option<String>,
+    pub key_name: Option<String>,
+    pub availability_zone: Option<String>,
+    pub vm_state: Option<String>,
+    pub task_state: Option<String>,
+    pub power_state: Option<i64>,
+    pub host: Option<String>,
+    pub reservation_id: Option<String>,
+    pub uuid: Option<String>,
+    pub config_drive: Option<bool>,
+    /// `ip` and `ip6`: regular expressions matched at the start of the server's IPv4 or IPv6
+    /// addresses (Python's `re.match`, as Nova's filter).
+    pub ip: Option<String>,
+    pub ip6: Option<String>,
     /// Servers with all of these tags, with any of them, without all of them, without any.
     pub tags: Vec<String>,
     pub tags_any: Vec<String>,
@@ -41,6 +61,8 @@ pub struct ServerFilter {
 pub(crate) struct Compiled<'f> {
     f: &'f ServerFilter,
     name: Option<Regex>,
+    ip: Option<Regex>,
+    ip6: Option<Regex>,
 }
 
 /// Bounds what one query can make the service build; names are at most 255 characters.
@@ -48,21 +70,27 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 impl ServerFilter {
     pub(crate) fn compile(&self) -> Result<Compiled<'_>> {
-        let name = match &self.name {
-            None => None,
-            Some(n) => Some(
-                regex::RegexBuilder::new(&python_braces(n))
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| {
-                        ComputeError::Invalid(format!(
-                            "Invalid input for query parameters name: '{n}' is not a regular expression: {}",
-                            one_line(&e.to_string())
-                        ))
-                    })?,
-            ),
+        let re = |field: &str, v: &Option<String>, anchored: bool| -> Result<Option<Regex>> {
+            let Some(n) = v else { return Ok(None) };
+            let pattern = python_braces(n);
+            let pattern = if anchored { format!("^(?:{pattern})") } else { pattern };
+            regex::RegexBuilder::new(&pattern)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map(Some)
+                .map_err(|e| {
+                    ComputeError::Invalid(format!(
+                        "Invalid input for query parameters {field}: '{n}' is not a regular expression: {}",
+                        one_line(&e.to_string())
+                    ))
+                })
         };
-        Ok(Compiled { f: self, name })
+        Ok(Compiled {
+            f: self,
+            name: re("name", &self.name, false)?,
+            ip: re("ip", &self.ip, true)?,
+            ip6: re("ip6", &self.ip6, true)?,
+        })
     }
 }
 
@@ -141,6 +169,14 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+fn addresses_of(i: &Instance, version: u8) -> impl Iterator<Item = &str> {
+    i.addresses
+        .values()
+        .flatten()
+        .filter(move |a| a.version == version)
+        .map(|a| a.addr.as_str())
+}
+
 impl Compiled<'_> {
     /// Whether `i` is listed.
     pub(crate) fn passes(&self, i: &Instance) -> bool {
@@ -151,6 +187,23 @@ impl Compiled<'_> {
             && f.image.as_ref().is_none_or(|m| i.image_id.as_ref() == Some(m))
             && f.flavor.as_ref().is_none_or(|fl| &i.flavor.id == fl)
             && f.changes_since.is_none_or(|t| i.updated_at >= t)
+            && f.changes_before.is_none_or(|t| i.updated_at <= t)
+            && f.locked.is_none_or(|l| i.locked == l)
+            && f.user_id.as_ref().is_none_or(|u| &i.user_id == u)
+            && f.key_name.as_ref().is_none_or(|k| i.key_name.as_ref() == Some(k))
+            && f
+                .availability_zone
+                .as_ref()
+                .is_none_or(|z| i.availability_zone.as_deref().unwrap_or("nova") == z)
+            && f.vm_state.as_ref().is_none_or(|v| &i.vm_state == v)
+            && f.task_state.as_ref().is_none_or(|t| i.task_state.as_ref() == Some(t))
+            && f.power_state.is_none_or(|p| i.power_state == p)
+            && f.host.as_ref().is_none_or(|h| i.host.as_ref() == Some(h))
+            && f.reservation_id.as_ref().is_none_or(|r| &i.attrs.reservation_id == r)
+            && f.uuid.as_ref().is_none_or(|u| &i.id == u)
+            && f.config_drive.is_none_or(|c| i.config_drive == c)
+            && self.ip.as_ref().is_none_or(|r| addresses_of(i, 4).any(|a| r.is_match(a)))
+            && self.ip6.as_ref().is_none_or(|r| addresses_of(i, 6).any(|a| r.is_match(a)))
             && f.tags.iter().all(has)
             && (f.tags_any.is_empty() || f.tags_any.iter().any(has))
             && (f.not_tags.is_empty() || !f.not_tags.iter().all(has))
@@ -353,5 +406,45 @@ pub(crate) mod tests {
         // A server booted from a volume has no image, and no image filter lists it.
         let bfv = [server("bfv", None, "1", 0)];
         assert!(listed(&image, &bfv).is_empty());
+    }
+
+    #[test]
+    fn fields_states_addresses_and_the_change_window_narrow_the_list() {
+        use crate::model::Address;
+        let mut s = three();
+        s[0].user_id = "alice".into();
+        s[0].locked = true;
+        s[0].key_name = Some("k".into());
+        s[1].vm_state = "stopped".into();
+        s[1].power_state = 4;
+        s[1].host = Some("host-b".into());
+        s[1].availability_zone = Some("east".into());
+        let addr = |a: &str, v: u8| Address { addr: a.into(), version: v, mac: "m".into(), port_id: "p".into() };
+        s[2].addresses.insert("net".into(), vec![addr("10.0.0.12", 4), addr("fd00::12", 6)]);
+        s[2].config_drive = true;
+        let by = |f: ServerFilter| listed(&f, &s);
+        assert_eq!(by(ServerFilter { user_id: Some("alice".into()), ..Default::default() }), ["tempest-instance-123"]);
+        assert_eq!(by(ServerFilter { locked: Some(false), ..Default::default() }).len(), 2);
+        assert_eq!(by(ServerFilter { key_name: Some("k".into()), ..Default::default() }), ["tempest-instance-123"]);
+        assert_eq!(
+            by(ServerFilter { vm_state: Some("stopped".into()), power_state: Some(4), ..Default::default() }),
+            ["tempest-instance-456"]
+        );
+        assert_eq!(by(ServerFilter { host: Some("host-b".into()), ..Default::default() }), ["tempest-instance-456"]);
+        assert_eq!(
+            by(ServerFilter { availability_zone: Some("nova".into()), ..Default::default() }),
+            ["tempest-instance-123", "other-instance-x"]
+        );
+        assert_eq!(by(ServerFilter { config_drive: Some(true), ..Default::default() }), ["other-instance-x"]);
+        // `ip` is matched from the start of an address, as Python's re.match.
+        assert_eq!(by(ServerFilter { ip: Some("10.0.0.1".into()), ..Default::default() }), ["other-instance-x"]);
+        assert!(by(ServerFilter { ip: Some("0.0.12".into()), ..Default::default() }).is_empty());
+        assert_eq!(by(ServerFilter { ip6: Some("fd00::".into()), ..Default::default() }), ["other-instance-x"]);
+        assert!(ServerFilter { ip: Some("(".into()), ..Default::default() }.compile().is_err());
+        // changes-before bounds the change time from above.
+        assert_eq!(
+            by(ServerFilter { changes_since: Some(15), changes_before: Some(25), ..Default::default() }),
+            ["tempest-instance-456"]
+        );
     }
 }

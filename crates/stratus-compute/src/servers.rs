@@ -300,12 +300,29 @@ impl ComputeService {
                 )));
             }
         }
+        // A destination named by an administrator (2.74) is a host that exists; the scheduler
+        // still filters it (it may be full, disabled or in another zone).
+        if let Some(h) = &req.attrs.requested_host {
+            self.enforce(
+                "compute:servers:create:requested_destination",
+                caller,
+                &Target::new().with("project_id", &project),
+            )?;
+            if !idb::nodes(self.db()).await?.iter().any(|n| &n.host == h) {
+                return Err(ComputeError::Invalid(format!("Compute host {h} could not be found.")));
+            }
+        }
         let flavor = self
             .get_flavor(caller, &req.flavor_ref)
             .await
             .map_err(|_| ComputeError::Invalid(format!("Flavor {} could not be found.", req.flavor_ref)))?;
         let token = caller.token.clone();
         let root_volume = req.block_devices.iter().any(|b| b.boot);
+        if root_volume && req.attrs.trusted_image_certificates.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(ComputeError::Invalid(
+                "Image certificate validation is not supported for volume-backed servers.".into(),
+            ));
+        }
         self.check_block_devices(&token, &req.block_devices).await?;
         let image_id = match req.image_ref.as_deref().filter(|i| !i.is_empty()) {
             // A volume at boot index 0 is the root disk; Nova then ignores imageRef.
@@ -491,9 +508,10 @@ impl ComputeService {
                 return Ok(vec![]);
             }
         }
-        let mut all = match f.changes_since {
-            Some(since) => idb::list_changed_since(self.db(), project.as_deref(), since).await?,
-            None => idb::list(self.db(), project.as_deref(), None).await?,
+        // Either bound on the change time lists deleted servers too, as Nova's does.
+        let mut all = match (f.changes_since, f.changes_before) {
+            (None, None) => idb::list(self.db(), project.as_deref(), None).await?,
+            (since, _) => idb::list_changed_since(self.db(), project.as_deref(), since.unwrap_or(i64::MIN)).await?,
         };
         all.retain(|i| filter.passes(i));
         Ok(all)
@@ -679,7 +697,28 @@ impl ComputeService {
         Ok(())
     }
 
-    pub async fn set_locked(&self, caller: &AuthContext, request_id: &str, id: &str, locked: bool) -> Result<()> {
+    /// The guest's NUMA topology as `GET /servers/{id}/topology` (2.78) shows it. The drivers
+    /// here give a guest no NUMA topology (flavors' `hw:numa_*` specs are not applied), so a
+    /// server has none, which Nova shows as no nodes; the policy is still the caller's.
+    pub async fn server_numa_nodes(&self, caller: &AuthContext, id: &str) -> Result<Vec<serde_json::Value>> {
+        let i = self.visible_server(caller, id).await?;
+        self.enforce(
+            "compute:server:topology:index",
+            caller,
+            &Target::new().with("project_id", &i.project_id),
+        )?;
+        Ok(Vec::new())
+    }
+
+    /// Locks (with the reason of 2.73, if given) or unlocks a server; unlocking forgets the reason.
+    pub async fn set_locked(
+        &self,
+        caller: &AuthContext,
+        request_id: &str,
+        id: &str,
+        locked: bool,
+        reason: Option<String>,
+    ) -> Result<()> {
         let mut i = self.visible_server(caller, id).await?;
         let policy = if locked {
             "os_compute_api:os-lock-server:lock"
@@ -687,7 +726,13 @@ impl ComputeService {
             "os_compute_api:os-lock-server:unlock"
         };
         self.enforce(policy, caller, &Target::new().with("project_id", &i.project_id))?;
+        if reason.as_ref().is_some_and(|r| r.chars().count() > 255) {
+            return Err(ComputeError::Invalid(
+                "Invalid input for field/attribute locked_reason: at most 255 characters.".into(),
+            ));
+        }
         i.locked = locked;
+        i.attrs.locked_reason = if locked { reason } else { None };
         idb::save(self.db(), &i, None).await?;
         idb::start_action(
             self.db(),
@@ -934,6 +979,7 @@ impl ComputeService {
         id: &str,
         volume_id: &str,
         device: Option<&str>,
+        delete_on_termination: bool,
     ) -> Result<VolumeAttachment> {
         let i = self.visible_server(caller, id).await?;
         self.enforce(
@@ -997,7 +1043,7 @@ impl ComputeService {
             attachment_id: attachment_id.clone(),
             device: device.clone(),
             status: "attaching".into(),
-            delete_on_termination: 0,
+            delete_on_termination: delete_on_termination as i64,
         };
         idb::insert_volume_attachment(self.db(), &a).await?;
         idb::start_action(self.db(), &i, request_id, "attach_volume", &caller.user_id).await?;
@@ -1124,6 +1170,15 @@ impl ComputeService {
                 let bootable = vol["bootable"] == Value::Bool(true) || vol["bootable"] == "true";
                 if b.boot && !bootable {
                     return Err(ComputeError::Invalid(format!("Block Device {v} is not bootable.")));
+                }
+            }
+            if let Some(t) = &b.volume_type {
+                let known = rest
+                    .volume_type_exists(token, t)
+                    .await
+                    .map_err(|e| ComputeError::Invalid(format!("Volume type {t}: {e}")))?;
+                if !known {
+                    return Err(ComputeError::Invalid(format!("Volume type {t} could not be found.")));
                 }
             }
             if let Some(id) = &b.image_id {

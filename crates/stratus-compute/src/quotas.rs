@@ -128,7 +128,18 @@ impl ComputeService {
 
     /// A user's limits within a project: the project's, with the user's overrides.
     pub(crate) async fn user_limits(&self, project: &str, user: &str) -> Result<ComputeLimits> {
-        let mut l = self.compute_limits(project).await?;
+        let project_limits = self.compute_limits(project).await?;
+        self.user_limits_within(&project_limits, project, user).await
+    }
+
+    /// A user's limits from the project's, already read.
+    pub(crate) async fn user_limits_within(
+        &self,
+        project_limits: &ComputeLimits,
+        project: &str,
+        user: &str,
+    ) -> Result<ComputeLimits> {
+        let mut l = project_limits.clone();
         l.apply(idb::user_quota_overrides(self.db(), project, user).await?);
         Ok(l)
     }

@@ -272,7 +272,9 @@ impl ComputeService {
                 req.min_count, req.max_count
             )));
         }
-        let metadata_limit = self.compute_limits(&project).await?.get("metadata_items");
+        // The project's limits, read once for the whole create.
+        let limits = self.compute_limits(&project).await?;
+        let metadata_limit = limits.get("metadata_items");
         if metadata_limit >= 0 && req.metadata.len() as i64 > metadata_limit {
             return Err(ComputeError::OverQuota(format!(
                 "Quota exceeded for metadata_items: at most {metadata_limit} metadata items."
@@ -385,8 +387,7 @@ impl ComputeService {
                 "Unable to launch multiple instances with a single configured port or fixed IP.".into(),
             ));
         }
-        let limits = self.compute_limits(&project).await?;
-        let user_limits = self.user_limits(&project, &caller.user_id).await?;
+        let user_limits = self.user_limits_within(&limits, &project, &caller.user_id).await?;
         let mut made = Vec::new();
         let now = now_micros();
         // One reservation for the servers of this request, as Nova's `r-` ids.

@@ -29,44 +29,6 @@ async fn ok(api: &Api, m: Method, path: &str, body: Option<Value>, mv: &str) -> 
     b
 }
 
-/// Waits until both agents have reported.
-async fn hosts_up(api: &Api) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, b) = api.compute(Method::GET, "/os-hypervisors", None, "2.1").await;
-        let up = b["hypervisors"]
-            .as_array()
-            .map_or(0, |l| l.iter().filter(|h| h["state"] == "up").count());
-        if up == 2 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "hosts did not come up: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A 4 KiB raw image, active.
-async fn image(api: &Api) -> String {
-    let (s, img) = api
-        .send(
-            Method::POST,
-            "/image/v2/images",
-            Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{img}");
-    let id = img["id"].as_str().expect("image").to_owned();
-    let r = api
-        .request(Method::PUT, &format!("/image/v2/images/{id}/file"))
-        .header("content-type", "application/octet-stream")
-        .body(vec![1u8; 4096])
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    id
-}
-
 /// Boots a server (no network) and waits for it to leave BUILD.
 async fn boot(api: &Api, image: &str, flavor: &str, zone: Option<&str>) -> Value {
     let mut body = json!({"server": {"name": "s", "flavorRef": flavor, "imageRef": image, "networks": "none"}});
@@ -89,7 +51,7 @@ async fn boot(api: &Api, image: &str, flavor: &str, zone: Option<&str>) -> Value
 async fn over_http(store: Store) {
     let (server, loc) = Server::start_on(store, &["--compute-hosts", "host-a,host-b"]).await;
     let api = Api::admin(&server).await;
-    hosts_up(&api).await;
+    api.wait_hosts_up(2).await;
 
     // ---------------------------------------------------------------- hypervisors
     let list = ok(&api, Method::GET, "/os-hypervisors/detail", None, "2.1").await;
@@ -205,7 +167,7 @@ async fn over_http(store: Store) {
 
     // Servers asked into east land on host-a and show the zone; unasked ones show their
     // host's; an unknown zone is refused.
-    let img = image(&api).await;
+    let img = api.raw_image().await;
     let in_east = boot(&api, &img, "1", Some("east")).await;
     assert_eq!(in_east["status"], "ACTIVE", "{in_east}");
     assert_eq!(in_east["OS-EXT-SRV-ATTR:host"], "host-a");

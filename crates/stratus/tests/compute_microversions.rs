@@ -26,43 +26,6 @@ async fn refused(api: &Api, m: Method, path: &str, body: Option<Value>, mv: &str
     b
 }
 
-async fn hosts_up(api: &Api) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, b) = api.compute(Method::GET, "/os-hypervisors", None, "2.1").await;
-        let up = b["hypervisors"]
-            .as_array()
-            .map_or(0, |l| l.iter().filter(|h| h["state"] == "up").count());
-        if up == 2 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "hosts did not come up: {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A 4 KiB raw image, active.
-async fn image(api: &Api) -> String {
-    let (s, img) = api
-        .send(
-            Method::POST,
-            "/image/v2/images",
-            Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{img}");
-    let id = img["id"].as_str().expect("image").to_owned();
-    let r = api
-        .request(Method::PUT, &format!("/image/v2/images/{id}/file"))
-        .header("content-type", "application/octet-stream")
-        .body(vec![1u8; 4096])
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    id
-}
-
 /// Creates a server from `body` at `mv` and waits for it to be ACTIVE.
 async fn boot(api: &Api, body: Value, mv: &str) -> Value {
     let created = ok(api, Method::POST, "/servers", Some(json!({ "server": body })), mv).await;
@@ -92,8 +55,8 @@ fn plain(name: &str, img: &str) -> Value {
 async fn over_http(store: Store) {
     let (server, _loc) = Server::start_on(store, &["--compute-hosts", "host-a,host-b"]).await;
     let api = Api::admin(&server).await;
-    hosts_up(&api).await;
-    let img = image(&api).await;
+    api.wait_hosts_up(2).await;
+    let img = api.raw_image().await;
 
     // ---------------------------------------------------------------- 2.74: a requested host
     let mut on_b = plain("on-b", &img);

@@ -103,4 +103,42 @@ impl Api {
         let s = r.status();
         (s, r.json().await.unwrap_or(Value::Null))
     }
+
+    /// A 4 KiB raw image of this project, uploaded and active.
+    pub async fn raw_image(&self) -> String {
+        let (s, img) = self
+            .send(
+                Method::POST,
+                "/image/v2/images",
+                Some(json!({"name": "img", "disk_format": "raw", "container_format": "bare"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{img}");
+        let id = img["id"].as_str().expect("image").to_owned();
+        let r = self
+            .request(Method::PUT, &format!("/image/v2/images/{id}/file"))
+            .header("content-type", "application/octet-stream")
+            .body(vec![1u8; 4096])
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        id
+    }
+
+    /// Waits until `n` compute hosts report up in os-hypervisors.
+    pub async fn wait_hosts_up(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (_, b) = self.compute(Method::GET, "/os-hypervisors", None, "2.1").await;
+            let up = b["hypervisors"]
+                .as_array()
+                .map_or(0, |l| l.iter().filter(|h| h["state"] == "up").count());
+            if up == n {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "hosts did not come up: {b}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
